@@ -1,0 +1,109 @@
+"""Box geometry in the authors' inclusive-pixel convention (width = x2 - x1 + 1).
+
+Alignment decides which regions a phrase "owns": a region is aligned when its
+intersection over the target (IoT, the gold box) exceeds the threshold, strictly.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from .records import as_boxes
+
+__all__ = [
+    "area",
+    "intersection",
+    "iou",
+    "iot",
+    "overlap",
+    "aligned_regions",
+    "target_region",
+    "encode_boxes",
+    "patches_under_boxes",
+]
+
+Alignment = Literal["iot", "iou"]
+
+
+def area(boxes) -> np.ndarray:
+    b = as_boxes(boxes, "boxes")
+    return (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
+
+
+def intersection(regions, targets) -> np.ndarray:
+    """(N, K) pixel areas of overlap between each region and each target."""
+    a = as_boxes(regions, "regions")[:, None, :]
+    b = as_boxes(targets, "targets")[None, :, :]
+    width = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]) + 1
+    height = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]) + 1
+    return np.clip(width, 0, None) * np.clip(height, 0, None)
+
+
+def iou(a, b) -> np.ndarray:
+    """Intersection over union, (N, K)."""
+    inter = intersection(a, b)
+    union = area(a)[:, None] + area(b)[None, :] - inter
+    return inter / union
+
+
+def iot(regions, targets) -> np.ndarray:
+    """Intersection over target: the share of each target box covered by each region, (N, K)."""
+    return intersection(regions, targets) / area(targets)[None, :]
+
+
+def overlap(regions, targets, method: Alignment = "iot") -> np.ndarray:
+    if method == "iot":
+        return iot(regions, targets)
+    if method == "iou":
+        return iou(regions, targets)
+    raise ValueError(f"alignment: expected 'iot' or 'iou', got {method!r}")
+
+
+def aligned_regions(region_boxes, gold_boxes, threshold: float = 0.5, method: Alignment = "iot") -> np.ndarray:
+    """Indices of regions whose best overlap with any gold box is strictly above ``threshold``."""
+    gold = as_boxes(gold_boxes, "gold boxes")
+    regions = as_boxes(region_boxes, "region boxes")
+    if len(gold) == 0 or len(regions) == 0:
+        return np.zeros(0, dtype=np.int64)
+    best = overlap(regions, gold, method).max(axis=1)
+    return np.flatnonzero(best > threshold)
+
+
+def target_region(region_boxes, gold_boxes, aligned: np.ndarray) -> int | None:
+    """The MRC target: among ``aligned`` regions, the one with the highest IoU with any gold box."""
+    if len(aligned) == 0:
+        return None
+    scores = iou(as_boxes(region_boxes, "region boxes")[aligned], gold_boxes).max(axis=1)
+    return int(aligned[int(np.argmax(scores))])
+
+
+def encode_boxes(boxes, image_size: tuple[int, int], with_area: bool = True) -> np.ndarray:
+    """VOLTA's box encoding: [x1/w, y1/h, x2/w, y2/h(, area/(w*h))] with area = (x2-x1)*(y2-y1)."""
+    b = as_boxes(boxes, "boxes")
+    width, height = image_size
+    out = np.stack([b[:, 0] / width, b[:, 1] / height, b[:, 2] / width, b[:, 3] / height], axis=1)
+    if with_area:
+        relative_area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) / (width * height)
+        out = np.concatenate([out, relative_area[:, None]], axis=1)
+    return out.astype(np.float32)
+
+
+def patches_under_boxes(patch_boxes, gold_boxes, min_coverage: float = 0.5) -> np.ndarray:
+    """Boolean mask of the patches that a gold box covers by at least ``min_coverage`` of their area.
+
+    The rule for pixel-input models (ViLT): a patch counts as "under" a box when at least
+    half of it (by default) lies inside any of the phrase's boxes, so a box smaller than a
+    patch still claims the patch that holds most of it.
+    """
+    patches = as_boxes(patch_boxes, "patch boxes")
+    gold = as_boxes(gold_boxes, "gold boxes")
+    if len(gold) == 0:
+        return np.zeros(len(patches), dtype=bool)
+    covered = intersection(patches, gold) / area(patches)[:, None]
+    mask = covered.max(axis=1) >= min_coverage
+    # A box entirely inside one patch covers less than half of it; claim that patch anyway.
+    holder = iot(patches, gold).argmax(axis=0)
+    mask[holder] = True
+    return mask

@@ -1,0 +1,122 @@
+"""The one model protocol every backend implements.
+
+The engine builds a batch of ablated inputs (six conditions per phrase) and calls
+``forward`` once; a backend only has to turn the batch into its own input layout
+(global feature first or not, 4-d or 5-d boxes, pixel patches) and return logits at the
+positions the engine asks for. Scoring never looks inside a model.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+__all__ = ["RegionInput", "PixelInput", "VLBatch", "VLOutput", "VLModel", "ModelLoadError"]
+
+
+class ModelLoadError(ValueError):
+    """A checkpoint or model directory could not be loaded; the message says what to do."""
+
+
+@dataclass
+class RegionInput:
+    """Detector regions of each row, already ablated by the engine.
+
+    ``global_features`` is the whole-image feature (mean of regions, recomputed or not as
+    the condition says); backends that take a global row put it first, others ignore it.
+    """
+
+    features: torch.Tensor  # (B, N, D) float
+    global_features: torch.Tensor  # (B, D)
+    boxes: torch.Tensor  # (B, N, 4) pixel boxes x1, y1, x2, y2
+    image_sizes: torch.Tensor  # (B, 2) width, height
+    mask: torch.Tensor  # (B, N) 1 for a real region, 0 for padding
+    ablated: torch.Tensor  # (B, N) bool, the regions this row ablated (for display and checks)
+
+
+@dataclass
+class PixelInput:
+    """Raw images for pixel-input models; ``patch_ablation`` marks the patches to replace."""
+
+    images: list[np.ndarray]  # B RGB uint8 arrays (rows of one example share the array)
+    patch_ablation: torch.Tensor  # (B, P) bool
+
+
+@dataclass
+class VLBatch:
+    input_ids: torch.Tensor  # (B, T)
+    attention_mask: torch.Tensor  # (B, T)
+    visual: RegionInput | PixelInput
+    text_positions: torch.Tensor  # (B, M) token positions whose MLM logits are wanted
+    region_positions: torch.Tensor | None = None  # (B, K) region indices (0-based, no global row)
+
+    @property
+    def size(self) -> int:
+        return int(self.input_ids.shape[0])
+
+
+@dataclass
+class VLOutput:
+    text_logits: torch.Tensor  # (B, M, vocab) at text_positions
+    region_logits: torch.Tensor | None = None  # (B, K, classes) at region_positions
+
+
+class VLModel(ABC):
+    """What the engine, app and CLI need from a vision-and-language model."""
+
+    #: short display name, e.g. "demo" or "volta:uniter"
+    name: str = "model"
+    #: "regions" (detector features) or "pixels" (image patches, ViLT-style)
+    input_kind: Literal["regions", "pixels"] = "regions"
+    #: the most tokens a caption may take, [CLS] and [SEP] included
+    max_text_length: int = 38
+    #: class names of the region-classification head, or None when the model has none
+    region_class_names: tuple[str, ...] | None = None
+    #: one line for the UI: where the weights came from, what the model is
+    description: str = ""
+
+    def __init__(self) -> None:
+        self.tokenizer = None  # a Hugging Face tokenizer, set by the backend
+
+    @abstractmethod
+    def forward(self, batch: VLBatch) -> VLOutput:
+        """Logits at the requested positions for every row of the batch, in one pass."""
+
+    # Region models -----------------------------------------------------------------
+    def detector_targets(self, cls_prob: np.ndarray, class_names: tuple[str, ...] | None) -> np.ndarray:
+        """The detector's distribution expressed over this model's region classes.
+
+        Default: the classes must be the same list. LXMERT's 1,600-way head overrides this
+        to drop the background class and renormalise.
+        """
+        if self.region_class_names is None:
+            raise ValueError(f"{self.name} has no region-classification head")
+        if cls_prob.shape[-1] != len(self.region_class_names):
+            raise ValueError(
+                f"regions cls_prob has {cls_prob.shape[-1]} classes but {self.name}'s region head has "
+                f"{len(self.region_class_names)}; use features from the detector this model was trained with"
+            )
+        if class_names is not None and tuple(class_names) != tuple(self.region_class_names):
+            raise ValueError(
+                f"regions class names differ from {self.name}'s region classes; use features from the "
+                "detector this model was trained with"
+            )
+        return cls_prob
+
+    # Pixel models ------------------------------------------------------------------
+    def patch_boxes(self, image_size: tuple[int, int]) -> np.ndarray:
+        """(P, 4) pixel boxes of the patches this model cuts an image of ``image_size`` into."""
+        raise NotImplementedError(f"{self.name} takes detector regions, not image patches")
+
+    @property
+    def has_region_head(self) -> bool:
+        return self.region_class_names is not None
+
+    @property
+    def feature_dim(self) -> int | None:
+        """Region feature size the model expects (None for pixel models)."""
+        return None
