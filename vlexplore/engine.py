@@ -94,6 +94,9 @@ class Diagnosis:
     result: PhraseResult
     lang4vis_note: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # the model's class distribution per lang4vis condition, (K, C) at region_positions
+    region_probs: dict[str, np.ndarray] = field(default_factory=dict)
+    region_positions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def phrase(self) -> Phrase:
@@ -421,6 +424,13 @@ def diagnose(
     result = _result(item, raw)
     tokens, topk, regions = _frames(model, item, raw)
     ablated = {c: np.asarray(row[-1], dtype=bool) for c, row in zip(item.conditions, item.visual_rows, strict=True)}
+    region_probs = {}
+    if "region_probs" in raw:
+        region_probs = {
+            condition: raw["region_probs"][r]
+            for r, (side, condition) in enumerate(item.conditions)
+            if side == "lang4vis"
+        }
     return Diagnosis(
         example=example,
         phrase_index=phrase_index,
@@ -435,6 +445,8 @@ def diagnose(
         result=result,
         lang4vis_note=item.lang4vis_note,
         warnings=[str(w.message) for w in caught],
+        region_probs=region_probs,
+        region_positions=item.region_positions,
     )
 
 
