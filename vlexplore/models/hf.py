@@ -39,7 +39,11 @@ __all__ = [
 
 #: model_type -> (backend module, loader function, what it loads and an example checkpoint)
 SUPPORTED_MODEL_TYPES: dict[str, tuple[str, str, str]] = {
-    "vilt": ("vlexplore.models.hf_vilt", "load_vilt", "ViltForMaskedLM, e.g. dandelin/vilt-b32-mlm"),
+    "vilt": (
+        "vlexplore.models.hf_vilt",
+        "load_vilt",
+        "ViltForMaskedLM, e.g. dandelin/vilt-b32-mlm",
+    ),
     "lxmert": (
         "vlexplore.models.hf_lxmert",
         "load_lxmert",
@@ -90,7 +94,9 @@ class HFOptions:
         try:
             return torch.device(self.device)
         except RuntimeError as error:
-            raise ValueError(f"hf: device {self.device!r} is not a torch device ({error})") from error
+            raise ValueError(
+                f"hf: device {self.device!r} is not a torch device ({error})"
+            ) from error
 
 
 def load_from_spec(name_or_path: str, **options) -> VLModel:
@@ -151,7 +157,10 @@ def _from_hub(repo_id: str, options: HFOptions) -> Path:
     try:
         return Path(
             snapshot_download(
-                repo_id, revision=options.revision, cache_dir=options.cache_dir, local_files_only=True
+                repo_id,
+                revision=options.revision,
+                cache_dir=options.cache_dir,
+                local_files_only=True,
             )
         )
     except Exception:  # not cached (LocalEntryNotFoundError) or a name the hub rejects

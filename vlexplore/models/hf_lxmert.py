@@ -51,7 +51,9 @@ class HFLxmert(HFBackend):
     input_kind = "regions"
     max_text_length = 38  # the protocol's limit; LXMERT's position table holds 512
 
-    def __init__(self, model, tokenizer, name: str, device: torch.device, tokenizer_source: str, missing=()):
+    def __init__(
+        self, model, tokenizer, name: str, device: torch.device, tokenizer_source: str, missing=()
+    ):
         super().__init__(model, tokenizer, name, device)
         config = model.config
         head = getattr(model, "obj_predict_head", None)
@@ -64,7 +66,9 @@ class HFLxmert(HFBackend):
         if not head_loaded:
             why_no_head = "the checkpoint has no trained object head (obj_predict_head)"
         elif config.num_object_labels != 1600:
-            why_no_head = f"its object head has {config.num_object_labels} classes, not Visual Genome's 1,600"
+            why_no_head = (
+                f"its object head has {config.num_object_labels} classes, not Visual Genome's 1,600"
+            )
         self.region_class_names = vg_object_classes() if not why_no_head else None
         self.max_text_length = min(38, int(config.max_position_embeddings))
         head_text = (
@@ -82,7 +86,9 @@ class HFLxmert(HFBackend):
     def feature_dim(self) -> int:
         return int(self.model.config.visual_feat_dim)
 
-    def detector_targets(self, cls_prob: np.ndarray, class_names: tuple[str, ...] | None) -> np.ndarray:
+    def detector_targets(
+        self, cls_prob: np.ndarray, class_names: tuple[str, ...] | None
+    ) -> np.ndarray:
         """The detector's 1,601-way distribution over LXMERT's 1,600 classes (no background).
 
         A region whose whole mass was on background gets the uniform distribution.
@@ -100,7 +106,9 @@ class HFLxmert(HFBackend):
             prob = prob[..., 1:]
         elif prob.shape[-1] == len(ours):
             if class_names is not None and tuple(class_names) != ours:
-                raise ValueError("regions class names differ from LXMERT's 1,600 Visual Genome classes")
+                raise ValueError(
+                    "regions class names differ from LXMERT's 1,600 Visual Genome classes"
+                )
         else:
             raise ValueError(
                 f"regions cls_prob has {prob.shape[-1]} classes; {self.name} needs the detector's 1,601 "
@@ -120,7 +128,11 @@ class HFLxmert(HFBackend):
             )
         boxes = np.stack(
             [
-                encode_boxes(row_boxes.detach().cpu().numpy(), (float(size[0]), float(size[1])), with_area=False)
+                encode_boxes(
+                    row_boxes.detach().cpu().numpy(),
+                    (float(size[0]), float(size[1])),
+                    with_area=False,
+                )
                 for row_boxes, size in zip(visual.boxes, visual.image_sizes, strict=True)
             ]
         )

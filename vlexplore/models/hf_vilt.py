@@ -72,7 +72,9 @@ class HFVilt(HFBackend):
     input_kind = "pixels"
     region_class_names = None
 
-    def __init__(self, model, tokenizer, processor, name: str, device: torch.device, tokenizer_source: str):
+    def __init__(
+        self, model, tokenizer, processor, name: str, device: torch.device, tokenizer_source: str
+    ):
         super().__init__(model, tokenizer, name, device)
         config = model.config
         self.processor = processor
@@ -113,7 +115,9 @@ class HFVilt(HFBackend):
         new_width, new_height = self.resized_size(image_size)
         rows, columns = new_height // self.patch_size, new_width // self.patch_size
         if rows < 1 or columns < 1:
-            raise ValueError(f"an image of {image_size} resizes to less than one {self.patch_size}px patch")
+            raise ValueError(
+                f"an image of {image_size} resizes to less than one {self.patch_size}px patch"
+            )
         return rows, columns
 
     def patch_boxes(self, image_size: tuple[int, int]) -> np.ndarray:
@@ -164,7 +168,9 @@ class HFVilt(HFBackend):
     def blank_patch_embedding(self) -> torch.Tensor:
         """(hidden,) patch embedding of an all-zero normalised patch: the ablation baseline."""
         projection = self.model.vilt.embeddings.patch_embeddings.projection
-        blank = torch.zeros(1, projection.in_channels, self.patch_size, self.patch_size, device=self.device)
+        blank = torch.zeros(
+            1, projection.in_channels, self.patch_size, self.patch_size, device=self.device
+        )
         return projection(blank).flatten()
 
     def image_tokens(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -176,8 +182,12 @@ class HFVilt(HFBackend):
         patches = embeddings.patch_embeddings(pixel_values)  # (1, hidden, rows, columns)
         hidden, rows, columns = patches.shape[1:]
         grid = self.model.config.image_size // self.patch_size
-        spatial = embeddings.position_embeddings[:, 1:, :].transpose(1, 2).view(1, hidden, grid, grid)
-        positions = F.interpolate(spatial, size=(rows, columns), mode="bilinear", align_corners=True)
+        spatial = (
+            embeddings.position_embeddings[:, 1:, :].transpose(1, 2).view(1, hidden, grid, grid)
+        )
+        positions = F.interpolate(
+            spatial, size=(rows, columns), mode="bilinear", align_corners=True
+        )
         return patches.flatten(2)[0].T, positions.flatten(2)[0].T
 
     def visual_embeddings(self, visual: PixelInput) -> tuple[torch.Tensor, torch.Tensor]:

@@ -65,8 +65,12 @@ class HFVisualBert(HFBackend):
             token_type_ids=token_type_ids,
             visual_embeds=features,
             visual_attention_mask=visual.mask.to(self.device, dtype=torch.long),
-            visual_token_type_ids=torch.ones(features.shape[:2], dtype=torch.long, device=self.device),
+            visual_token_type_ids=torch.ones(
+                features.shape[:2], dtype=torch.long, device=self.device
+            ),
             return_dict=True,
         )
-        text = gather_positions(output.last_hidden_state[:, : input_ids.shape[1]], batch.text_positions)
+        text = gather_positions(
+            output.last_hidden_state[:, : input_ids.shape[1]], batch.text_positions
+        )
         return VLOutput(text_logits=self.model.cls.predictions(text).float().cpu())
