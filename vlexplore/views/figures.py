@@ -1,0 +1,233 @@
+"""Plotly figures of a diagnosis and of a dataset run (no streamlit: usable in notebooks).
+
+Every per-example figure shows all three conditions of its side; the selected one is
+drawn solid and outlined, the others faded, so a toggle changes emphasis, not data.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..ablation import LANG4VIS, VIS4LANG
+from ..engine import Diagnosis
+from . import overlay
+
+__all__ = [
+    "CONDITION_LABELS",
+    "CONDITION_COLOURS",
+    "token_figure",
+    "topk_figure",
+    "region_kl_figure",
+    "class_distribution_figure",
+    "region_change",
+    "heat_figure",
+    "dataset_figure",
+    "effect_table",
+]
+
+CONDITION_LABELS = {"none": "None", "object": "Object", "phrase": "Phrase", "all": "All"}
+CONDITION_COLOURS = {"none": "#64748b", "object": "#f59e0b", "phrase": "#f59e0b", "all": "#ef4444"}
+FADED = 0.35
+PAPER_COLOUR = "#94a3b8"
+
+
+def _style(condition: str, selected: str) -> dict:
+    chosen = condition == selected
+    return dict(
+        marker=dict(color=CONDITION_COLOURS[condition], opacity=1.0 if chosen else FADED,
+                    line=dict(width=2.5 if chosen else 0, color="#2563eb")),
+        name=CONDITION_LABELS[condition] + (" (shown)" if chosen else ""),
+    )
+
+
+def _layout(fig: go.Figure, height: int, title: str = "") -> go.Figure:
+    fig.update_layout(
+        height=height, title=dict(text=title, font=dict(size=14)) if title else None,
+        margin=dict(l=8, r=8, t=40 if title else 24, b=8), barmode="group",
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
+    )
+    return fig
+
+
+def _token_labels(tokens: pd.DataFrame) -> list[str]:
+    first = tokens[tokens["condition"] == tokens["condition"].iloc[0]].sort_values("token_index")
+    return [f"{i + 1}. {t}" for i, t in zip(first["token_index"], first["token"], strict=True)]
+
+
+def token_figure(diagnosis: Diagnosis, selected: str = "object", height: int = 320) -> go.Figure:
+    """Per masked sub-token: loss in bits and P(gold) under None / Object / All."""
+    tokens = diagnosis.tokens
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("MLM loss (bits, lower = better)", "P(gold token)"),
+                        horizontal_spacing=0.12)
+    if tokens.empty:
+        return _layout(fig, height)
+    labels = _token_labels(tokens)
+    for condition in VIS4LANG:
+        rows = tokens[tokens["condition"] == condition].sort_values("token_index")
+        style = _style(condition, selected)
+        fig.add_trace(go.Bar(x=labels, y=rows["mlm_bits"], legendgroup=condition, **style,
+                             customdata=np.stack([rows["gold_rank"] + 1, rows["top_token"]], axis=1),
+                             hovertemplate="%{x}<br>%{y:.2f} bits<br>gold rank %{customdata[0]}<br>"
+                                           "top prediction: %{customdata[1]}<extra>" + CONDITION_LABELS[condition] + "</extra>"),
+                      row=1, col=1)
+        fig.add_trace(go.Bar(x=labels, y=rows["gold_prob"], legendgroup=condition, showlegend=False,
+                             **style, hovertemplate="%{x}<br>P(gold) %{y:.3f}<extra>" + CONDITION_LABELS[condition] + "</extra>"),
+                      row=1, col=2)
+    fig.update_yaxes(rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(range=[0, 1], row=1, col=2)
+    return _layout(fig, height)
+
+
+def topk_figure(diagnosis: Diagnosis, token_index: int = 0, selected: str = "object",
+                height: int = 300) -> go.Figure:
+    """The model's top-k fillers for one masked sub-token in each condition, with the change
+    of each filler's probability against None (blank when it was outside None's top-k)."""
+    topk = diagnosis.topk
+    fig = make_subplots(rows=1, cols=len(VIS4LANG), horizontal_spacing=0.14,
+                        subplot_titles=[CONDITION_LABELS[c] + (" (shown)" if c == selected else "")
+                                        for c in VIS4LANG])
+    if topk.empty:
+        return _layout(fig, height)
+    positions = sorted(topk["position"].unique())
+    token_index = min(max(token_index, 0), len(positions) - 1)
+    rows = topk[topk["position"] == positions[token_index]]
+    none = rows[rows["condition"] == "none"].set_index("predicted")["prob"]
+    for col, condition in enumerate(VIS4LANG, start=1):
+        part = rows[rows["condition"] == condition].sort_values("rank", ascending=False)
+        change = [p - none[t] if t in none.index else math.nan for t, p in zip(part["predicted"], part["prob"], strict=True)]
+        text = [f"{p:.2f}" + ("" if condition == "none" or math.isnan(d) else f" ({d:+.2f})")
+                for p, d in zip(part["prob"], change, strict=True)]
+        colours = ["#16a34a" if g else CONDITION_COLOURS[condition] for g in part["is_gold"]]
+        fig.add_trace(go.Bar(
+            x=part["prob"], y=part["predicted"], orientation="h", text=text, textposition="auto",
+            marker=dict(color=colours, opacity=1.0 if condition == selected else FADED),
+            showlegend=False, name=CONDITION_LABELS[condition],
+            hovertemplate="%{y}: %{x:.3f}<extra>" + CONDITION_LABELS[condition] + "</extra>",
+        ), row=1, col=col)
+        fig.update_xaxes(range=[0, max(1e-6, float(rows["prob"].max())) * 1.15], row=1, col=col)
+    gold = rows["token"].iloc[0]
+    return _layout(fig, height, f"Top predictions for masked token {token_index + 1} (gold: {gold}; green = gold)")
+
+
+def region_kl_figure(diagnosis: Diagnosis, selected: str = "phrase", height: int = 320) -> go.Figure:
+    """MRC-KL (bits) at each scored region under None / Phrase / All; aligned regions starred."""
+    regions = diagnosis.regions
+    fig = go.Figure()
+    if regions.empty:
+        return _layout(fig, height, "No region scores")
+    first = regions[regions["condition"] == LANG4VIS[0]].sort_values("region")
+    labels = [f"r{r}" + (" target" if t else "*" if a else "")
+              for r, a, t in zip(first["region"], first["aligned"], first["target"], strict=True)]
+    for condition in LANG4VIS:
+        rows = regions[regions["condition"] == condition].sort_values("region")
+        fig.add_trace(go.Bar(
+            x=labels, y=rows["mrc_kl_bits"], **_style(condition, selected),
+            customdata=np.stack([rows["model_top_class"], rows["detector_top_class"]], axis=1),
+            hovertemplate="%{x}: %{y:.3f} bits<br>model: %{customdata[0]}<br>detector: %{customdata[1]}"
+                          "<extra>" + CONDITION_LABELS[condition] + "</extra>",
+        ))
+    fig.update_yaxes(title_text="MRC-KL (bits)", rangemode="tozero")
+    fig.update_xaxes(title_text="region (* aligned, zeroed in all three)")
+    return _layout(fig, height)
+
+
+def class_distribution_figure(diagnosis: Diagnosis, region: int | None = None, selected: str = "phrase",
+                              k: int = 8, height: int = 320) -> go.Figure:
+    """At one region: the detector's class distribution (the MRC target) beside the model's
+    predictions under each language-for-vision condition, over the detector's top-k classes."""
+    fig = go.Figure()
+    regions = diagnosis.example.regions
+    positions = list(np.asarray(diagnosis.region_positions).tolist())
+    if region is None:
+        region = diagnosis.alignment.target
+    if region is None or region not in positions or regions is None or regions.cls_prob is None:
+        return _layout(fig, height, "No class distribution at this region")
+    column = positions.index(region)
+    names = regions.class_names or tuple(f"class {i}" for i in range(regions.cls_prob.shape[1]))
+    detector = regions.cls_prob[region]
+    order = np.argsort(-detector, kind="stable")[:k]
+    model_names = list(names)
+    fig.add_trace(go.Bar(y=[names[i] for i in order], x=detector[order], orientation="h", name="detector (target)",
+                         marker=dict(color=PAPER_COLOUR, pattern=dict(shape="/"))))
+    for condition in LANG4VIS:
+        probs = diagnosis.region_probs.get(condition)
+        if probs is None or probs.shape[-1] != len(model_names):
+            continue
+        fig.add_trace(go.Bar(y=[names[i] for i in order], x=probs[column][order], orientation="h",
+                             **_style(condition, selected)))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title_text="probability")
+    return _layout(fig, height, f"Classes at region r{region}: detector vs model")
+
+
+def region_change(diagnosis: Diagnosis, condition: str) -> np.ndarray:
+    """Per region (all regions of the image): MRC-KL under ``condition`` minus under None."""
+    regions = diagnosis.regions
+    n = len(diagnosis.unit_boxes)
+    out = np.full(n, np.nan)
+    if regions.empty:
+        return out
+    table = regions.pivot_table(index="region", columns="condition", values="mrc_kl_bits")
+    if condition not in table or "none" not in table:
+        return out
+    delta = table[condition] - table["none"]
+    out[delta.index.to_numpy(dtype=int)] = delta.to_numpy()
+    return out
+
+
+def heat_figure(diagnosis: Diagnosis, image: np.ndarray, condition: str = "phrase",
+                height: int = 380) -> go.Figure:
+    """The image with each region tinted by its MRC-KL change against None (red = worse)."""
+    change = region_change(diagnosis, condition)
+    heat = overlay.region_heat(diagnosis.unit_boxes, change, diagnosis.example.image_size)
+    return overlay.image_figure(
+        image, diagnosis.example.phrases, diagnosis.phrase_index, heat=heat,
+        heat_title=f"{CONDITION_LABELS[condition]} − None", height=height,
+    )
+
+
+def dataset_figure(summary_frame: pd.DataFrame, paper: pd.DataFrame | None = None, model: str = "this run",
+                   height: int = 380) -> go.Figure:
+    """The paper's figure layout: MLM bits and MRC-KL bits by condition, this run beside the
+    published numbers (clearly labelled, hatched). Bars carry (side, condition) as customdata
+    so a click can list the phrases behind a bar."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        subplot_titles=("Vision-for-language: MLM (bits)", "Language-for-vision: MRC-KL (bits)"))
+    for col, (side, conditions) in enumerate((("vis4lang", VIS4LANG), ("lang4vis", LANG4VIS)), start=1):
+        rows = summary_frame[summary_frame["side"] == side].set_index("condition").reindex(list(conditions))
+        fig.add_trace(go.Bar(
+            x=[CONDITION_LABELS[c] for c in conditions], y=rows["bits"], name=model, legendgroup="run",
+            showlegend=col == 1, marker=dict(color=[CONDITION_COLOURS[c] for c in conditions]),
+            customdata=[[side, c] for c in conditions], text=[f"{v:.3f}" for v in rows["bits"]],
+            textposition="outside", offsetgroup="run",
+            hovertemplate="%{x}: %{y:.3f} bits<extra>" + model + "</extra>",
+        ), row=1, col=col)
+        if paper is not None and not paper.empty:
+            for i, (name, part) in enumerate(paper[paper["side"] == side].groupby("model", sort=False)):
+                part = part.set_index("condition").reindex(list(conditions))
+                fig.add_trace(go.Bar(
+                    x=[CONDITION_LABELS[c] for c in conditions], y=part["bits"], name=f"{name} (paper)",
+                    legendgroup=f"paper-{name}", showlegend=col == 1, offsetgroup=f"paper-{i}",
+                    marker=dict(color=PAPER_COLOUR, opacity=0.35 + 0.12 * i, pattern=dict(shape="/")),
+                    customdata=[["paper", c] for c in conditions],
+                    hovertemplate="%{x}: %{y:.3f} bits<extra>" + f"{name}, published (Flickr30k val)" + "</extra>",
+                ), row=1, col=col)
+    fig.update_yaxes(rangemode="tozero")
+    fig.update_layout(clickmode="event+select")
+    return _layout(fig, height)
+
+
+def effect_table(results: pd.DataFrame, side: str, condition: str) -> pd.DataFrame:
+    """The phrases behind one bar, largest effect first: the condition's bits minus None's."""
+    metric = "mlm_bits" if side == "vis4lang" else "mrc_kl_bits"
+    value = results[f"{metric}_{condition}"]
+    table = results.assign(bits=value, effect=value - results[f"{metric}_none"])
+    table = table[np.isfinite(table["bits"])]
+    order = table["bits"] if condition == "none" else table["effect"]  # None: the hardest first
+    table = table.assign(_order=order).sort_values("_order", ascending=False).drop(columns="_order")
+    return table[["example_id", "phrase_index", "phrase", "bits", "effect"]].reset_index(drop=True)

@@ -1,0 +1,242 @@
+"""Pictures of one example: the image with gold boxes, detector regions, ablation marks
+and a heat map of per-region change, plus the caption with each phrase in its colour.
+
+Colours are mid-lightness and every fill is translucent, so marks stay visible on the
+light and the dark theme alike. No streamlit here: pure functions returning figures/HTML.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+
+import cv2
+import numpy as np
+import plotly.graph_objects as go
+
+from ..records import Example, Phrase
+
+__all__ = [
+    "PHRASE_COLOURS",
+    "phrase_colour",
+    "rgba",
+    "caption_html",
+    "example_image",
+    "png_data_uri",
+    "region_heat",
+    "image_figure",
+    "thumbnail",
+]
+
+# Readable on white and on near-black backgrounds.
+PHRASE_COLOURS: tuple[str, ...] = (
+    "#e6194b", "#1f9e3a", "#3b82f6", "#f58231", "#a855f7", "#0eb5c9", "#e0339e", "#9ab00f",
+)
+REGION_COLOUR = "rgba(140, 140, 140, 0.55)"  # detector regions, faint grey on either theme
+ABLATED_COLOUR = "#ef4444"
+DISPLAY_MAX_SIDE = 900  # the image travels to the browser downscaled to this
+
+
+def phrase_colour(index: int) -> str:
+    return PHRASE_COLOURS[index % len(PHRASE_COLOURS)]
+
+
+def rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r}, {g}, {b}, {alpha})"
+
+
+def _phrase_span(caption: str, phrase: Phrase) -> tuple[int, int]:
+    if 0 <= phrase.char_start < phrase.char_end:
+        return phrase.char_start, phrase.char_end
+    spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", caption)]
+    last = phrase.first_word + phrase.num_words - 1
+    if last >= len(spans):
+        return -1, -1
+    return spans[phrase.first_word][0], spans[last][1]
+
+
+def caption_html(caption: str, phrases: list[Phrase], selected: int | None = None) -> str:
+    """The caption as HTML with each phrase underlined and tinted in its box colour.
+
+    Text colour is left to the theme; only the tint and the underline carry the phrase colour.
+    """
+    spans = []
+    for index, phrase in enumerate(phrases):
+        start, end = _phrase_span(caption, phrase)
+        if start >= 0:
+            spans.append((start, end, index))
+    spans.sort()
+    out, cursor = [], 0
+    for start, end, index in spans:
+        if start < cursor:  # overlapping phrases: the first one wins
+            continue
+        out.append(html.escape(caption[cursor:start]))
+        colour = phrase_colour(index)
+        weight = "700" if index == selected else "400"
+        style = (
+            f"background:{rgba(colour, 0.22)};border-bottom:3px solid {colour};"
+            f"padding:0 3px;border-radius:3px;font-weight:{weight}"
+        )
+        boxes = "no box" if len(phrase.boxes) == 0 else f"{len(phrase.boxes)} box(es)"
+        out.append(
+            f'<span class="vlx-phrase" data-phrase="{index}" title="phrase {index}: {boxes}" '
+            f'style="{style}">{html.escape(caption[start:end])}</span>'
+        )
+        cursor = end
+    out.append(html.escape(caption[cursor:]))
+    return "".join(out)
+
+
+def example_image(example: Example) -> np.ndarray:
+    """The example's picture, or a neutral canvas of its size when it has none (features only)."""
+    if example.image is not None:
+        return example.image
+    if example.image_path:
+        try:
+            from ..images import load_image
+        except ImportError:
+            image = cv2.imread(str(example.image_path), cv2.IMREAD_COLOR)
+            if image is None:
+                raise ValueError(f"image {example.image_path} could not be read") from None
+            return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        return load_image(example.image_path)
+    width, height = example.image_size
+    return np.full((height, width, 3), 200, dtype=np.uint8)
+
+
+def _display_scale(image_size: tuple[int, int]) -> float:
+    return min(1.0, DISPLAY_MAX_SIDE / max(image_size))
+
+
+def png_data_uri(image: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> str:
+    """Encode an RGB image as a PNG data URI, downscaled so its longest side is <= max_side."""
+    height, width = image.shape[:2]
+    scale = min(1.0, max_side / max(width, height))
+    if scale < 1.0:
+        image = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
+                           interpolation=cv2.INTER_AREA)
+    ok, buffer = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError("could not encode the image as PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.tobytes()).decode("ascii")
+
+
+def region_heat(boxes: np.ndarray, values: np.ndarray, image_size: tuple[int, int],
+                cells: int = 96) -> np.ndarray:
+    """A coarse (rows, cols) map: each cell holds the mean value of the regions covering it.
+
+    Cells no region covers are NaN (drawn transparent). The grid has ``cells`` along the
+    longer side; cell (i, j) covers pixels [j*s, (j+1)*s) x [i*s, (i+1)*s).
+    """
+    width, height = image_size
+    step = max(width, height) / cells
+    cols, rows = max(1, round(width / step)), max(1, round(height / step))
+    xs = (np.arange(cols) + 0.5) * width / cols
+    ys = (np.arange(rows) + 0.5) * height / rows
+    total = np.zeros((rows, cols))
+    count = np.zeros((rows, cols))
+    for (x1, y1, x2, y2), value in zip(np.asarray(boxes, float), np.asarray(values, float), strict=True):
+        if not np.isfinite(value):
+            continue
+        inside = ((ys >= y1) & (ys <= y2 + 1))[:, None] & ((xs >= x1) & (xs <= x2 + 1))[None, :]
+        total += inside * value
+        count += inside
+    with np.errstate(invalid="ignore", divide="ignore"):
+        heat = total / count
+    heat[count == 0] = np.nan
+    return heat
+
+
+def _rect(box, colour: str, width: float, dash: str = "solid", fill: str = "rgba(0,0,0,0)",
+          name: str = "") -> dict:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return dict(type="rect", x0=x1 - 0.5, y0=y1 - 0.5, x1=x2 + 0.5, y1=y2 + 0.5,
+                line=dict(color=colour, width=width, dash=dash), fillcolor=fill, name=name,
+                layer="above")
+
+
+def image_figure(
+    image: np.ndarray,
+    phrases: list[Phrase],
+    selected: int | None = None,
+    region_boxes: np.ndarray | None = None,
+    ablated: np.ndarray | None = None,
+    target: int | None = None,
+    heat: np.ndarray | None = None,
+    heat_title: str = "",
+    height: int = 420,
+    selectable: bool = False,
+) -> go.Figure:
+    """The image with detector regions (faint), ablated regions (dashed red), the MRC target,
+    and each phrase's gold boxes in its colour (the selected phrase drawn thickest).
+
+    ``selectable`` adds an invisible grid of points and box-select drag mode, so a dragged
+    rectangle comes back as a selection (the app turns it into a gold box).
+    """
+    height_px, width_px = image.shape[:2]
+    scale = _display_scale((width_px, height_px))
+    fig = go.Figure()
+    fig.add_trace(go.Image(source=png_data_uri(image), x0=0, y0=0, dx=1 / scale, dy=1 / scale,
+                           hoverinfo="skip", name="image"))
+    shapes = []
+    if region_boxes is not None and len(region_boxes):
+        ablated = np.zeros(len(region_boxes), bool) if ablated is None else np.asarray(ablated, bool)
+        for index, box in enumerate(region_boxes):
+            if ablated[index]:
+                shapes.append(_rect(box, ABLATED_COLOUR, 1.6, "dash", "rgba(239, 68, 68, 0.10)",
+                                    f"region {index} (ablated)"))
+            else:
+                shapes.append(_rect(box, REGION_COLOUR, 1.0, name=f"region {index}"))
+        if target is not None and 0 <= target < len(region_boxes):
+            shapes.append(_rect(region_boxes[target], ABLATED_COLOUR, 3.0, "dot", name="MRC target"))
+            x1, y1 = region_boxes[target][:2]
+            fig.add_annotation(x=float(x1), y=float(y1), text="target", showarrow=False,
+                               xanchor="left", yanchor="bottom", font=dict(color="white", size=11),
+                               bgcolor=ABLATED_COLOUR, borderpad=1)
+    for index, phrase in enumerate(phrases):
+        colour = phrase_colour(index)
+        for box in phrase.boxes:
+            shapes.append(_rect(box, colour, 4.0 if index == selected else 2.0,
+                                name=f"phrase {index}: {phrase.text}"))
+    if heat is not None:
+        rows, cols = heat.shape
+        fig.add_trace(go.Heatmap(
+            z=heat, x0=width_px / cols / 2, dx=width_px / cols, y0=height_px / rows / 2,
+            dy=height_px / rows, colorscale="RdBu", reversescale=True, zmid=0, opacity=0.55,
+            hoverongaps=False, colorbar=dict(title=dict(text=heat_title, side="right"), thickness=12),
+            hovertemplate="change %{z:.3f} bits<extra></extra>", name="change",
+        ))
+    if selectable:
+        step = max(width_px, height_px) / 40
+        gx, gy = np.meshgrid(np.arange(0, width_px, step), np.arange(0, height_px, step))
+        fig.add_trace(go.Scatter(x=gx.ravel(), y=gy.ravel(), mode="markers", marker=dict(opacity=0),
+                                 hoverinfo="skip", showlegend=False, name="grid"))
+    fig.update_layout(
+        shapes=shapes,
+        height=height,
+        margin=dict(l=0, r=0, t=4, b=0),
+        dragmode="select" if selectable else "pan",
+        showlegend=False,
+    )
+    fig.update_xaxes(visible=False, range=[-0.5, width_px - 0.5], constrain="domain")
+    fig.update_yaxes(visible=False, range=[height_px - 0.5, -0.5], scaleanchor="x", constrain="domain")
+    return fig
+
+
+def thumbnail(example: Example, size: int = 160) -> np.ndarray:
+    """A small RGB picture of the example with its gold boxes drawn in the phrase colours."""
+    image = example_image(example)
+    height, width = image.shape[:2]
+    scale = size / max(width, height)
+    small = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
+                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    small = np.ascontiguousarray(small)
+    for index, phrase in enumerate(example.phrases):
+        h = phrase_colour(index).lstrip("#")
+        colour = tuple(int(h[i : i + 2], 16) for i in (0, 2, 4))
+        for x1, y1, x2, y2 in phrase.boxes * scale:
+            cv2.rectangle(small, (int(x1), int(y1)), (int(x2), int(y2)), colour, 2)
+    return small

@@ -1,0 +1,134 @@
+"""What the app shows, as a small value that round-trips through a URL query string.
+
+A copied link reopens the same view: model, dataset, example, phrase, displayed
+conditions and ablation settings. Decoding never raises: a bad value falls back to its
+default and the problem is reported, so a hand-edited link still opens.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+
+import numpy as np
+
+from ..ablation import LANG4VIS, PAPER, VIS4LANG, AblationSettings
+
+__all__ = ["ViewState", "VIEWS", "from_query", "to_query", "parse_box", "format_box"]
+
+VIEWS: tuple[str, ...] = ("example", "dataset", "about")
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """Everything a shared link must carry. Defaults are the paper's settings."""
+
+    view: str = "example"
+    model: str = "demo"
+    dataset: str = "demo"
+    example: str = ""  # example id in the dataset, or "random:SEED" for a fresh built-in scene
+    phrase: int = 0
+    vis4lang: str = "object"  # displayed vision-for-language condition
+    lang4vis: str = "phrase"  # displayed language-for-vision condition
+    threshold: float = PAPER.threshold
+    alignment: str = PAPER.alignment
+    baseline: str = PAPER.baseline
+    caption: str = ""  # an edited caption; "" keeps the example's own
+    box: str = ""  # an edited gold box for the phrase, "x1,y1,x2,y2"; "" keeps the gold boxes
+
+    def settings(self) -> AblationSettings:
+        return AblationSettings(threshold=self.threshold, alignment=self.alignment, baseline=self.baseline)
+
+    def with_(self, **changes) -> ViewState:
+        return replace(self, **changes)
+
+
+_DEFAULT = ViewState()
+_CHOICES = {
+    "view": VIEWS,
+    "vis4lang": VIS4LANG,
+    "lang4vis": LANG4VIS,
+    "alignment": ("iot", "iou"),
+    "baseline": ("average", "zero"),
+}
+
+
+def _first(value) -> str:
+    if isinstance(value, list | tuple):
+        return str(value[0]) if value else ""
+    return str(value)
+
+
+def from_query(params: Mapping) -> tuple[ViewState, list[str]]:
+    """Decode ``st.query_params`` (or any mapping) into a state and a list of problems."""
+    values: dict = {}
+    problems: list[str] = []
+    for f in fields(ViewState):
+        if f.name not in params:
+            continue
+        raw = _first(params[f.name]).strip()
+        default = getattr(_DEFAULT, f.name)
+        if f.name in _CHOICES:
+            if raw.lower() not in _CHOICES[f.name]:
+                problems.append(f"link: {f.name}={raw!r} is not one of {', '.join(_CHOICES[f.name])}; using {default!r}")
+                continue
+            values[f.name] = raw.lower()
+        elif f.name == "phrase":
+            try:
+                values[f.name] = int(raw)
+                if values[f.name] < 0:
+                    raise ValueError
+            except ValueError:
+                problems.append(f"link: phrase={raw!r} is not a phrase number (0, 1, ...); using 0")
+                values.pop(f.name, None)
+        elif f.name == "threshold":
+            try:
+                value = float(raw)
+                AblationSettings(threshold=value)
+                if not math.isfinite(value):
+                    raise ValueError
+                values[f.name] = value
+            except ValueError:
+                problems.append(f"link: threshold={raw!r} must be a number in [0, 1); using {default}")
+        elif f.name == "box":
+            if raw:
+                try:
+                    parse_box(raw)
+                    values[f.name] = raw
+                except ValueError as error:
+                    problems.append(f"link: {error}; keeping the gold boxes")
+        else:
+            values[f.name] = raw
+    if not values.get("model", "x"):
+        values.pop("model")
+        problems.append("link: model is empty; using the built-in model")
+    if not values.get("dataset", "x"):
+        values.pop("dataset")
+        problems.append("link: dataset is empty; using the built-in examples")
+    return ViewState(**values), problems
+
+
+def to_query(state: ViewState) -> dict[str, str]:
+    """The fields that differ from the defaults (plus model and view), as strings."""
+    out = {}
+    for key, value in asdict(state).items():
+        if key in ("model", "view") or value != getattr(_DEFAULT, key):
+            out[key] = f"{value:g}" if isinstance(value, float) else str(value)
+    return out
+
+
+def parse_box(text: str) -> np.ndarray:
+    """"x1,y1,x2,y2" -> (4,) float array; ValueError naming the problem."""
+    parts = [p for p in text.replace(" ", ",").split(",") if p]
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"box {text!r} must be four numbers x1,y1,x2,y2") from None
+    if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
+        raise ValueError(f"box {text!r} must be four finite numbers x1,y1,x2,y2")
+    return np.asarray(numbers, dtype=np.float64)
+
+
+def format_box(box) -> str:
+    return ",".join(f"{float(v):g}" for v in np.asarray(box, dtype=float).ravel()[:4])

@@ -1,0 +1,43 @@
+"""Words the app shows: the method explained for a first-time viewer, and small labels."""
+
+from __future__ import annotations
+
+__all__ = ["WHAT_AM_I_LOOKING_AT", "UPLOAD_DETECTOR_NOTE", "example_label"]
+
+WHAT_AM_I_LOOKING_AT = """
+**The question.** A vision-and-language transformer reads an image and a caption together.
+Does it actually *use* both? Frank, Bugliarello & Elliott (EMNLP 2021) answer by removing
+part of one modality and measuring how much worse the model predicts the other.
+
+**Vision-for-language (MLM).** The words of one phrase (coloured in the caption) are replaced
+by `[MASK]` and the model must guess them. We read the loss of the true words in **bits**
+(lower = better) in three conditions:
+*None* — the image is intact; *Object* — the detector regions that overlap the phrase's gold
+box (dashed red on the image) are replaced by the average region feature; *All* — every
+region is replaced. If the loss rises from None to Object, the model was looking at the object.
+
+**Language-for-vision (MRC-KL).** The regions under the phrase are zeroed, and the model must
+predict the detector's class distribution at the best-overlapping region (the *target*).
+We read KL(detector ‖ model) in bits in three conditions: *None* — the caption is intact;
+*Phrase* — the phrase is masked; *All* — the whole caption is masked. If KL rises, the model
+was using the words to recognise the object.
+
+**The paper's finding.** Removing the image hurts word prediction, but removing words barely
+changes region prediction: these models are *vision-for-language*, not symmetric.
+
+**Aligned region.** A detector region belongs to a phrase when it covers more than the
+threshold (0.5) of a gold box (IoT, intersection over the gold box) — or, as an option,
+by IoU. The sidebar changes the threshold, the overlap measure and the replacement feature;
+the defaults are the paper's settings.
+"""
+
+UPLOAD_DETECTOR_NOTE = (
+    "The built-in model reads detector regions, not pixels: your image goes through the "
+    "built-in world's simulated detector, which was made for its synthetic scenes. On "
+    "photographs its regions and class guesses are rough, so read the result as a demonstration."
+)
+
+
+def example_label(example_id: str, caption: str, width: int = 60) -> str:
+    text = caption if len(caption) <= width else caption[: width - 1] + "…"
+    return f"{example_id}: {text}"
