@@ -14,6 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..records import Example, Phrase, Regions, as_boxes, check_boxes
+from .state import parse_box
 
 __all__ = ["edit_example", "example_from_upload", "fingerprint", "Detector"]
 
@@ -27,6 +28,10 @@ def _check_caption(caption: str) -> str:
 
 
 def _box(box, image_size: tuple[int, int], name: str) -> np.ndarray:
+    if isinstance(box, str):
+        if not box.strip():
+            raise ValueError(f"{name}: draw a box around what the phrase refers to (x1,y1,x2,y2)")
+        box = parse_box(box)
     boxes = as_boxes(box, name)
     if len(boxes) == 0:
         raise ValueError(f"{name}: draw a box around what the phrase refers to")

@@ -1,0 +1,266 @@
+"""The app's library side: URL state, overlays, figures, and turning user input into examples."""
+
+import base64
+import io
+import struct
+import zlib
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from tiny import TinyVL, make_example
+
+from vlexplore.ablation import PAPER
+from vlexplore.diagnostics import paper_results, summarize, summary_frame
+from vlexplore.engine import diagnose, diagnose_dataset
+from vlexplore.records import ExampleSet, Regions
+from vlexplore.views import examples as ex
+from vlexplore.views import figures, overlay
+from vlexplore.views.state import ViewState, from_query, parse_box, to_query
+
+
+def values(array_or_spec):
+    """Plotly figure arrays may be typed (base64 'bdata'); give plain numbers either way."""
+    if isinstance(array_or_spec, dict) and "bdata" in array_or_spec:
+        return np.frombuffer(base64.b64decode(array_or_spec["bdata"]), dtype=array_or_spec["dtype"]).tolist()
+    return list(np.asarray(array_or_spec, dtype=float))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return TinyVL()
+
+
+@pytest.fixture(scope="module")
+def diagnosis(model):
+    return diagnose(model, make_example(), 0, all_regions=True)
+
+
+# ------------------------------------------------------------------ state
+def test_state_round_trips_through_the_query_string():
+    state = ViewState(view="dataset", model="demo-gold", example="scene_0007", phrase=2, vis4lang="all",
+                      lang4vis="none", threshold=0.3, alignment="iou", baseline="zero",
+                      caption="a red ball", box="1,2,30,40")
+    query = to_query(state)
+    assert all(isinstance(v, str) for v in query.values())
+    decoded, problems = from_query(query)
+    assert decoded == state and problems == []
+
+
+def test_default_state_gives_a_short_link_and_paper_settings():
+    query = to_query(ViewState(example="x"))
+    assert set(query) == {"view", "model", "example"}
+    assert ViewState().settings() == PAPER
+
+
+def test_bad_link_values_fall_back_and_are_reported():
+    state, problems = from_query({"vis4lang": "sometimes", "threshold": "2", "phrase": "-1",
+                                  "alignment": "IOU", "box": "1,2,3", "model": ""})
+    assert state.vis4lang == "object" and state.threshold == 0.5 and state.phrase == 0
+    assert state.alignment == "iou"  # case-insensitive
+    assert state.box == "" and state.model == "demo"
+    text = " ".join(problems)
+    for word in ("vis4lang", "threshold", "phrase", "box", "model"):
+        assert word in text
+    assert len(problems) == 5
+
+
+def test_parse_box():
+    assert parse_box("1, 2, 30,40").tolist() == [1, 2, 30, 40]
+    with pytest.raises(ValueError, match="four"):
+        parse_box("a,b,c,d")
+    with pytest.raises(ValueError, match="four"):
+        parse_box("1,2,3,nan")
+
+
+# ------------------------------------------------------------------ overlay
+def test_caption_html_colours_each_phrase_and_escapes():
+    example = make_example(caption="A tall man walks a small dog in the park <b> .")
+    out = overlay.caption_html(example.caption, example.phrases, selected=1)
+    assert out.count('class="vlx-phrase"') == 3
+    assert overlay.rgba(overlay.phrase_colour(0), 0.22) in out
+    assert "&lt;b&gt;" in out and "<b>" not in out
+    assert 'data-phrase="1"' in out and "font-weight:700" in out
+    plain = out.replace("&lt;", "<").replace("&gt;", ">")
+    import re
+
+    assert re.sub(r"<span[^>]*>|</span>", "", plain) == example.caption
+
+
+def test_region_heat_averages_covering_regions():
+    boxes = np.array([[0, 0, 49, 99], [0, 0, 99, 99]], float)
+    heat = overlay.region_heat(boxes, np.array([1.0, 3.0]), (100, 100), cells=10)
+    assert heat.shape == (10, 10)
+    assert np.allclose(heat[:, :5], 2.0) and np.allclose(heat[:, 5:], 3.0)
+    gap = overlay.region_heat(boxes[:1], np.array([1.0]), (100, 100), cells=10)
+    assert np.isnan(gap[:, 5:]).all()
+
+
+def test_image_figure_marks_ablated_regions_and_target(diagnosis):
+    image = overlay.example_image(diagnosis.example)
+    assert image.shape == (80, 100, 3)
+    for condition, count in (("none", 0), ("object", 3), ("all", 6)):
+        ablated = diagnosis.ablated[("vis4lang", condition)]
+        fig = overlay.image_figure(image, diagnosis.example.phrases, 0, diagnosis.unit_boxes, ablated,
+                                   diagnosis.alignment.target)
+        dashed = [s for s in fig.layout.shapes if s.line.dash == "dash"]
+        assert len(dashed) == count
+    gold = [s for s in fig.layout.shapes if s.name and s.name.startswith("phrase 0")]
+    assert len(gold) == 1 and gold[0].x0 == 9.5 and gold[0].x1 == 40.5 and gold[0].line.width == 4.0
+    assert any(s.name == "MRC target" for s in fig.layout.shapes)
+
+
+def test_thumbnail_is_small_and_draws_boxes():
+    example = make_example()
+    thumb = overlay.thumbnail(example, size=50)
+    assert thumb.shape == (40, 50, 3)
+    assert (thumb != 200).any()  # boxes drawn over the neutral canvas
+
+
+# ------------------------------------------------------------------ figures
+def test_token_figure_shows_all_conditions_and_highlights_the_chosen(diagnosis):
+    fig = figures.token_figure(diagnosis, selected="all")
+    bits = [t for t in fig.data if t.xaxis == "x"]
+    assert [t.legendgroup for t in bits] == ["none", "object", "all"]
+    for trace in bits:
+        expected = diagnosis.tokens[diagnosis.tokens.condition == trace.legendgroup].sort_values("token_index")
+        assert np.allclose(values(trace.y), expected.mlm_bits)
+    assert [t.marker.opacity for t in bits] == [figures.FADED, figures.FADED, 1.0]
+    assert bits[2].name == "All (shown)"
+
+
+def test_topk_figure_reports_change_against_none(diagnosis):
+    fig = figures.topk_figure(diagnosis, token_index=0, selected="object")
+    assert len(fig.data) == 3
+    first = diagnosis.topk.position.min()
+    none_top = diagnosis.topk[(diagnosis.topk.condition == "none") & (diagnosis.topk.position == first)]
+    assert sorted(values(fig.data[0].x)) == pytest.approx(sorted(none_top.prob))
+    assert any("(" in text for text in fig.data[1].text)  # object: probabilities with their change
+
+
+def test_region_figures(diagnosis):
+    fig = figures.region_kl_figure(diagnosis, "phrase")
+    assert len(fig.data) == 3 and len(values(fig.data[0].y)) == 6
+    assert "r0 target" in list(fig.data[0].x)
+    change = figures.region_change(diagnosis, "all")
+    table = diagnosis.regions.pivot_table(index="region", columns="condition", values="mrc_kl_bits")
+    assert np.allclose(change, (table["all"] - table["none"]).to_numpy())
+    classes = figures.class_distribution_figure(diagnosis, 0, "phrase", k=3)
+    detector = classes.data[0]
+    assert np.allclose(sorted(values(detector.x), reverse=True),
+                       np.sort(diagnosis.example.regions.cls_prob[0])[::-1][:3])
+    assert len(classes.data) == 4
+    heat = figures.heat_figure(diagnosis, overlay.example_image(diagnosis.example), "all")
+    assert any(t.type == "heatmap" for t in heat.data)
+
+
+def test_dataset_figure_labels_the_paper(model):
+    results = list(diagnose_dataset(model, ExampleSet("s", [make_example(0), make_example(1)]), progress=False))
+    summary = summarize(results)
+    fig = figures.dataset_figure(summary_frame(summary, "tiny"), paper_results(), model="tiny (this run)")
+    run = [t for t in fig.data if t.name == "tiny (this run)"]
+    assert len(run) == 2
+    assert np.allclose(values(run[0].y), [summary["vis4lang"][c] for c in ("none", "object", "all")])
+    paper = [t for t in fig.data if t.name.endswith("(paper)")]
+    assert {t.name for t in paper} == {f"{m} (paper)" for m in ("LXMERT", "ViLBERT", "VL-BERT", "VisualBERT", "UNITER")}
+    lxmert = next(t for t in paper if t.name == "LXMERT (paper)" and t.xaxis == "x")
+    assert values(lxmert.y) == pytest.approx([4.681, 4.996, 5.717])
+
+
+def test_effect_table_sorts_by_effect():
+    frame = pd.DataFrame({
+        "example_id": ["a", "b", "c"], "phrase_index": [0, 1, 0], "phrase": ["x", "y", "z"],
+        "mlm_bits_none": [1.0, 1.0, 1.0], "mlm_bits_object": [1.5, 3.0, 0.5], "mlm_bits_all": [2, 2, 2],
+        "mrc_kl_bits_none": [np.nan, 1.0, 1.0], "mrc_kl_bits_phrase": [np.nan, 1.1, 1.3],
+        "mrc_kl_bits_all": [np.nan, 1.0, 1.0],
+    })
+    table = figures.effect_table(frame, "vis4lang", "object")
+    assert table.example_id.tolist() == ["b", "a", "c"]
+    assert table.effect.tolist() == pytest.approx([2.0, 0.5, -0.5])
+    assert figures.effect_table(frame, "lang4vis", "phrase").example_id.tolist() == ["c", "b"]
+
+
+# ------------------------------------------------------------------ user input -> Example
+def png_bytes(width=64, height=48, colour=(200, 30, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def huge_png_header(width=20000, height=20000) -> bytes:
+    """A PNG whose header claims width x height (its pixels are missing): a decompression bomb."""
+    data = png_bytes(1, 1)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    start = 8
+    return data[:start] + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk)) + data[start + 25:]
+
+
+def fake_detector(image):
+    height, width = image.shape[:2]
+    boxes = np.array([[0, 0, width - 1, height - 1], [5, 5, 30, 30]], float)
+    return Regions(boxes=boxes, features=np.ones((2, 8), np.float32), image_size=(width, height),
+                   cls_prob=np.full((2, 5), 0.2), class_names=tuple(f"class{i}" for i in range(5)))
+
+
+def test_upload_builds_an_example_through_the_detector(model):
+    example = ex.example_from_upload(io.BytesIO(png_bytes()), "a red square on white",
+                                     [("a red square", [2, 2, 40, 40])], detector=fake_detector)
+    assert example.image.shape == (48, 64, 3) and example.image_size == (64, 48)
+    assert example.phrases[0].text == "a red square" and len(example.regions) == 2
+    result = diagnose(model, example, 0)
+    assert np.isfinite(result.scores["vis4lang"]["object"])
+    pixels = ex.example_from_upload(png_bytes(), "a red square", [("red", "1,1,9,9")], input_kind="pixels")
+    assert pixels.regions is None
+
+
+@pytest.mark.parametrize(
+    ("data", "caption", "phrase", "box", "message"),
+    [
+        (b"name,value\n1,2\n", "a cat", "a cat", [0, 0, 5, 5], "not an image"),
+        (png_bytes()[:60], "a cat", "a cat", [0, 0, 5, 5], "corrupt or truncated"),
+        (huge_png_header(), "a cat", "a cat", [0, 0, 5, 5], "too large"),
+        (png_bytes(), "   ", "a cat", [0, 0, 5, 5], "caption is empty"),
+        (png_bytes(), "a cat on a mat", "a dog", [0, 0, 5, 5], "not in the caption"),
+        (png_bytes(), "a cat on a mat", "a cat", [0, 0, 100, 5], "outside the 64x48 image"),
+        (png_bytes(), "a cat on a mat", "a cat", [], "draw a box"),
+    ],
+)
+def test_bad_uploads_raise_clear_errors(data, caption, phrase, box, message):
+    with pytest.raises(ValueError, match=message):
+        ex.example_from_upload(data, caption, [(phrase, box)], detector=fake_detector, name="upload 'x'")
+
+
+def test_upload_for_a_region_model_needs_a_detector():
+    with pytest.raises(ValueError, match="detector"):
+        ex.example_from_upload(png_bytes(), "a cat", [("a cat", [0, 0, 5, 5])], input_kind="regions")
+
+
+def test_edit_example_caption_phrase_and_box():
+    example = make_example()
+    edited, index, notes = ex.edit_example(example, 1, caption="a small dog sleeps")
+    assert edited.caption == "a small dog sleeps" and index == 0
+    assert [p.text for p in edited.phrases] == ["a small dog"]
+    assert len(notes) == 2 and "A tall man" in notes[0]
+    assert np.array_equal(edited.phrases[0].boxes, example.phrases[1].boxes)
+    boxed, index, _ = ex.edit_example(example, 0, box=[1, 2, 30, 40])
+    assert index == 0 and boxed.phrases[0].boxes.tolist() == [[1, 2, 30, 40]]
+    assert boxed.phrases[1].boxes.tolist() == example.phrases[1].boxes.tolist()
+    assert ex.fingerprint(boxed) != ex.fingerprint(example) == ex.fingerprint(make_example())
+    retyped, index, _ = ex.edit_example(example, 0, phrase_text="man", box=[1, 2, 30, 40])
+    assert retyped.phrases[index].text == "man" and retyped.phrases[index].first_word == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(caption=""), "caption is empty"),
+        (dict(caption="a cat sleeps"), "'A tall man' is not in the caption"),
+        (dict(box=[0, 0, 120, 10]), "outside the 100x80 image"),
+        (dict(box=[30, 0, 10, 10]), "reversed"),
+    ],
+)
+def test_edit_example_rejects_bad_edits(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ex.edit_example(make_example(), 0, **kwargs)
