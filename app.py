@@ -8,11 +8,11 @@ condition redraws without running the model.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from vlexplore.ablation import LANG4VIS, PAPER, VIS4LANG, AblationSettings
@@ -207,10 +207,8 @@ def upload_panel() -> None:
     with st.container(border=True):
         st.markdown("**Use your own image**")
         model = None
-        try:
+        with contextlib.suppress(ValueError):
             model = get_model(s.model)
-        except ValueError:
-            pass
         if model is not None and model.input_kind == "regions":
             st.caption(UPLOAD_DETECTOR_NOTE)
         upload = st.file_uploader("Image", key="upload_file", help="JPEG, PNG, WebP … up to 40 megapixels")
