@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+from dataclasses import asdict
 
 import numpy as np
 import streamlit as st
@@ -70,18 +71,20 @@ def dataset_runs() -> dict:
 
 
 # ---------------------------------------------------------------- state <-> URL
-def init_state() -> None:
-    if st.session_state.get("_initialised"):
-        return
-    state, problems = from_query(st.query_params.to_dict())
+WIDGET_KEYS = {"caption": "caption_edit", "box": "box_edit"}  # state field -> session key
+
+
+def sync_state() -> None:
+    """Seed session keys from the link on the first run, and afterwards from the last run's
+    state for any widget Streamlit dropped because it was not drawn (e.g. after an error)."""
     s = st.session_state
-    s.view, s.model, s.dataset = state.view, state.model, state.dataset
-    s.example, s.phrase = state.example, state.phrase
-    s.vis4lang, s.lang4vis = state.vis4lang, state.lang4vis
-    s.threshold, s.alignment, s.baseline = state.threshold, state.alignment, state.baseline
-    s.caption_edit, s.box_edit = state.caption, state.box
-    s.link_problems = problems
-    s._initialised = True
+    if "_state" not in s:
+        state, problems = from_query(st.query_params.to_dict())
+        s._state, s.link_problems = state, problems
+    for name, value in asdict(s._state).items():
+        key = WIDGET_KEYS.get(name, name)
+        if key not in s:
+            s[key] = value
 
 
 def current_state() -> ViewState:
@@ -220,9 +223,9 @@ def upload_panel() -> None:
             try:
                 if not box.strip():
                     raise ValueError("box is empty; type x1,y1,x2,y2 of what the phrase refers to")
-                detector = None
-                if model is not None and model.input_kind == "regions":
-                    detector = sources.upload_detector()
+                def detector(image):  # looked up only once the image itself is valid
+                    return sources.upload_detector()(image)
+
                 example = ex.example_from_upload(
                     io.BytesIO(upload.getvalue()), caption, [(phrase, parse_box(box))],
                     input_kind=model.input_kind if model is not None else "regions", detector=detector,
@@ -538,7 +541,7 @@ COMPACT_CSS = """<style>
 
 def main() -> None:
     st.markdown(COMPACT_CSS, unsafe_allow_html=True)
-    init_state()
+    sync_state()
     sidebar()
     for problem in st.session_state.pop("link_problems", []):
         st.warning(problem)
@@ -552,7 +555,8 @@ def main() -> None:
         dataset_view()
     else:
         about_view()
-    st.query_params.from_dict(to_query(current_state()))
+    st.session_state._state = current_state()
+    st.query_params.from_dict(to_query(st.session_state._state))
 
 
 main()

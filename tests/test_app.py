@@ -1,0 +1,205 @@
+"""The app's main flows, driven in-process with Streamlit's AppTest on the tiny test model."""
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from tiny import TinyVL, load_tiny_set
+
+from vlexplore import registry
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+MODEL = TinyVL()  # one instance, so the test can count forward passes
+
+
+def load_counted(name="counted", **options):
+    return MODEL
+
+
+@pytest.fixture(autouse=True)
+def tiny_registry(monkeypatch):
+    monkeypatch.setitem(registry.MODELS, "counted", registry.ModelEntry("test_app:load_counted", "test model"))
+    monkeypatch.setitem(registry.DATASETS, "tinyset", registry.DatasetEntry("tiny:load_tiny_set", "test set"))
+
+
+def start(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"model": "counted", "dataset": "tinyset", **query})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metrics(at) -> dict:
+    return {m.label: m.value for m in at.metric}
+
+
+def chart(at, key: str) -> dict:
+    for element in at.get("plotly_chart"):
+        spec = json.loads(element.proto.spec)
+        if element.proto.id and key in element.proto.id:
+            return spec
+    raise AssertionError(f"no chart {key}")
+
+
+def image_spec(at) -> dict:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
+def dashed(spec) -> int:
+    return sum(1 for s in spec["layout"].get("shapes", []) if s.get("line", {}).get("dash") == "dash")
+
+
+def query(at) -> dict:
+    return dict(at.query_params)
+
+
+def test_first_page_shows_the_paper_defaults_and_a_result():
+    at = start()
+    shown = metrics(at)
+    assert set(shown) == {"MLM loss, Object", "MRC-KL, Phrase", "Aligned regions"}
+    assert shown["Aligned regions"] == "3 of 6"  # regions 0, 1 and the whole-image box
+    assert at.slider(key="threshold").value == 0.5
+    assert at.radio(key="alignment").value == "iot" and at.radio(key="baseline").value == "average"
+    caption = [m.value for m in at.markdown if "vlx-phrase" in m.value]
+    assert caption and caption[0].count("vlx-phrase") == 3
+    assert dashed(image_spec(at)) == 3
+    assert query(at)["example"] == "ex0" and query(at)["model"] == "counted"
+    assert not at.error
+
+
+def test_toggling_the_condition_redraws_without_running_the_model():
+    at = start()
+    calls = MODEL.calls
+    before = metrics(at)["MRC-KL, Phrase"]
+    at.radio(key="vis4lang").set_value("all").run()
+    assert "MLM loss, All" in metrics(at)
+    assert dashed(image_spec(at)) == 6
+    at.radio(key="vis4lang").set_value("none").run()
+    assert dashed(image_spec(at)) == 0
+    at.radio(key="lang4vis").set_value("all").run()
+    assert metrics(at)["MRC-KL, All"] != before
+    assert MODEL.calls == calls, "a display toggle must not run the model"
+    assert query(at)["vis4lang"] == "none" and query(at)["lang4vis"] == "all"
+    tokens = [t for t in json.loads(at.get("plotly_chart")[1].proto.spec)["data"] if t.get("xaxis") == "x"]
+    assert [t["marker"]["opacity"] for t in tokens] == [1.0, 0.35, 0.35]  # None shown, others faded
+
+
+def test_threshold_and_overlap_measure_rerun_the_model():
+    at = start()
+    calls = MODEL.calls
+    at.slider(key="threshold").set_value(0.85).run()
+    assert metrics(at)["Aligned regions"] == "2 of 6"  # region 1 covers 0.80 of the gold box
+    assert MODEL.calls == calls + 1
+    assert query(at)["threshold"] == "0.85"
+    assert any("Not the paper" in c.value for c in at.sidebar.caption)
+    at.radio(key="alignment").set_value("iou").run()
+    assert MODEL.calls == calls + 2
+    at.button[[b.label for b in at.button].index("Back to the paper's settings")].click().run()
+    assert at.slider(key="threshold").value == 0.5 and at.radio(key="alignment").value == "iot"
+
+
+def test_pick_another_example_and_phrase():
+    at = start()
+    first = metrics(at)["MLM loss, Object"]
+    at.radio(key="phrase").set_value(1).run()
+    assert metrics(at)["MLM loss, Object"] != first
+    assert query(at)["phrase"] == "1"
+    at.button(key="open_ex2").click().run()
+    assert at.session_state["example"] == "ex2" and at.session_state["phrase"] == 0
+    assert query(at)["example"] == "ex2"
+    at.radio(key="phrase").set_value(2).run()  # "the park" has no gold box
+    assert any("has no gold box" in e.value for e in at.error)
+    assert at.get("plotly_chart"), "the image is still shown"
+
+
+def test_link_reopens_the_same_view():
+    at = start(example="ex1", phrase="1", vis4lang="all", lang4vis="none", threshold="0.7")
+    assert at.session_state["example"] == "ex1" and at.radio(key="phrase").value == 1
+    assert "MLM loss, All" in metrics(at) and "MRC-KL, None" in metrics(at)
+    assert at.slider(key="threshold").value == 0.7
+    bad = start(vis4lang="sometimes", example="nope")
+    assert any("vis4lang" in w.value for w in bad.warning)
+    assert any("No example 'nope'" in w.value for w in bad.warning)
+    assert "MLM loss, Object" in metrics(bad)
+
+
+@pytest.mark.parametrize(
+    ("caption", "message"),
+    [("   ", "caption is empty"), ("a dog sleeps", "'A tall man' is not in the caption")],
+)
+def test_bad_caption_shows_an_error_and_the_app_keeps_working(caption, message):
+    at = start()
+    at.text_input(key="caption_input").set_value(caption).run()
+    assert any(message in e.value for e in at.error)
+    assert not at.exception
+    at.text_input(key="caption_input").set_value("A tall man walks a small dog .").run()
+    assert not at.error and "MLM loss, Object" in metrics(at)
+
+
+def test_redrawn_box_reruns_and_a_box_outside_is_refused():
+    at = start()
+    at.toggle(key="redraw").set_value(True).run()
+    at.number_input(key="box_x2").set_value(95.0).run()
+    assert query(at)["box"] == "10,10,95,60"
+    assert metrics(at)["Aligned regions"] != "3 of 6"
+    at.number_input(key="box_y2").set_value(500.0).run()
+    assert any("outside the 100x80 image" in e.value for e in at.error)
+    assert not at.exception
+
+
+def test_exports_are_offered():
+    at = start()
+    labels = [b.label for b in at.get("download_button")]
+    for wanted in ("tokens table (CSV)", "topk table (CSV)", "regions table (CSV)", "HTML", "PNG"):
+        assert wanted in labels
+    frames = [d.value for d in at.dataframe]
+    assert set(frames[0]["condition"]) == {"none", "object", "all"}
+    assert set(frames[1]["condition"]) == {"none", "phrase", "all"}
+
+
+def png(width=40, height=30) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (10, 200, 10)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [("notes.txt", b"hello, not a picture", "not an image"), ("cut.png", png()[:50], "corrupt or truncated")],
+)
+def test_bad_upload_shows_an_error(name, data, message):
+    at = start()
+    at.file_uploader(key="upload_file").set_value((name, data, "application/octet-stream"))
+    at.text_input(key="upload_caption").set_value("a green field")
+    at.text_input(key="upload_phrase").set_value("a green field")
+    at.text_input(key="upload_box").set_value("0,0,10,10")
+    at.run()
+    at.button[[b.label for b in at.button].index("Use this image")].click().run()
+    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+    assert "MLM loss, Object" in metrics(at)  # the current example is still shown
+
+
+def test_dataset_view_lists_phrases_behind_a_bar_and_opens_one():
+    at = start(view="dataset")
+    assert not at.error
+    assert any("6 phrases" in h.value for h in at.subheader)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    names = {t["name"] for t in spec["data"]}
+    assert "counted (this run)" in names and "LXMERT (paper)" in names
+    at.radio(key="bar_side").set_value("lang4vis").run()
+    at.radio(key="bar_condition").set_value("phrase").run()
+    table = at.dataframe[0].value
+    assert len(table) == 6 and list(table["effect"]) == sorted(table["effect"], reverse=True)
+    pick = at.selectbox(key="open_row")
+    pick.set_value(2).run()
+    expected = (table.example_id[2], int(table.phrase_index[2]))
+    at.button[[b.label for b in at.button].index("Open in the example view")].click().run()
+    assert at.session_state["view"] == "example"
+    assert (at.session_state["example"], at.session_state["phrase"]) == expected
+    assert load_tiny_set().by_id(expected[0])  # an id of the set, not a made-up one
