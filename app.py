@@ -162,7 +162,7 @@ def pick_example(dataset_spec: str):
     ids = [e.example_id for e in dataset.examples] if dataset is not None else []
     if not s.example and ids:
         s.example = ids[0]
-    with st.expander("Pick an example", expanded=not s.example):
+    with st.expander("Pick an example: gallery, random scene, your own image", expanded=not s.example):
         if dataset is not None and ids:
             shown = ids[:8]
             columns = st.columns(len(shown))
@@ -305,10 +305,10 @@ def edit_controls(example):
 
 
 def condition_toggles(has_lang4vis: bool) -> None:
-    c1, c2 = st.columns(2)
-    c1.radio("Regions replaced (MLM)", VIS4LANG, key="vis4lang", horizontal=True, format_func=LABEL.get,
+    c1 = c2 = st.container()
+    c1.segmented_control("Regions replaced (MLM)", VIS4LANG, key="vis4lang", required=True, format_func=LABEL.get,
              help="Vision-for-language: which regions are replaced while the phrase is masked.")
-    c2.radio("Words masked (MRC-KL)", LANG4VIS, key="lang4vis", horizontal=True, format_func=LABEL.get,
+    c2.segmented_control("Words masked (MRC-KL)", LANG4VIS, key="lang4vis", required=True, format_func=LABEL.get,
              help="Language-for-vision: which words are masked while the phrase's regions are zeroed.", disabled=not has_lang4vis)
 
 
@@ -316,12 +316,13 @@ def score_metrics(diagnosis) -> None:
     s = st.session_state
     v4l, l4v = diagnosis.scores["vis4lang"], diagnosis.scores["lang4vis"]
     c1, c2, c3 = st.columns(3)
+    st.caption("Arrows: change against None (red = worse prediction).")
     c1.metric(f"MLM loss, {LABEL[s.vis4lang]}", f"{v4l[s.vis4lang]:.2f} bits",
-              delta=None if s.vis4lang == "none" else f"{v4l[s.vis4lang] - v4l['none']:+.2f} vs None",
+              delta=None if s.vis4lang == "none" else f"{v4l[s.vis4lang] - v4l['none']:+.2f}",
               delta_color="inverse")
     if not math.isnan(l4v[s.lang4vis]):
         c2.metric(f"MRC-KL, {LABEL[s.lang4vis]}", f"{l4v[s.lang4vis]:.3f} bits",
-                  delta=None if s.lang4vis == "none" else f"{l4v[s.lang4vis] - l4v['none']:+.3f} vs None",
+                  delta=None if s.lang4vis == "none" else f"{l4v[s.lang4vis] - l4v['none']:+.3f}",
                   delta_color="inverse")
     else:
         c2.metric("MRC-KL", "n/a")

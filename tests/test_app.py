@@ -77,12 +77,12 @@ def test_toggling_the_condition_redraws_without_running_the_model():
     at = start()
     calls = MODEL.calls
     before = metrics(at)["MRC-KL, Phrase"]
-    at.radio(key="vis4lang").set_value("all").run()
+    at.segmented_control(key="vis4lang").set_value("all").run()
     assert "MLM loss, All" in metrics(at)
     assert dashed(image_spec(at)) == 6
-    at.radio(key="vis4lang").set_value("none").run()
+    at.segmented_control(key="vis4lang").set_value("none").run()
     assert dashed(image_spec(at)) == 0
-    at.radio(key="lang4vis").set_value("all").run()
+    at.segmented_control(key="lang4vis").set_value("all").run()
     assert metrics(at)["MRC-KL, All"] != before
     assert MODEL.calls == calls, "a display toggle must not run the model"
     assert query(at)["vis4lang"] == "none" and query(at)["lang4vis"] == "all"

@@ -48,8 +48,8 @@ def _style(condition: str, selected: str) -> dict:
 def _layout(fig: go.Figure, height: int, title: str = "") -> go.Figure:
     fig.update_layout(
         height=height, title=dict(text=title, font=dict(size=14)) if title else None,
-        margin=dict(l=8, r=8, t=40 if title else 24, b=8), barmode="group",
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
+        margin=dict(l=8, r=8, t=48 if title else 28, b=8), barmode="group",
+        legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0),
     )
     return fig
 
@@ -132,8 +132,7 @@ def region_kl_figure(diagnosis: Diagnosis, selected: str = "phrase", height: int
                           "<extra>" + CONDITION_LABELS[condition] + "</extra>",
         ))
     fig.update_yaxes(title_text="MRC-KL (bits)", rangemode="tozero")
-    fig.update_xaxes(title_text="region (* aligned, zeroed in all three)")
-    return _layout(fig, height)
+    return _layout(fig, height, "MRC-KL per region (* aligned: zeroed in all three conditions)")
 
 
 def class_distribution_figure(diagnosis: Diagnosis, region: int | None = None, selected: str = "phrase",
@@ -161,7 +160,6 @@ def class_distribution_figure(diagnosis: Diagnosis, region: int | None = None, s
         fig.add_trace(go.Bar(y=[names[i] for i in order], x=probs[column][order], orientation="h",
                              **_style(condition, selected)))
     fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(title_text="probability")
     return _layout(fig, height, f"Classes at region r{region}: detector vs model")
 
 

@@ -1,0 +1,157 @@
+"""A real browser against `streamlit run`: load, pick a phrase, toggle Object/All, upload.
+
+Needs Debian's /usr/bin/chromium and the playwright package. Skipped (with the reason) only
+when chromium is missing outside CI; in CI (env CI set) a missing browser fails the test.
+Screenshots go to test-artifacts/ for a human to look at.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+IMAGE_DASHED = """() => {
+  const plot = document.querySelector('.js-plotly-plot');
+  return (plot.layout.shapes || []).filter(s => s.line && s.line.dash === 'dash').length;
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing in CI; install Debian's chromium (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} is missing; install Debian's chromium to run the browser test")
+    pytest.importorskip("playwright.sync_api")
+    port = free_port()
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / "streamlit_server.log", "w")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "tests/app_tiny.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.5).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"streamlit did not start; see {ARTIFACTS / 'streamlit_server.log'}") from None
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}/?model=tiny&dataset=tinyset"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(server)
+        yield page
+        browser.close()
+
+
+def metric(page, label: str) -> str:
+    box = page.locator('[data-testid="stMetric"]').filter(has_text=label)
+    return box.locator('[data-testid="stMetricValue"]').inner_text(timeout=60_000)
+
+
+def wait_idle(page) -> None:
+    """Until Streamlit has finished the rerun (its status widget disappears)."""
+    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
+    )
+
+
+def choose(page, key: str, option: str):
+    """The option of the radio or segmented control whose widget key is ``key``."""
+    return page.locator(f".st-key-{key}").get_by_role("radio", name=option, exact=True)
+
+
+def test_pick_toggle_and_upload(page):
+    page.wait_for_selector('[data-testid="stMetric"]', timeout=60_000)
+    wait_idle(page)
+    first = metric(page, "MLM loss")
+    choose(page, "phrase", "a small dog").click(force=True)
+    wait_idle(page)
+    page.wait_for_url("**phrase=1**", timeout=60_000)
+    assert metric(page, "MLM loss") != first  # another phrase, another loss
+
+    choose(page, "vis4lang", "Object").click()
+    wait_idle(page)
+    object_marks = page.evaluate(IMAGE_DASHED)
+    object_bits = metric(page, "MLM loss, Object")
+    page.screenshot(path=str(ARTIFACTS / "browser_object.png"))
+
+    choose(page, "vis4lang", "All").click()
+    wait_idle(page)
+    page.wait_for_selector('[data-testid="stMetric"]:has-text("MLM loss, All")', timeout=60_000)
+    all_marks = page.evaluate(IMAGE_DASHED)
+    all_bits = metric(page, "MLM loss, All")
+    assert (object_marks, all_marks) == (3, 6)  # the dog's two regions and the whole-image one, then all
+    assert all_bits != object_bits or object_marks != all_marks
+    assert "vis4lang=all" in page.url
+    page.screenshot(path=str(ARTIFACTS / "browser_all.png"))
+
+    page.mouse.move(800, 500)
+    page.mouse.wheel(0, 560)
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(ARTIFACTS / "browser_language_tab.png"))
+    page.get_by_role("tab", name="Vision (MRC-KL)").click()
+    page.wait_for_timeout(800)
+    page.mouse.wheel(0, 300)
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(ARTIFACTS / "browser_vision_tab.png"))
+    page.mouse.wheel(0, 600)
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(ARTIFACTS / "browser_vision_tab_lower.png"))
+    page.mouse.wheel(0, -3000)
+
+    page.get_by_text("Pick an example", exact=False).first.click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a picture"}])
+    wait_idle(page)
+    page.get_by_label("Caption", exact=True).fill("a cat")
+    page.get_by_label("Phrase (words of the caption)").fill("a cat")
+    page.get_by_label("Its box x1,y1,x2,y2 (pixels)").fill("0,0,5,5")
+    page.keyboard.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Use this image").click()
+    wait_idle(page)
+    error = page.locator('[data-testid="stAlertContentError"]').filter(has_text="not an image")
+    error.wait_for(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "browser_upload_error.png"))
+    assert metric(page, "MLM loss, All")  # the example is still there
