@@ -389,11 +389,12 @@ def example_view() -> None:
             if not regions_model:  # pixel models: draw only the patches that are replaced
                 boxes, ablated = boxes[ablated], np.ones(int(ablated.sum()), bool)
             fig = overlay.image_figure(image, edited.phrases, phrase_index, boxes, ablated,
-                                       diagnosis.alignment.target if regions_model else None, selectable=True)
+                                       diagnosis.alignment.target if regions_model else None, selectable=True,
+                                       height=image_height(edited))
         else:
             fig = overlay.image_figure(image, edited.phrases, phrase_index,
                                        edited.regions.boxes if edited.regions is not None else None,
-                                       selectable=True)
+                                       selectable=True, height=image_height(edited))
         st.plotly_chart(fig, key="image_select", on_select="rerun", selection_mode="box",
                         config={"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d"]})
         st.caption(f"Gold boxes in the phrase colours · grey: detector regions · dashed red: replaced under "
@@ -445,6 +446,12 @@ def example_view() -> None:
             st.dataframe(diagnosis.regions[["region", "condition", "mrc_kl_bits", "aligned", "target",
                                             "model_top_class", "detector_top_class"]], hide_index=True, height=220)
         export_panel(figs, tables, f"{edited.example_id}_p{phrase_index}")
+
+
+def image_height(example, column_px: int = 440) -> int:
+    """Plot height that fits the picture's aspect in the left column (no empty band)."""
+    width, height = example.image_size
+    return int(min(480, max(240, column_px * height / width)))
 
 
 def _safe_average(dataset_spec: str):

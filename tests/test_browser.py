@@ -126,6 +126,16 @@ def test_pick_toggle_and_upload(page):
     assert "vis4lang=all" in page.url
     page.screenshot(path=str(ARTIFACTS / "browser_all.png"))
 
+    plot = page.locator(".js-plotly-plot").first.bounding_box()  # drag a new box for the phrase
+    page.mouse.move(plot["x"] + plot["width"] * 0.55, plot["y"] + plot["height"] * 0.3)
+    page.mouse.down()
+    page.mouse.move(plot["x"] + plot["width"] * 0.8, plot["y"] + plot["height"] * 0.6, steps=8)
+    page.mouse.up()
+    page.wait_for_url("**box=**", timeout=60_000)
+    wait_idle(page)
+    assert page.locator(".st-key-redraw input").is_checked()
+    page.screenshot(path=str(ARTIFACTS / "browser_drawn_box.png"))
+
     page.mouse.move(800, 500)
     page.mouse.wheel(0, 560)
     page.wait_for_timeout(800)
