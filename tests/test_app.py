@@ -203,3 +203,11 @@ def test_dataset_view_lists_phrases_behind_a_bar_and_opens_one():
     assert at.session_state["view"] == "example"
     assert (at.session_state["example"], at.session_state["phrase"]) == expected
     assert load_tiny_set().by_id(expected[0])  # an id of the set, not a made-up one
+
+
+def test_a_model_that_cannot_load_gives_a_message_not_a_crash():
+    at = start(model="hf:/nonexistent/checkpoint")
+    assert at.error and "nonexistent" in at.error[0].value
+    assert not at.metric
+    at.selectbox(key="model").set_value("counted").run()
+    assert "MLM loss, Object" in metrics(at)

@@ -148,6 +148,17 @@ def test_pick_toggle_and_upload(page):
     page.mouse.wheel(0, 600)
     page.wait_for_timeout(800)
     page.screenshot(path=str(ARTIFACTS / "browser_vision_tab_lower.png"))
+    page.get_by_role("tab", name="Tables & export").click()
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "browser_tables_tab.png"))
+    with page.expect_download(timeout=60_000) as download:  # rendered by kaleido only now
+        page.locator(".st-key-png_export").get_by_role("button", name="PNG", exact=True).click()
+    png = Path(download.value.path()).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    with page.expect_download(timeout=60_000) as download:
+        page.locator(".st-key-csv_tokens").get_by_role("button", name="tokens table (CSV)", exact=True).click()
+    csv = Path(download.value.path()).read_text()
+    assert csv.startswith("example_id,phrase_index,phrase,position") and "a small dog" in csv
     page.mouse.wheel(0, -3000)
 
     page.get_by_text("Pick an example", exact=False).first.click()

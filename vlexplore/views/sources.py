@@ -76,14 +76,16 @@ def _world(module: str):
 
 def random_example(seed: int) -> Example:
     """A fresh scene of the built-in world, rendered with its caption, boxes and regions."""
+    problem = None
     for module in ("demo", "scenes"):
         try:
             world = _world(module)
-        except ValueError:
+        except ValueError as error:
+            problem = problem or error
             continue
         if hasattr(world, "random_scene"):
             return world.random_scene(int(seed))
-    raise ValueError("the built-in world offers no random_scene(seed) in this installation")
+    raise problem or ValueError("the built-in world offers no random_scene(seed) in this installation")
 
 
 def upload_detector() -> Detector:
