@@ -9,6 +9,7 @@ from PIL import Image
 from tiny import TinyVL, load_tiny_set
 
 from vlexplore import registry
+from vlexplore.views import figures
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -87,7 +88,7 @@ def test_toggling_the_condition_redraws_without_running_the_model():
     assert MODEL.calls == calls, "a display toggle must not run the model"
     assert query(at)["vis4lang"] == "none" and query(at)["lang4vis"] == "all"
     tokens = [t for t in json.loads(at.get("plotly_chart")[1].proto.spec)["data"] if t.get("xaxis") == "x"]
-    assert [t["marker"]["opacity"] for t in tokens] == [1.0, 0.35, 0.35]  # None shown, others faded
+    assert [t["marker"]["opacity"] for t in tokens] == [1.0, figures.FADED, figures.FADED]  # None shown, others faded
 
 
 def test_threshold_and_overlap_measure_rerun_the_model():

@@ -31,8 +31,8 @@ __all__ = [
 ]
 
 CONDITION_LABELS = {"none": "None", "object": "Object", "phrase": "Phrase", "all": "All"}
-CONDITION_COLOURS = {"none": "#64748b", "object": "#f59e0b", "phrase": "#f59e0b", "all": "#ef4444"}
-FADED = 0.35
+CONDITION_COLOURS = {"none": "#7c8aa0", "object": "#f59e0b", "phrase": "#f59e0b", "all": "#ef4444"}
+FADED = 0.45
 PAPER_COLOUR = "#94a3b8"
 
 
@@ -52,6 +52,14 @@ def _layout(fig: go.Figure, height: int, title: str = "") -> go.Figure:
         legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0),
     )
     return fig
+
+
+def _prob(p: float, signed: bool = False) -> str:
+    """Probabilities as 0.42, or 3.1e-05 when tiny (an untrained model's are)."""
+    text = f"{p:+.2f}" if signed else f"{p:.2f}"
+    if p != 0 and abs(p) < 0.01:
+        text = f"{p:+.1e}" if signed else f"{p:.1e}"
+    return text
 
 
 def _token_labels(tokens: pd.DataFrame) -> list[str]:
@@ -100,7 +108,7 @@ def topk_figure(diagnosis: Diagnosis, token_index: int = 0, selected: str = "obj
     for col, condition in enumerate(VIS4LANG, start=1):
         part = rows[rows["condition"] == condition].sort_values("rank", ascending=False)
         change = [p - none[t] if t in none.index else math.nan for t, p in zip(part["predicted"], part["prob"], strict=True)]
-        text = [f"{p:.2f}" + ("" if condition == "none" or math.isnan(d) else f" ({d:+.2f})")
+        text = [_prob(p) + ("" if condition == "none" or math.isnan(d) else f" ({_prob(d, True)})")
                 for p, d in zip(part["prob"], change, strict=True)]
         colours = ["#16a34a" if g else CONDITION_COLOURS[condition] for g in part["is_gold"]]
         fig.add_trace(go.Bar(
