@@ -472,3 +472,10 @@ def test_tokenizer_must_match_the_vocabulary(tmp_path):
 def test_unknown_option_is_named(vilt_dir):
     with pytest.raises(ValueError, match="unknown option.*checkpont"):
         load_from_spec(str(vilt_dir), checkpont="x")
+
+
+def test_bad_options_fail_before_loading(vilt_dir):
+    with pytest.raises(ValueError, match="allow_download must be True or False"):
+        load_from_spec(str(vilt_dir), allow_download="yes")
+    with pytest.raises(ValueError, match="not a torch device"):
+        load_from_spec(str(vilt_dir), device="gpu0")

@@ -229,7 +229,7 @@ class HFVilt(HFBackend):
             image_mask[i, : tokens.shape[0]] = 1
         return image_embeds, image_mask
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def forward(self, batch: VLBatch) -> VLOutput:
         if not isinstance(batch.visual, PixelInput):
             raise ValueError(f"{self.name} takes images (PixelInput), not detector regions")
