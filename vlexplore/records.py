@@ -73,6 +73,7 @@ class Phrase:
     char_end: int = -1
     phrase_type: str = ""
     entity_id: str = ""
+    label: str = ""  # gold class name of the referent where known (LabelMatch), else ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "boxes", as_boxes(self.boxes, f"phrase {self.text!r} boxes"))

@@ -1,0 +1,53 @@
+import json
+
+import pandas as pd
+import pytest
+
+from vlexplore import cli, registry
+
+
+@pytest.fixture(autouse=True)
+def tiny_registry(monkeypatch):
+    monkeypatch.setitem(registry.MODELS, "tiny", registry.ModelEntry("tiny:load_tiny", "test model"))
+    monkeypatch.setitem(registry.DATASETS, "tinyset", registry.DatasetEntry("tiny:load_tiny_set", "test set"))
+
+
+def test_diagnose_json(capsys):
+    assert cli.main(["diagnose", "--model", "tiny", "--dataset", "tinyset", "--json", "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["n"] == 6
+    assert set(summary["vis4lang"]) == {"none", "object", "all"}
+    assert set(summary["lang4vis"]) == {"none", "phrase", "all"}
+    assert all(isinstance(v, float) for v in summary["vis4lang"].values())
+
+
+def test_diagnose_table_and_out(tmp_path, capsys):
+    code = cli.main(["diagnose", "--model", "tiny", "--dataset", "tinyset", "--limit", "4",
+                     "--threshold", "0.7", "--out", str(tmp_path), "--quiet"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "MLM None" in out and "MRC-KL None" in out
+    rows = pd.read_csv(tmp_path / "phrases.csv")
+    assert len(rows) == 4
+    assert {"mlm_bits_none", "mlm_bits_object", "mrc_kl_bits_phrase"} <= set(rows.columns)
+    meta = json.loads((tmp_path / "summary.json").read_text())
+    assert meta["settings"]["threshold"] == 0.7 and meta["n"] == 4
+
+
+def test_unknown_model_is_a_clear_error(capsys):
+    assert cli.main(["diagnose", "--model", "nosuch", "--dataset", "tinyset"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'nosuch'" in err and "demo" in err
+
+
+def test_prefix_needs_argument(capsys):
+    assert cli.main(["diagnose", "--model", "volta:", "--dataset", "tinyset"]) == 2
+    assert "needs an argument" in capsys.readouterr().err
+
+
+def test_help_lists_options(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["diagnose", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--model", "--dataset", "--limit", "--threshold", "--out", "--json"):
+        assert option in text

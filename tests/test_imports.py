@@ -1,0 +1,12 @@
+import subprocess
+import sys
+
+
+def test_library_does_not_import_streamlit():
+    code = (
+        "import sys, vlexplore, vlexplore.engine, vlexplore.diagnostics, vlexplore.registry, vlexplore.cli;"
+        "vlexplore.cli.build_parser();"
+        "assert 'streamlit' not in sys.modules, 'streamlit imported';"
+        "assert 'plotly' not in sys.modules, 'plotly imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,104 @@
+"""Aggregates over per-phrase results, as tidy frames and the CLI's summary dict."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .ablation import LANG4VIS, VIS4LANG
+from .engine import PhraseResult
+from .text import ASSETS
+
+__all__ = [
+    "results_frame",
+    "summarize",
+    "summary_frame",
+    "label_agreement",
+    "paper_results",
+    "format_table",
+]
+
+PAPER_HEADLINE = ASSETS / "reference" / "paper_headline.tsv"
+
+
+def results_frame(results: Iterable[PhraseResult]) -> pd.DataFrame:
+    """One row per phrase (wide: the six scores as columns)."""
+    rows = [r.as_dict() for r in results]
+    if not rows:
+        return pd.DataFrame(columns=list(PhraseResult.__dataclass_fields__))
+    return pd.DataFrame(rows)
+
+
+def _mean(values) -> float:
+    values = np.asarray([v for v in values if not math.isnan(v)], dtype=np.float64)
+    return float(values.mean()) if values.size else math.nan
+
+
+def summarize(results: Iterable[PhraseResult]) -> dict:
+    """The aggregate diagnostic: mean bits per condition.
+
+    ``n`` counts phrases scored for vision-for-language; ``n_lang4vis`` those with a
+    target region (and a region head), over which MRC-KL is averaged.
+    """
+    results = list(results)
+    l4v = [r for r in results if not math.isnan(r.mrc_kl_bits_none)]
+    return {
+        "n": len(results),
+        "n_lang4vis": len(l4v),
+        "vis4lang": {c: _mean(getattr(r, f"mlm_bits_{c}") for r in results) for c in VIS4LANG},
+        "lang4vis": {c: _mean(getattr(r, f"mrc_kl_bits_{c}") for r in l4v) for c in LANG4VIS},
+    }
+
+
+def summary_frame(summary: dict, model: str = "") -> pd.DataFrame:
+    """Tidy: one row per (side, condition) with the mean bits, for plotting."""
+    rows = []
+    for side, metric in (("vis4lang", "MLM"), ("lang4vis", "MRC-KL")):
+        for condition, value in summary[side].items():
+            rows.append({"model": model, "side": side, "metric": metric, "condition": condition, "bits": value})
+    return pd.DataFrame(rows)
+
+
+def label_agreement(results: Iterable[PhraseResult], ks: tuple[int, ...] = (1, 3, 5)) -> dict:
+    """How often the detector's top-k classes at the target region contain the gold label.
+
+    Only phrases with a gold label and a target region count (the paper's LabelMatch subset).
+    """
+    scored = [r for r in results if r.label and r.detector_top_classes]
+    out = {"n": len(scored)}
+    for k in ks:
+        hits = sum(r.label in r.detector_top_classes[:k] for r in scored)
+        out[f"top{k}"] = hits / len(scored) if scored else math.nan
+    return out
+
+
+def paper_results(path: str | Path = PAPER_HEADLINE) -> pd.DataFrame:
+    """The paper's published numbers (bits, Flickr30k Entities val), tidy like ``summary_frame``."""
+    table = pd.read_csv(path, sep="\t", comment="#")
+    rows = []
+    for _, line in table.iterrows():
+        for condition in VIS4LANG:
+            rows.append({"model": line["model"], "side": "vis4lang", "metric": "MLM",
+                         "condition": condition, "bits": float(line[f"mlm_{condition}"])})
+        for condition in LANG4VIS:
+            rows.append({"model": line["model"], "side": "lang4vis", "metric": "MRC-KL",
+                         "condition": condition, "bits": float(line[f"mrckl_{condition}"])})
+    return pd.DataFrame(rows)
+
+
+def format_table(summary: dict, model: str = "") -> str:
+    """The paper's table layout: MLM None/Object/All and MRC-KL None/Phrase/All, in bits."""
+    v, lang = summary["vis4lang"], summary["lang4vis"]
+    header = f"{'model':<16} {'MLM None':>9} {'Object':>8} {'All':>8} {'MRC-KL None':>12} {'Phrase':>8} {'All':>8} {'n':>7}"
+    row = (
+        f"{model:<16} {v['none']:>9.3f} {v['object']:>8.3f} {v['all']:>8.3f} "
+        f"{lang['none']:>12.3f} {lang['phrase']:>8.3f} {lang['all']:>8.3f} {summary['n']:>7d}"
+    )
+    note = ""
+    if summary.get("n_lang4vis", summary["n"]) != summary["n"]:
+        note = f"\n(MRC-KL over the {summary['n_lang4vis']} phrases with an aligned target region)"
+    return f"{header}\n{row}{note}\n(bits; lower is better)"

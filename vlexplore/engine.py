@@ -1,0 +1,498 @@
+"""Run the diagnostic: six ablated inputs per phrase, one forward pass, tidy frames out.
+
+``diagnose`` answers one (example, phrase) for the app; ``diagnose_dataset`` streams
+per-phrase records over a dataset for the CLI, packing several phrases into each forward.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import ablation, geometry
+from .ablation import LANG4VIS, PAPER, VIS4LANG, AblationSettings, Alignment
+from .models.base import PixelInput, RegionInput, VLBatch, VLModel
+from .records import Example, ExampleSet, Phrase
+from .scoring import mlm_scores, mrc_kl_bits
+from .text import CaptionTruncatedWarning, EncodedCaption, encode_caption
+
+__all__ = ["Diagnosis", "PhraseResult", "diagnose", "diagnose_dataset", "prepare", "run_prepared"]
+
+Condition = tuple[str, str]  # ("vis4lang", "object"), ("lang4vis", "phrase"), ...
+
+
+@dataclass
+class PhraseResult:
+    """One row of a dataset run: the six scores of one phrase and what they rest on."""
+
+    example_id: str
+    image_id: str
+    phrase_index: int
+    phrase: str
+    phrase_type: str
+    label: str
+    n_tokens: int
+    n_aligned: int
+    target_region: int
+    mlm_bits_none: float
+    mlm_bits_object: float
+    mlm_bits_all: float
+    mrc_kl_bits_none: float = math.nan
+    mrc_kl_bits_phrase: float = math.nan
+    mrc_kl_bits_all: float = math.nan
+    detector_top_classes: tuple[str, ...] = ()  # detector's top-5 at the target region
+    truncated: bool = False
+
+    def as_dict(self) -> dict:
+        row = asdict(self)
+        row["detector_top_classes"] = "|".join(self.detector_top_classes)
+        return row
+
+
+@dataclass
+class Prepared:
+    """The rows of one phrase, ready to be packed into a batch."""
+
+    example: Example
+    phrase_index: int
+    encoded: EncodedCaption
+    conditions: list[Condition]
+    input_ids: list[np.ndarray]
+    visual_rows: list[tuple]  # per row: (features, global, ablated) or (patch_ablation,)
+    unit_boxes: np.ndarray  # region boxes, or patch boxes for pixel models
+    alignment: Alignment
+    region_positions: np.ndarray  # scored regions (the MRC target, or all)
+    detector_targets: np.ndarray | None  # (K, C) detector distribution at region_positions
+    lang4vis_note: str | None
+    image: np.ndarray | None = None
+
+    @property
+    def phrase(self) -> Phrase:
+        return self.example.phrases[self.phrase_index]
+
+
+@dataclass
+class Diagnosis:
+    """Everything the app shows for one phrase; frames are tidy (one row per value)."""
+
+    example: Example
+    phrase_index: int
+    settings: AblationSettings
+    alignment: Alignment
+    unit_boxes: np.ndarray
+    ablated: dict[Condition, np.ndarray]
+    tokens: pd.DataFrame
+    topk: pd.DataFrame
+    regions: pd.DataFrame
+    scores: dict[str, dict[str, float]]
+    result: PhraseResult
+    lang4vis_note: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def phrase(self) -> Phrase:
+        return self.example.phrases[self.phrase_index]
+
+
+def _image_of(example: Example) -> np.ndarray:
+    if example.image is not None:
+        return example.image
+    if example.image_path:
+        from .images import load_image
+
+        return load_image(example.image_path)
+    raise ValueError(
+        f"example {example.example_id} has no image; pixel-input models (ViLT) need the picture itself"
+    )
+
+
+def prepare(
+    model: VLModel,
+    example: Example,
+    phrase_index: int,
+    settings: AblationSettings = PAPER,
+    average_feature: np.ndarray | None = None,
+    all_regions: bool = False,
+) -> Prepared:
+    """Build the ablated inputs of one phrase (no model call)."""
+    if not 0 <= phrase_index < len(example.phrases):
+        raise ValueError(
+            f"example {example.example_id}: phrase index {phrase_index} out of range (it has "
+            f"{len(example.phrases)} phrases)"
+        )
+    phrase = example.phrases[phrase_index]
+    if len(phrase.boxes) == 0:
+        raise ValueError(
+            f"phrase {phrase.text!r} has no gold box; draw at least one box for it (the diagnostic "
+            "ablates the regions under the phrase's boxes)"
+        )
+    tokenizer = model.tokenizer
+    encoded = encode_caption(tokenizer, example.caption, phrase, model.max_text_length)
+    texts = ablation.text_for_conditions(
+        encoded.input_ids, encoded.phrase_positions, encoded.text_positions, tokenizer.mask_token_id
+    )
+    lang4vis_note = None
+    image = None
+    if model.input_kind == "pixels":
+        image = _image_of(example)
+        unit_boxes = np.asarray(model.patch_boxes(example.image_size), dtype=np.float64)
+        object_mask = geometry.patches_under_boxes(unit_boxes, phrase.boxes, settings.patch_coverage)
+        aligned = np.flatnonzero(object_mask)
+        alignment = Alignment(aligned, None, object_mask.astype(float))
+        n = len(unit_boxes)
+        masks = {"none": np.zeros(n, bool), "object": object_mask, "all": np.ones(n, bool)}
+        conditions = [("vis4lang", c) for c in VIS4LANG]
+        visual_rows = [(masks[c],) for c in VIS4LANG]
+        region_positions = np.zeros(0, dtype=np.int64)
+        detector_targets = None
+        lang4vis_note = f"{model.name} has no region-classification head, so language-for-vision cannot be measured"
+    else:
+        regions = example.regions
+        if regions is None:
+            raise ValueError(
+                f"example {example.example_id} has no detector regions; {model.name} needs region features"
+            )
+        if model.feature_dim is not None and regions.feature_dim != model.feature_dim:
+            raise ValueError(
+                f"example {example.example_id}: region features are {regions.feature_dim}-d but "
+                f"{model.name} expects {model.feature_dim}-d; use features from this model's detector"
+            )
+        unit_boxes = regions.boxes
+        alignment = ablation.align(regions.boxes, phrase, settings)
+        if settings.baseline == "average" and average_feature is None:
+            average_feature = ablation.global_feature(regions.features)
+        v4l = ablation.vis4lang_regions(regions.features, alignment.aligned, settings, average_feature)
+        conditions = [("vis4lang", c) for c in VIS4LANG]
+        visual_rows = [v4l[c] for c in VIS4LANG]
+        if not model.has_region_head:
+            lang4vis_note = f"{model.name} has no region-classification head, so language-for-vision cannot be measured"
+        elif regions.cls_prob is None:
+            lang4vis_note = "these regions carry no detector class distribution (cls_prob), so MRC-KL cannot be computed"
+        elif alignment.target is None and not all_regions:
+            lang4vis_note = (
+                f"no detector region overlaps the phrase's boxes by more than {settings.threshold:g} "
+                f"({settings.alignment.upper()}), so there is no target region to score"
+            )
+        if lang4vis_note is None:
+            l4v = ablation.lang4vis_regions(regions.features, alignment.aligned, settings)
+            conditions += [("lang4vis", c) for c in LANG4VIS]
+            visual_rows += [l4v] * len(LANG4VIS)
+            region_positions = (
+                np.arange(len(regions), dtype=np.int64)
+                if all_regions
+                else np.array([alignment.target], dtype=np.int64)
+            )
+            detector_targets = model.detector_targets(regions.cls_prob[region_positions], regions.class_names)
+        else:
+            region_positions = np.zeros(0, dtype=np.int64)
+            detector_targets = None
+    return Prepared(
+        example=example,
+        phrase_index=phrase_index,
+        encoded=encoded,
+        conditions=conditions,
+        input_ids=[texts[c] for c in conditions],
+        visual_rows=visual_rows,
+        unit_boxes=np.asarray(unit_boxes),
+        alignment=alignment,
+        region_positions=region_positions,
+        detector_targets=detector_targets,
+        lang4vis_note=lang4vis_note,
+        image=image,
+    )
+
+
+def _pad(rows: Sequence[np.ndarray], length: int, value=0) -> np.ndarray:
+    first = np.asarray(rows[0])
+    out = np.full((len(rows), length, *first.shape[1:]), value, dtype=first.dtype)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
+
+
+def collate(items: Sequence[Prepared], pad_id: int = 0) -> VLBatch:
+    """Pack the rows of several phrases into one batch (text and regions padded)."""
+    input_ids = [ids for item in items for ids in item.input_ids]
+    lengths = [len(ids) for ids in input_ids]
+    t = max(lengths)
+    ids = _pad(input_ids, t, pad_id)
+    attention = np.zeros_like(ids)
+    for i, n in enumerate(lengths):
+        attention[i, :n] = 1
+    text_positions = [np.array(item.encoded.phrase_positions) for item in items for _ in item.conditions]
+    region_positions = [item.region_positions for item in items for _ in item.conditions]
+    kinds = {len(item.visual_rows[0]) for item in items}
+    if kinds == {1}:
+        visual = PixelInput(
+            images=[item.image for item in items for _ in item.conditions],
+            patch_ablation=torch.as_tensor(_pad([row[0] for item in items for row in item.visual_rows], max(
+                len(row[0]) for item in items for row in item.visual_rows), False)),
+        )
+    else:
+        features = [row[0] for item in items for row in item.visual_rows]
+        n = max(len(f) for f in features)
+        boxes = [item.unit_boxes for item in items for _ in item.conditions]
+        sizes = [item.example.image_size for item in items for _ in item.conditions]
+        mask = np.zeros((len(features), n), dtype=np.int64)
+        for i, f in enumerate(features):
+            mask[i, : len(f)] = 1
+        visual = RegionInput(
+            features=torch.from_numpy(_pad(features, n, 0.0)),
+            global_features=torch.from_numpy(np.stack([row[1] for item in items for row in item.visual_rows])),
+            boxes=torch.from_numpy(_pad([b.astype(np.float32) for b in boxes], n, 0.0)),
+            image_sizes=torch.tensor(sizes, dtype=torch.float32),
+            mask=torch.from_numpy(mask),
+            ablated=torch.from_numpy(_pad([row[2] for item in items for row in item.visual_rows], n, False)),
+        )
+    m = max(len(p) for p in text_positions)
+    k = max(len(p) for p in region_positions)
+    return VLBatch(
+        input_ids=torch.from_numpy(ids),
+        attention_mask=torch.from_numpy(attention),
+        visual=visual,
+        text_positions=torch.from_numpy(_pad(text_positions, m, 0).astype(np.int64)),
+        region_positions=torch.from_numpy(_pad(region_positions, k, 0).astype(np.int64)) if k else None,
+    )
+
+
+@torch.inference_mode()
+def run_prepared(model: VLModel, items: Sequence[Prepared], top_k: int = 5) -> list[dict]:
+    """One forward for all rows of ``items``; returns raw per-phrase score arrays."""
+    batch = collate(items, pad_id=model.tokenizer.pad_token_id or 0)
+    output = model.forward(batch)
+    gold = torch.stack(
+        [
+            torch.nn.functional.pad(
+                torch.tensor([item.encoded.input_ids[p] for p in item.encoded.phrase_positions]),
+                (0, batch.text_positions.shape[1] - len(item.encoded.phrase_positions)),
+            )
+            for item in items
+            for _ in item.conditions
+        ]
+    )
+    token_scores = mlm_scores(output.text_logits, gold, k=top_k)
+    raw, row = [], 0
+    for item in items:
+        rows = slice(row, row + len(item.conditions))
+        row += len(item.conditions)
+        m = len(item.encoded.phrase_positions)
+        entry = {
+            "mlm_bits": token_scores.mlm_bits[rows, :m],
+            "gold_prob": token_scores.gold_prob[rows, :m],
+            "gold_rank": token_scores.gold_rank[rows, :m],
+            "top_ids": token_scores.top_ids[rows, :m],
+            "top_probs": token_scores.top_probs[rows, :m],
+            "gold_ids": gold[rows][0, :m].numpy(),
+        }
+        k = len(item.region_positions)
+        if k and output.region_logits is not None:
+            logits = output.region_logits[rows, :k].float()
+            entry["mrc_kl_bits"] = mrc_kl_bits(item.detector_targets[None, :, :], logits)
+            entry["region_probs"] = torch.softmax(logits, dim=-1).numpy()
+        raw.append(entry)
+    return raw
+
+
+def _result(item: Prepared, raw: dict) -> PhraseResult:
+    phrase = item.phrase
+    by_condition = {c: i for i, c in enumerate(item.conditions)}
+    mlm = {c: float(raw["mlm_bits"][by_condition[("vis4lang", c)]].mean()) for c in VIS4LANG}
+    mrc = {c: math.nan for c in LANG4VIS}
+    top_classes: tuple[str, ...] = ()
+    target = item.alignment.target
+    if "mrc_kl_bits" in raw and target is not None:
+        column = int(np.flatnonzero(item.region_positions == target)[0])
+        mrc = {c: float(raw["mrc_kl_bits"][by_condition[("lang4vis", c)], column]) for c in LANG4VIS}
+        regions = item.example.regions
+        if regions.cls_prob is not None and regions.class_names is not None:
+            order = np.argsort(-regions.cls_prob[target], kind="stable")[:5]
+            top_classes = tuple(regions.class_names[i] for i in order)
+    return PhraseResult(
+        example_id=item.example.example_id,
+        image_id=item.example.image_id,
+        phrase_index=item.phrase_index,
+        phrase=phrase.text,
+        phrase_type=phrase.phrase_type,
+        label=phrase.label,
+        n_tokens=len(item.encoded.phrase_positions),
+        n_aligned=len(item.alignment.aligned),
+        target_region=-1 if target is None else int(target),
+        mlm_bits_none=mlm["none"],
+        mlm_bits_object=mlm["object"],
+        mlm_bits_all=mlm["all"],
+        mrc_kl_bits_none=mrc["none"],
+        mrc_kl_bits_phrase=mrc["phrase"],
+        mrc_kl_bits_all=mrc["all"],
+        detector_top_classes=top_classes,
+        truncated=item.encoded.truncated,
+    )
+
+
+def _frames(model: VLModel, item: Prepared, raw: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    tokenizer = model.tokenizer
+    phrase = item.phrase
+    base = {"example_id": item.example.example_id, "phrase_index": item.phrase_index, "phrase": phrase.text}
+    token_rows, topk_rows = [], []
+    for r, (side, condition) in enumerate(item.conditions):
+        if side != "vis4lang":
+            continue
+        for j, position in enumerate(item.encoded.phrase_positions):
+            gold_token = item.encoded.tokens[position]
+            top_tokens = tokenizer.convert_ids_to_tokens(raw["top_ids"][r, j].tolist())
+            token_rows.append(
+                {
+                    **base,
+                    "position": position,
+                    "token_index": j,
+                    "token": gold_token,
+                    "gold_id": int(raw["gold_ids"][j]),
+                    "condition": condition,
+                    "mlm_bits": float(raw["mlm_bits"][r, j]),
+                    "gold_prob": float(raw["gold_prob"][r, j]),
+                    "gold_rank": int(raw["gold_rank"][r, j]),
+                    "top_token": top_tokens[0],
+                }
+            )
+            for rank, (tok, prob) in enumerate(zip(top_tokens, raw["top_probs"][r, j].tolist(), strict=True)):
+                topk_rows.append(
+                    {**base, "position": position, "token": gold_token, "condition": condition,
+                     "rank": rank, "predicted": tok, "prob": float(prob), "is_gold": tok == gold_token}
+                )
+    region_rows = []
+    if "mrc_kl_bits" in raw:
+        regions = item.example.regions
+        names = model.region_class_names
+        aligned = set(item.alignment.aligned.tolist())
+        for r, (side, condition) in enumerate(item.conditions):
+            if side != "lang4vis":
+                continue
+            for column, region in enumerate(item.region_positions.tolist()):
+                probs = raw["region_probs"][r, column]
+                target_probs = item.detector_targets[column]
+                model_top = int(np.argmax(probs))
+                detector_top = int(np.argmax(target_probs))
+                x1, y1, x2, y2 = regions.boxes[region].tolist()
+                region_rows.append(
+                    {**base, "region": region, "condition": condition,
+                     "mrc_kl_bits": float(raw["mrc_kl_bits"][r, column]),
+                     "aligned": region in aligned, "target": region == item.alignment.target,
+                     "overlap": float(item.alignment.overlap[region]),
+                     "model_top_class": names[model_top], "model_top_prob": float(probs[model_top]),
+                     "detector_top_class": names[detector_top],
+                     "detector_top_prob": float(target_probs[detector_top]),
+                     "x1": x1, "y1": y1, "x2": x2, "y2": y2}
+                )
+    return pd.DataFrame(token_rows), pd.DataFrame(topk_rows), pd.DataFrame(region_rows)
+
+
+def _scores(result: PhraseResult) -> dict[str, dict[str, float]]:
+    return {
+        "vis4lang": {c: getattr(result, f"mlm_bits_{c}") for c in VIS4LANG},
+        "lang4vis": {c: getattr(result, f"mrc_kl_bits_{c}") for c in LANG4VIS},
+    }
+
+
+def diagnose(
+    model: VLModel,
+    example: Example,
+    phrase_index: int,
+    settings: AblationSettings | None = None,
+    average_feature: np.ndarray | None = None,
+    all_regions: bool = False,
+    top_k: int = 5,
+) -> Diagnosis:
+    """All six conditions of one phrase in one forward pass.
+
+    ``average_feature`` is the dataset-average region feature (the paper's baseline); when
+    it is not given, the mean of this image's regions stands in. ``all_regions`` scores MRC
+    at every region rather than the target alone (for the app's per-region views).
+    """
+    settings = settings or PAPER
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CaptionTruncatedWarning)
+        item = prepare(model, example, phrase_index, settings, average_feature, all_regions)
+    raw = run_prepared(model, [item], top_k=top_k)[0]
+    result = _result(item, raw)
+    tokens, topk, regions = _frames(model, item, raw)
+    ablated = {c: np.asarray(row[-1], dtype=bool) for c, row in zip(item.conditions, item.visual_rows, strict=True)}
+    return Diagnosis(
+        example=example,
+        phrase_index=phrase_index,
+        settings=settings,
+        alignment=item.alignment,
+        unit_boxes=item.unit_boxes,
+        ablated=ablated,
+        tokens=tokens,
+        topk=topk,
+        regions=regions,
+        scores=_scores(result),
+        result=result,
+        lang4vis_note=item.lang4vis_note,
+        warnings=[str(w.message) for w in caught],
+    )
+
+
+def diagnose_dataset(
+    model: VLModel,
+    examples: ExampleSet | Iterable[Example],
+    settings: AblationSettings | None = None,
+    limit: int | None = None,
+    batch_size: int = 8,
+    progress: bool = True,
+    average_feature: np.ndarray | None = None,
+    skipped: list[str] | None = None,
+) -> Iterator[PhraseResult]:
+    """Stream one ``PhraseResult`` per diagnosable phrase, ``batch_size`` phrases per forward.
+
+    Phrases that cannot be scored (beyond the token limit, say) are skipped with their
+    reason appended to ``skipped`` (and a warning), never dropped silently.
+    """
+    settings = settings or PAPER
+    if isinstance(examples, ExampleSet):
+        example_list = examples.examples
+        if average_feature is None and model.input_kind == "regions" and settings.baseline == "average":
+            average_feature = examples.average_region_feature()
+    else:
+        example_list = list(examples)
+    units = [(ex, j) for ex in example_list for j in ex.diagnosable_phrases()]
+    if limit is not None:
+        units = units[:limit]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(units), desc=f"diagnosing with {model.name}", unit="phrase")
+    skipped = skipped if skipped is not None else []
+    pending: list[Prepared] = []
+
+    def flush():
+        results = [_result(item, raw) for item, raw in zip(pending, run_prepared(model, pending), strict=True)]
+        if bar is not None:
+            bar.update(len(pending))
+        pending.clear()
+        return results
+
+    for example, j in units:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CaptionTruncatedWarning)
+                pending.append(prepare(model, example, j, settings, average_feature))
+        except ValueError as error:
+            reason = f"{example.example_id} phrase {j}: {error}"
+            skipped.append(reason)
+            warnings.warn(f"skipped {reason}", stacklevel=2)
+            if bar is not None:
+                bar.update(1)
+            continue
+        if len(pending) >= batch_size:
+            yield from flush()
+    if pending:
+        yield from flush()
+    if bar is not None:
+        bar.close()
