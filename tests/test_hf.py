@@ -13,9 +13,12 @@ import numpy as np
 import pytest
 import torch
 
+from vlexplore.engine import diagnose, diagnose_dataset
 from vlexplore.geometry import patches_under_boxes
 from vlexplore.models.base import ModelLoadError, PixelInput, RegionInput, VLBatch
 from vlexplore.models.hf import load_from_spec
+from vlexplore.models.hf_lxmert import vg_object_classes
+from vlexplore.records import Example, ExampleSet, Phrase, Regions
 from vlexplore.registry import load_model
 from vlexplore.text import BERT_VOCAB, bert_tokenizer
 
@@ -479,3 +482,91 @@ def test_bad_options_fail_before_loading(vilt_dir):
         load_from_spec(str(vilt_dir), allow_download="yes")
     with pytest.raises(ValueError, match="not a torch device"):
         load_from_spec(str(vilt_dir), device="gpu0")
+
+
+# End to end with the engine ------------------------------------------------------------
+def pixel_example(example_id: str, width: int, height: int, seed: int) -> Example:
+    caption = "a red ball lies on the green grass"
+    phrases = [
+        Phrase.find(caption, "a red ball", boxes=[[0, 0, 26, 23]]),
+        Phrase.find(caption, "the green grass", boxes=[[0, height // 2, width - 1, height - 1]]),
+    ]
+    image = random_image(width, height, seed)
+    return Example(example_id, caption, phrases, image_size=(width, height), image=image)
+
+
+def region_example(example_id: str = "r1", seed: int = 0) -> Example:
+    rng = np.random.default_rng(seed)
+    boxes = np.array(
+        [[10, 10, 40, 60], [12, 12, 38, 58], [50, 20, 90, 70], [0, 0, 20, 20], [0, 0, 99, 79]],
+        dtype=float,
+    )
+    names = ("__background__", *vg_object_classes())
+    regions = Regions(
+        boxes=boxes,
+        features=rng.normal(size=(len(boxes), FEATURE_DIM)).astype(np.float32),
+        image_size=(100, 80),
+        cls_prob=rng.dirichlet(np.ones(1601), size=len(boxes)),
+        class_names=names,
+    )
+    caption = "a tall man walks a small dog"
+    phrases = [
+        Phrase.find(caption, "a tall man", boxes=[[10, 10, 40, 60]]),
+        Phrase.find(caption, "a small dog", boxes=[[50, 20, 90, 70]]),
+    ]
+    return Example(example_id, caption, phrases, image_size=(100, 80), regions=regions)
+
+
+def test_diagnose_vilt_with_an_image_and_a_phrase_box(vilt):
+    example = pixel_example("p1", 80, 48, seed=0)
+    diagnosis = diagnose(vilt, example, 0)
+    vis4lang = diagnosis.scores["vis4lang"]
+    assert all(np.isfinite(v) and v > 0 for v in vis4lang.values())
+    assert len(set(vis4lang.values())) == 3  # None, Object and All see different inputs
+    assert all(np.isnan(v) for v in diagnosis.scores["lang4vis"].values())
+    assert "no region-classification head" in diagnosis.lang4vis_note
+    assert diagnosis.unit_boxes.shape == (24, 4)
+    assert set(np.flatnonzero(diagnosis.ablated[("vis4lang", "object")])) == {0, 1, 6, 7}
+    assert diagnosis.ablated[("vis4lang", "all")].all()
+    assert not diagnosis.ablated[("vis4lang", "none")].any()
+    assert set(diagnosis.tokens["condition"]) == {"none", "object", "all"}
+    assert diagnosis.regions.empty
+
+
+def test_vilt_dataset_run_batches_images_of_different_sizes_like_single_runs(vilt):
+    examples = ExampleSet(
+        "pixels", [pixel_example("p1", 80, 48, 0), pixel_example("p2", 48, 64, 1)]
+    )
+    results = list(diagnose_dataset(vilt, examples, batch_size=8, progress=False))
+    assert len(results) == 4
+    for result in results:
+        example = examples.by_id(result.example_id)
+        single = diagnose(vilt, example, result.phrase_index).scores["vis4lang"]
+        assert result.mlm_bits_none == pytest.approx(single["none"], rel=1e-4)
+        assert result.mlm_bits_object == pytest.approx(single["object"], rel=1e-4)
+        assert result.mlm_bits_all == pytest.approx(single["all"], rel=1e-4)
+
+
+def test_diagnose_lxmert_with_regions_scores_both_directions(lxmert):
+    example = region_example()
+    diagnosis = diagnose(lxmert, example, 0)
+    assert diagnosis.lang4vis_note is None
+    assert all(np.isfinite(v) for v in diagnosis.scores["vis4lang"].values())
+    lang4vis = diagnosis.scores["lang4vis"]
+    assert all(np.isfinite(v) and v >= 0 for v in lang4vis.values())
+    assert lang4vis["none"] != lang4vis["all"]
+    target = diagnosis.result.target_region
+    assert target in (0, 1)
+    rows = diagnosis.regions
+    assert set(rows["condition"]) == {"none", "phrase", "all"}
+    expected_top = vg_object_classes()[int(np.argmax(example.regions.cls_prob[target][1:]))]
+    assert set(rows.loc[rows["target"], "detector_top_class"]) == {expected_top}
+    assert rows["model_top_class"].isin(vg_object_classes()).all()
+
+
+def test_diagnose_visualbert_reports_no_lang4vis(visualbert_dir):
+    model = load_from_spec(str(visualbert_dir), device="cpu")
+    diagnosis = diagnose(model, region_example(), 1)
+    assert all(np.isfinite(v) for v in diagnosis.scores["vis4lang"].values())
+    assert all(np.isnan(v) for v in diagnosis.scores["lang4vis"].values())
+    assert "no region-classification head" in diagnosis.lang4vis_note
