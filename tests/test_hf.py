@@ -570,3 +570,8 @@ def test_diagnose_visualbert_reports_no_lang4vis(visualbert_dir):
     assert all(np.isfinite(v) for v in diagnosis.scores["vis4lang"].values())
     assert all(np.isnan(v) for v in diagnosis.scores["lang4vis"].values())
     assert "no region-classification head" in diagnosis.lang4vis_note
+
+
+def test_checkpoint_option_points_to_the_directory_form(vilt_dir):
+    with pytest.raises(ValueError, match="--model hf:DIR"):
+        load_model("hf:dandelin/vilt-b32-mlm", checkpoint=str(vilt_dir / "model.safetensors"))

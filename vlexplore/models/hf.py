@@ -81,6 +81,11 @@ class HFOptions:
     def parse(cls, options: dict) -> HFOptions:
         known = set(cls.__dataclass_fields__)
         unknown = sorted(k for k, v in options.items() if k not in known and v is not None)
+        if "checkpoint" in unknown:
+            raise ValueError(
+                "hf: models take no --checkpoint; name the model directory itself: --model hf:DIR "
+                "(the folder with config.json and model.safetensors)"
+            )
         if unknown:
             raise ValueError(
                 f"hf: unknown option(s) {', '.join(unknown)}; known options: {', '.join(sorted(known))}"
