@@ -81,27 +81,42 @@ class HFOptions:
     def parse(cls, options: dict) -> HFOptions:
         known = set(cls.__dataclass_fields__)
         unknown = sorted(k for k, v in options.items() if k not in known and v is not None)
+        if "checkpoint" in unknown:
+            raise ValueError(
+                "hf: models take no --checkpoint; name the model directory itself: --model hf:DIR "
+                "(the folder with config.json and model.safetensors)"
+            )
         if unknown:
             raise ValueError(
                 f"hf: unknown option(s) {', '.join(unknown)}; known options: {', '.join(sorted(known))}"
             )
         values = {k: v for k, v in options.items() if k in known and v is not None}
+        if not isinstance(values.get("allow_download", False), bool):
+            raise ValueError(
+                f"hf: allow_download must be True or False; got {values['allow_download']!r}"
+            )
         return cls(**values)
 
     def torch_device(self) -> torch.device:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         try:
-            return torch.device(self.device)
+            device = torch.device(self.device)
         except RuntimeError as error:
             raise ValueError(
                 f"hf: device {self.device!r} is not a torch device ({error})"
             ) from error
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                "hf: device 'cuda' asked for, but no CUDA GPU is available; use device='cpu'"
+            )
+        return device
 
 
 def load_from_spec(name_or_path: str, **options) -> VLModel:
     """A ``VLModel`` for ``hf:NAME_OR_PATH`` (the registry's entry point)."""
     parsed = HFOptions.parse(options)
+    parsed.torch_device()  # a bad device fails before any weights are read
     directory = resolve_model_dir(name_or_path, parsed)
     model_type = read_model_type(directory)
     module_name, function_name, _ = SUPPORTED_MODEL_TYPES[model_type]

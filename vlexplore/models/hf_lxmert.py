@@ -142,7 +142,7 @@ class HFLxmert(HFBackend):
             visual.mask.to(self.device, dtype=torch.float32),
         )
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def forward(self, batch: VLBatch) -> VLOutput:
         if not isinstance(batch.visual, RegionInput):
             raise ValueError(f"{self.name} takes detector regions (RegionInput), not raw images")

@@ -1,9 +1,10 @@
 """ViLT (``ViltForMaskedLM``) on raw pixels, with patch ablation.
 
-ViLT has no detector: it cuts the resized image into ``patch_size`` squares. "Object"
-ablation therefore removes the patches under the phrase's gold boxes (a patch counts when
-a box covers at least half of it; a box inside a single patch claims that patch), and
-"All" removes every patch.
+ViLT has no detector: it cuts the resized image into ``patch_size`` squares, and
+``patch_boxes`` says where each one lies in the original image. "Object" ablation (chosen
+by the engine with ``geometry.patches_under_boxes``) removes the patches under the
+phrase's gold boxes (a patch counts when a box covers at least half of it; a box inside a
+single patch claims that patch), and "All" removes every patch.
 
 Two departures from ``ViltEmbeddings.visual_embed``, both for a clean measurement:
 
@@ -25,11 +26,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..geometry import patches_under_boxes
 from .base import ModelLoadError, PixelInput, VLBatch, VLOutput
 from .hf import HFBackend, HFOptions, gather_positions, load_checkpoint_tokenizer, load_weights
 
-__all__ = ["HFVilt", "load_vilt", "object_patch_mask"]
+__all__ = ["HFVilt", "load_vilt"]
 
 # ViltImageProcessor caps the longer side at 1333/800 times the shorter one (COCO aspect ratio).
 _LONGER_PER_SHORTER = 1333 / 800
@@ -47,8 +47,8 @@ def load_vilt(directory, name: str, options: HFOptions) -> HFVilt:
 def _image_processor(directory):
     """The checkpoint's image processor, or ViLT's defaults (384 shorter side), offline.
 
-    The PIL-backed processor is used: it needs no torchvision and resizes exactly like the
-    torchvision one.
+    The PIL-backed processor is used: it needs no torchvision and gives the same output size
+    as the torchvision one (pixel values may differ slightly in the bicubic resampling).
     """
     from transformers import ViltImageProcessorPil
 
@@ -61,11 +61,6 @@ def _image_processor(directory):
                 f"{error}); remove it to use ViLT's default image processing"
             ) from error
     return ViltImageProcessorPil()
-
-
-def object_patch_mask(model: HFVilt, image_size: tuple[int, int], gold_boxes) -> np.ndarray:
-    """(P,) bool: the patches "Object" ablation removes for a phrase with ``gold_boxes``."""
-    return patches_under_boxes(model.patch_boxes(image_size), gold_boxes)
 
 
 class HFVilt(HFBackend):
@@ -229,7 +224,7 @@ class HFVilt(HFBackend):
             image_mask[i, : tokens.shape[0]] = 1
         return image_embeds, image_mask
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def forward(self, batch: VLBatch) -> VLOutput:
         if not isinstance(batch.visual, PixelInput):
             raise ValueError(f"{self.name} takes images (PixelInput), not detector regions")

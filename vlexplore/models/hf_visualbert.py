@@ -46,7 +46,7 @@ class HFVisualBert(HFBackend):
     def feature_dim(self) -> int:
         return int(self.model.config.visual_embedding_dim)
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def forward(self, batch: VLBatch) -> VLOutput:
         visual = batch.visual
         if not isinstance(visual, RegionInput):
