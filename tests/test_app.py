@@ -212,3 +212,42 @@ def test_a_model_that_cannot_load_gives_a_message_not_a_crash():
     assert not at.metric
     at.selectbox(key="model").set_value("counted").run()
     assert "MLM loss, Object" in metrics(at)
+
+
+@pytest.fixture(scope="module")
+def vilt_dir(tmp_path_factory):
+    """A tiny random ViLT saved like a user's checkpoint directory (a pixel-input model)."""
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    from vlexplore.text import bert_tokenizer
+
+    directory = tmp_path_factory.mktemp("vilt")
+    torch.manual_seed(0)
+    config = transformers.ViltConfig(hidden_size=32, num_attention_heads=2, intermediate_size=64,
+                                     num_hidden_layers=1, image_size=64, patch_size=16,
+                                     max_position_embeddings=40)
+    transformers.ViltForMaskedLM(config).eval().save_pretrained(directory)
+    transformers.ViltImageProcessorPil(size={"shortest_edge": 64}).save_pretrained(directory)
+    bert_tokenizer().save_pretrained(directory)
+    return directory
+
+
+def test_upload_with_a_pixel_model_runs_on_the_image(vilt_dir):
+    at = start(model=f"hf:{vilt_dir}")
+    assert not any("simulated detector" in c.value for c in at.caption)  # pixel model: no detector
+    at.file_uploader(key="upload_file").set_value(("field.png", png(96, 64), "image/png"))
+    at.text_input(key="upload_caption").set_value("a green field under the sky")
+    at.text_input(key="upload_phrase").set_value("a green field")
+    at.text_input(key="upload_box").set_value("0,20,95,63")
+    at.run()
+    at.button[[b.label for b in at.button].index("Use this image")].click().run()
+    assert not at.error and not at.exception
+    assert at.session_state["example"] == "upload"
+    shown = metrics(at)
+    assert "MLM loss, Object" in shown and shown["MRC-KL"] == "n/a"  # ViLT has no region head
+    assert any("no region-classification head" in i.value for i in at.info)
+    marks = dashed(image_spec(at))
+    assert marks > 0  # the patches under the box are the ones replaced
+    at.segmented_control(key="vis4lang").set_value("all").run()
+    assert dashed(image_spec(at)) > marks
