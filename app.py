@@ -93,7 +93,7 @@ def current_state() -> ViewState:
         view=s.view, model=s.model, dataset=s.dataset, example=s.example, phrase=int(s.phrase),
         vis4lang=s.vis4lang, lang4vis=s.lang4vis, threshold=float(s.threshold),
         alignment=s.alignment, baseline=s.baseline, caption=s.get("caption_edit", ""),
-        box=s.get("box_edit", ""),
+        box=s.get("box_edit", ""), words=s.get("words", ""),
     )
 
 
@@ -101,7 +101,7 @@ def open_example(example_id: str, phrase: int = 0, view: str | None = None) -> N
     """Callback: show another example, dropping edits made to the previous one."""
     s = st.session_state
     s.example, s.phrase = example_id, phrase
-    s.caption_edit, s.box_edit = "", ""
+    s.caption_edit, s.box_edit, s.words = "", "", ""
     for key in ("caption_input", "box_x1", "box_y1", "box_x2", "box_y2", "redraw"):
         s.pop(key, None)
     if view:
@@ -284,6 +284,8 @@ def edit_controls(example):
             s.redraw = True
         except ValueError:
             pass
+    st.text_input("Or ablate other words of the caption (uses this phrase's box)", key="words",
+                  placeholder="e.g. walks", help="Leave empty to ablate the phrase itself.")
     st.toggle("Redraw this phrase's box (drag on the image, or type)", key="redraw")
     box = None
     if s.redraw:
@@ -295,7 +297,8 @@ def edit_controls(example):
     s.caption_edit = caption if caption != example.caption else ""
     try:
         edited, index, notes = ex.edit_example(
-            example, int(s.phrase), caption=caption if caption != example.caption else None, box=box)
+            example, int(s.phrase), caption=caption if caption != example.caption else None, box=box,
+            phrase_text=s.words.strip() or None)
     except ValueError as error:
         st.error(str(error))
         return None, None

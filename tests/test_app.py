@@ -143,6 +143,18 @@ def test_bad_caption_shows_an_error_and_the_app_keeps_working(caption, message):
     assert not at.error and "MLM loss, Object" in metrics(at)
 
 
+def test_other_words_as_the_phrase_and_words_not_in_the_caption():
+    at = start()
+    at.text_input(key="words").set_value("walks").run()
+    assert not at.error and query(at)["words"] == "walks"
+    caption = next(m.value for m in at.markdown if "vlx-phrase" in m.value)
+    assert ">walks</span>" in caption
+    at.text_input(key="words").set_value("a unicorn").run()
+    assert any("'a unicorn' is not in the caption" in e.value for e in at.error)
+    at.text_input(key="words").set_value("").run()
+    assert not at.error and "MLM loss, Object" in metrics(at)
+
+
 def test_redrawn_box_reruns_and_a_box_outside_is_refused():
     at = start()
     at.toggle(key="redraw").set_value(True).run()

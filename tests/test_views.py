@@ -41,7 +41,7 @@ def diagnosis(model):
 def test_state_round_trips_through_the_query_string():
     state = ViewState(view="dataset", model="demo-gold", example="scene_0007", phrase=2, vis4lang="all",
                       lang4vis="none", threshold=0.3, alignment="iou", baseline="zero",
-                      caption="a red ball", box="1,2,30,40")
+                      caption="a red ball", box="1,2,30,40", words="red")
     query = to_query(state)
     assert all(isinstance(v, str) for v in query.values())
     decoded, problems = from_query(query)

@@ -36,6 +36,7 @@ class ViewState:
     baseline: str = PAPER.baseline
     caption: str = ""  # an edited caption; "" keeps the example's own
     box: str = ""  # an edited gold box for the phrase, "x1,y1,x2,y2"; "" keeps the gold boxes
+    words: str = ""  # other words of the caption to ablate instead of the phrase's own
 
     def settings(self) -> AblationSettings:
         return AblationSettings(threshold=self.threshold, alignment=self.alignment, baseline=self.baseline)
