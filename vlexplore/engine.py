@@ -10,6 +10,7 @@ import math
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -103,13 +104,21 @@ class Diagnosis:
         return self.example.phrases[self.phrase_index]
 
 
+@lru_cache(maxsize=8)
+def _load_image_cached(path: str) -> np.ndarray:
+    """Decoded once per image: a dataset run visits each image once per phrase."""
+    from .images import load_image
+
+    image = load_image(path)
+    image.setflags(write=False)
+    return image
+
+
 def _image_of(example: Example) -> np.ndarray:
     if example.image is not None:
         return example.image
     if example.image_path:
-        from .images import load_image
-
-        return load_image(example.image_path)
+        return _load_image_cached(str(example.image_path))
     raise ValueError(
         f"example {example.example_id} has no image; pixel-input models (ViLT) need the picture itself"
     )
