@@ -168,6 +168,16 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sys.path.insert(0, str(ROOT))
+    if args.model != "tiny":
+        from vlexplore.views import sources
+
+        try:
+            sources.load_model(args.model)
+            sources.load_dataset(args.dataset)
+        except ValueError as error:
+            print(f"note: {error}\nnote: measuring with the tiny test model instead", file=sys.stderr)
+            args.model = "tiny"
     results = {}
     if not args.skip_browser and Path(CHROMIUM).exists():
         results["browser (streamlit run + chromium)"] = bench_browser(args.model, args.dataset, args.repeats)
