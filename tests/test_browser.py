@@ -176,3 +176,20 @@ def test_pick_toggle_and_upload(page):
     error.wait_for(timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "browser_upload_error.png"))
     assert metric(page, "MLM loss, All")  # the example is still there
+
+
+def test_dataset_bar_click_lists_its_phrases(page, server):
+    page.goto(server + "&view=dataset")
+    page.wait_for_selector('[data-testid="stDataFrame"]', timeout=120_000)
+    wait_idle(page)
+    assert page.locator(".st-key-bar_side").get_by_role("radio", name="MLM").is_checked()
+    # the bar of this run (first trace) for MRC-KL "Phrase" (second bar) in the right-hand panel
+    bar = page.locator(".js-plotly-plot .subplot.x2y2 .barlayer .trace").first.locator(".point").nth(1)
+    bar.click(force=True)
+    page.wait_for_function(
+        "() => document.querySelector('.st-key-bar_side label[data-selected=true]')"
+        "?.innerText?.includes('MRC-KL')", timeout=60_000)
+    wait_idle(page)
+    assert page.locator(".st-key-bar_condition").get_by_role("radio", name="Phrase").is_checked()
+    assert "Phrases behind MRC-KL Phrase" in page.inner_text("body")
+    page.screenshot(path=str(ARTIFACTS / "browser_dataset.png"))
