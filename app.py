@@ -24,7 +24,7 @@ from vlexplore.views import figures, overlay, sources
 from vlexplore.views.state import VIEWS, ViewState, format_box, from_query, parse_box, to_query
 from vlexplore.views.text import UPLOAD_DETECTOR_NOTE, WHAT_AM_I_LOOKING_AT, example_label
 
-st.set_page_config(page_title="vlexplore", page_icon="🔍", layout="wide")
+st.set_page_config(page_title="vlexplore", page_icon=":material/visibility:", layout="wide")
 LABEL = figures.CONDITION_LABELS
 UPLOAD_ID = "upload"
 
@@ -143,10 +143,10 @@ def sidebar() -> None:
         st.radio("Replace ablated regions by", ("average", "zero"), key="baseline", horizontal=True,
                  format_func=lambda v: {"average": "average feature (paper)", "zero": "zeros"}[v])
         if current_state().settings() != PAPER:
-            st.caption("⚠️ Not the paper's settings.")
+            st.caption(":material/warning: Not the paper's settings.")
             st.button("Back to the paper's settings", on_click=reset_settings)
         else:
-            st.caption("✓ The paper's settings.")
+            st.caption(":material/check: The paper's settings.")
         st.caption("The address bar holds this view: copy the link to share it.")
 
 
@@ -163,26 +163,34 @@ def pick_example(dataset_spec: str):
     if not s.example and ids:
         s.example = ids[0]
     with st.expander("Pick an example: gallery, random scene, your own image", expanded=not s.example):
-        if dataset is not None and ids:
-            shown = ids[:8]
-            columns = st.columns(len(shown))
-            for column, example_id in zip(columns, shown, strict=True):
-                with column:
-                    st.image(get_thumbnail(dataset_spec, example_id), width="stretch")
-                    st.button(example_id, key=f"open_{example_id}", on_click=open_example, args=(example_id,),
-                              type="primary" if example_id == s.example else "secondary", width="stretch")
-        left, right = st.columns([3, 1])
-        with left:
-            if ids:
-                labels = {e.example_id: example_label(e.example_id, e.caption) for e in dataset.examples}
-                st.selectbox("All examples", ids, index=ids.index(s.example) if s.example in ids else None,
-                             format_func=labels.get, key="example_picker",
-                             on_change=lambda: open_example(st.session_state.example_picker or ids[0]))
-        with right:
-            st.write("")
-            st.button("🎲 New random scene", on_click=new_random_scene, width="stretch",
-                      help="A fresh scene of the built-in world (caption, gold boxes, detector regions).")
-        upload_panel()
+        gallery, own = st.tabs(["Examples", "Your own image"])
+        with gallery:
+            if dataset is not None and ids:
+                shown = dataset.examples[:8]
+                columns = st.columns(len(shown))
+                for number, (column, example) in enumerate(zip(columns, shown, strict=True), start=1):
+                    with column:
+                        st.image(get_thumbnail(dataset_spec, example.example_id), width="stretch")
+                        st.button(str(number), key=f"open_{example.example_id}",
+                                  on_click=open_example, args=(example.example_id,),
+                                  help=f"{example.example_id}: {example.caption}",
+                                  type="primary" if example.example_id == s.example else "secondary",
+                                  width="stretch")
+            left, right = st.columns([3, 1])
+            with left:
+                if ids:
+                    labels = {e.example_id: example_label(e.example_id, e.caption) for e in dataset.examples}
+                    st.selectbox(f"All {len(ids)} examples", ids,
+                                 index=ids.index(s.example) if s.example in ids else None,
+                                 format_func=labels.get, key="example_picker",
+                                 on_change=lambda: open_example(st.session_state.example_picker or ids[0]))
+            with right:
+                st.write("")
+                st.button("New random scene", icon=":material/casino:", on_click=new_random_scene,
+                          width="stretch",
+                          help="A fresh scene of the built-in world (caption, gold boxes, detector regions).")
+        with own:
+            upload_panel()
     if s.example == UPLOAD_ID:
         example = s.get("upload_example")
         if example is None:
@@ -207,8 +215,7 @@ def pick_example(dataset_spec: str):
 
 def upload_panel() -> None:
     s = st.session_state
-    with st.container(border=True):
-        st.markdown("**Use your own image**")
+    with st.container():
         model = None
         with contextlib.suppress(ValueError):
             model = get_model(s.model)
@@ -558,7 +565,7 @@ def main() -> None:
         st.warning(problem)
     view = st.session_state.view
     if view != "about":
-        with st.expander("ℹ️ What am I looking at?"):
+        with st.expander("What am I looking at?", icon=":material/info:"):
             st.markdown(WHAT_AM_I_LOOKING_AT)
     if view == "example":
         example_view()

@@ -142,7 +142,7 @@ def test_topk_figure_reports_change_against_none(diagnosis):
 def test_region_figures(diagnosis):
     fig = figures.region_kl_figure(diagnosis, "phrase")
     assert len(fig.data) == 3 and len(values(fig.data[0].y)) == 6
-    assert "r0 target" in list(fig.data[0].x)
+    assert list(fig.data[0].x) == ["r0*T", "r1*", "r2", "r3", "r4", "r5*"]
     change = figures.region_change(diagnosis, "all")
     table = diagnosis.regions.pivot_table(index="region", columns="condition", values="mrc_kl_bits")
     assert np.allclose(change, (table["all"] - table["none"]).to_numpy())

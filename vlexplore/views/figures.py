@@ -129,7 +129,7 @@ def region_kl_figure(diagnosis: Diagnosis, selected: str = "phrase", height: int
     if regions.empty:
         return _layout(fig, height, "No region scores")
     first = regions[regions["condition"] == LANG4VIS[0]].sort_values("region")
-    labels = [f"r{r}" + (" target" if t else "*" if a else "")
+    labels = [f"r{r}" + ("*" if a else "") + ("T" if t else "")
               for r, a, t in zip(first["region"], first["aligned"], first["target"], strict=True)]
     for condition in LANG4VIS:
         rows = regions[regions["condition"] == condition].sort_values("region")
@@ -140,7 +140,7 @@ def region_kl_figure(diagnosis: Diagnosis, selected: str = "phrase", height: int
                           "<extra>" + CONDITION_LABELS[condition] + "</extra>",
         ))
     fig.update_yaxes(title_text="MRC-KL (bits)", rangemode="tozero")
-    return _layout(fig, height, "MRC-KL per region (* aligned: zeroed in all three conditions)")
+    return _layout(fig, height, "MRC-KL per region (* aligned: zeroed in all three conditions; T: the scored target)")
 
 
 def class_distribution_figure(diagnosis: Diagnosis, region: int | None = None, selected: str = "phrase",
