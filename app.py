@@ -219,9 +219,15 @@ def upload_panel() -> None:
         model = None
         with contextlib.suppress(ValueError):
             model = get_model(s.model)
-        if model is not None and model.input_kind == "regions":
+        region_model = model is not None and model.input_kind == "regions"
+        can_upload = not region_model or s.model in sources.BUILTIN_MODELS
+        if not can_upload:
+            st.info(f"{s.model} reads regions of its own Faster R-CNN detector, which vlexplore does not run "
+                    "on new images. Pick a model that takes raw images (hf: ViLT) or a built-in model.")
+        elif region_model:
             st.caption(UPLOAD_DETECTOR_NOTE)
-        upload = st.file_uploader("Image", key="upload_file", help="JPEG, PNG, WebP … up to 40 megapixels")
+        upload = st.file_uploader("Image", key="upload_file", help="JPEG, PNG, WebP … up to 40 megapixels",
+                                  disabled=not can_upload)
         caption = st.text_input("Caption", key="upload_caption", placeholder="A man walks a dog in the park .")
         c1, c2 = st.columns(2)
         phrase = c1.text_input("Phrase (words of the caption)", key="upload_phrase", placeholder="a dog")

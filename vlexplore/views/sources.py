@@ -17,6 +17,7 @@ from .examples import Detector
 
 __all__ = [
     "DEFAULT_MODEL",
+    "BUILTIN_MODELS",
     "DEFAULT_DATASET",
     "model_choices",
     "dataset_choices",
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "demo"
+BUILTIN_MODELS = ("demo", "demo-gold")  # their regions come from the world's simulated detector
 DEFAULT_DATASET = "demo"
 
 
