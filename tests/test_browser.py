@@ -72,15 +72,23 @@ def server():
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.goto(server)
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh tab (a fresh Streamlit session) per test."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(90_000)
+    page.goto(server)
+    yield page
+    page.close()
 
 
 def metric(page, label: str) -> str:
@@ -201,6 +209,7 @@ def test_upload_bad_file_then_a_picture(page, server, tmp_path_factory):
     page.get_by_role("tab", name="Your own image").click()
     uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
     uploader.set_input_files(files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a picture"}])
+    page.locator(".st-key-upload_file").get_by_text("notes.txt").wait_for()
     wait_idle(page)
     page.get_by_label("Caption", exact=True).fill("a green field")
     page.get_by_label("Phrase (words of the caption)").fill("a green field")
@@ -212,10 +221,12 @@ def test_upload_bad_file_then_a_picture(page, server, tmp_path_factory):
     page.screenshot(path=str(ARTIFACTS / "browser_upload_error.png"))
 
     uploader.set_input_files(files=[{"name": "field.png", "mimeType": "image/png", "buffer": png_bytes()}])
+    page.locator(".st-key-upload_file").get_by_text("field.png").wait_for()  # uploaded, not only chosen
+    page.locator(".st-key-upload_file").get_by_text("notes.txt").wait_for(state="detached")
     wait_idle(page)
     page.get_by_role("button", name="Use this image").click()
     wait_idle(page)
-    page.wait_for_url("**example=upload**", timeout=60_000)
+    page.wait_for_function("() => location.search.includes('example=upload')", timeout=90_000)
     page.wait_for_selector('[data-testid="stMetric"]:has-text("MLM loss")', timeout=60_000)
     wait_idle(page)
     assert page.evaluate(IMAGE_DASHED) > 0  # the patches under the box are marked
