@@ -264,3 +264,24 @@ def test_edit_example_caption_phrase_and_box():
 def test_edit_example_rejects_bad_edits(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ex.edit_example(make_example(), 0, **kwargs)
+
+
+def test_simulated_regions_for_an_upload_find_the_colourful_objects():
+    pytest.importorskip("vlexplore.world.detector")
+    import cv2
+
+    from vlexplore.views.sources import simulated_regions
+
+    image = np.full((300, 400, 3), 200, np.uint8)
+    cv2.circle(image, (100, 100), 50, (220, 30, 30), -1)
+    cv2.rectangle(image, (250, 150), (350, 260), (30, 30, 220), -1)
+    regions = simulated_regions(image)
+    assert len(regions) == 36 and regions.image_size == (400, 300)
+    assert regions.features.shape == (36, 128) and np.allclose(regions.cls_prob.sum(1), 1)
+    boxes = regions.boxes.tolist()
+    assert [50, 50, 150, 150] in boxes and [250, 150, 350, 260] in boxes
+    assert np.array_equal(simulated_regions(image).boxes, regions.boxes)  # deterministic
+    large = cv2.resize(image, (4000, 3000), interpolation=cv2.INTER_NEAREST)
+    scaled = simulated_regions(large)
+    assert scaled.image_size == (4000, 3000) and scaled.boxes.max() <= 3999
+    assert np.allclose(scaled.boxes[0], np.array(boxes[0]) * 10, atol=12)

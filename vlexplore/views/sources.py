@@ -25,6 +25,7 @@ __all__ = [
     "load_dataset",
     "random_example",
     "upload_detector",
+    "simulated_regions",
     "average_feature",
 ]
 
@@ -93,11 +94,60 @@ def random_example(seed: int) -> Example:
 def upload_detector() -> Detector:
     """The built-in world's simulated detector as image -> Regions, for uploads with region models."""
     detector = _world("detector")
-    for name in ("detect_image", "detect", "run_detector"):
-        function = getattr(detector, name, None)
-        if callable(function):
-            return function
-    raise ValueError("the built-in world's detector offers no function to detect regions in an image")
+    function = getattr(detector, "detect_image", None)
+    return function if callable(function) else simulated_regions
+
+
+def simulated_regions(image: np.ndarray, num_regions: int = 36) -> Regions:
+    """Regions for a picture that is not a world scene, from the world detector's own features.
+
+    The world's detector places boxes from the scene's objects, which an upload does not have;
+    here boxes come from the pixels: colourful blobs (the world's objects are colourful on grey)
+    with jittered copies, then random background boxes up to ``num_regions``. The class
+    distribution is uniform: there is no classifier for real pictures, so MRC-KL on an upload
+    measures how far the model's guess is from "no idea" (the app says so).
+    """
+    detector = _world("detector")
+    scenes = _world("scenes")
+    import cv2
+
+    full_height, full_width = image.shape[:2]
+    scale = min(1.0, 512 / max(full_width, full_height))  # large photos: detect on a 512 px copy
+    if scale < 1.0:
+        image = cv2.resize(image, (max(2, round(full_width * scale)), max(2, round(full_height * scale))),
+                           interpolation=cv2.INTER_AREA)
+    height, width = image.shape[:2]
+    rng = np.random.default_rng(int.from_bytes(np.ascontiguousarray(image[::17, ::17]).tobytes()[:8].ljust(8, b"\0"), "little"))
+    chroma = image.max(axis=2).astype(np.int16) - image.min(axis=2).astype(np.int16)
+    mask = (chroma > 40).astype(np.uint8)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    blobs = sorted((stats[i] for i in range(1, count) if stats[i][4] >= 0.002 * width * height),
+                   key=lambda row: -row[4])[:8]
+
+    def clip(x1, y1, x2, y2):
+        x1, y1 = float(np.clip(round(x1), 0, width - 2)), float(np.clip(round(y1), 0, height - 2))
+        return [x1, y1, float(np.clip(round(x2), x1 + 1, width - 1)), float(np.clip(round(y2), y1 + 1, height - 1))]
+
+    boxes = []
+    for x, y, w, h, _ in blobs:
+        boxes.append(clip(x, y, x + w - 1, y + h - 1))
+        for _ in range(2):
+            shift = rng.normal(0, 0.12, 4) * np.array([w, h, w, h])
+            boxes.append(clip(x + shift[0], y + shift[1], x + w - 1 + shift[2], y + h - 1 + shift[3]))
+    boxes = boxes[:num_regions]
+    while len(boxes) < num_regions:
+        bw, bh = rng.uniform(0.12, 0.7) * width, rng.uniform(0.12, 0.7) * height
+        bx, by = rng.uniform(0, width - bw), rng.uniform(0, height - bh)
+        boxes.append(clip(bx, by, bx + bw, by + bh))
+    boxes = np.array(boxes, dtype=np.float64)
+    features = detector.region_features(image, boxes)
+    if scale < 1.0:
+        boxes = np.round(boxes / scale)
+        boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, full_width - 1)
+        boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, full_height - 1)
+    classes = scenes.CLASS_NAMES
+    return Regions(boxes=boxes, features=features, image_size=(full_width, full_height),
+                   cls_prob=np.full((len(boxes), len(classes)), 1.0 / len(classes)), class_names=classes)
 
 
 def average_feature(dataset: ExampleSet | None, regions: Regions | None) -> np.ndarray | None:

@@ -33,8 +33,9 @@ the defaults are the paper's settings.
 
 UPLOAD_DETECTOR_NOTE = (
     "The built-in model reads detector regions, not pixels: your image goes through the "
-    "built-in world's simulated detector, which was made for its synthetic scenes. On "
-    "photographs its regions and class guesses are rough, so read the result as a demonstration."
+    "built-in world's simulated detector: its boxes come from colourful blobs and random "
+    "background boxes, and it makes no class guesses (MRC-KL is then measured against a uniform "
+    "distribution). The model knows only the synthetic world, so read the result as a demonstration."
 )
 
 
