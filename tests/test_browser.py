@@ -34,21 +34,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing in CI; install Debian's chromium (apt-get install chromium)")
-        pytest.skip(f"{CHROMIUM} is missing; install Debian's chromium to run the browser test")
-    pytest.importorskip("playwright.sync_api")
+def start_server(script: str):
+    """`streamlit run script` on a free port; yields the base URL, kills the server after."""
     port = free_port()
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
     ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / "streamlit_server.log", "w")  # noqa: SIM115 (closed below)
+    log = open(ARTIFACTS / f"streamlit_{Path(script).stem}.log", "w")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "tests/app_tiny.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
+        [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
@@ -59,9 +53,9 @@ def server():
                 break
             except OSError:
                 if process.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"streamlit did not start; see {ARTIFACTS / 'streamlit_server.log'}") from None
+                    raise RuntimeError(f"streamlit did not start; see {log.name}") from None
                 time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}/?model=tiny&dataset=tinyset"
+        yield f"http://127.0.0.1:{port}/"
     finally:
         process.terminate()
         try:
@@ -69,6 +63,17 @@ def server():
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing in CI; install Debian's chromium (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} is missing; install Debian's chromium to run the browser test")
+    pytest.importorskip("playwright.sync_api")
+    for base in start_server("tests/app_tiny.py"):
+        yield base + "?model=tiny&dataset=tinyset"
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +105,8 @@ def wait_idle(page) -> None:
     """Until Streamlit has finished the rerun (its status widget disappears)."""
     page.wait_for_timeout(300)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"], [data-testid=\"stSkeleton\"]')",
+        timeout=90_000,
     )
 
 
@@ -231,3 +237,21 @@ def test_upload_bad_file_then_a_picture(page, server, tmp_path_factory):
     wait_idle(page)
     assert page.evaluate(IMAGE_DASHED) > 0  # the patches under the box are marked
     page.screenshot(path=str(ARTIFACTS / "browser_upload_vilt.png"))
+
+
+def test_make_run_opens_the_built_in_model_or_says_what_is_missing(browser):
+    """What `make run` serves: app.py on the built-in model and examples, no query string."""
+    for base in start_server("app.py"):
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(base)
+        answer = page.locator('[data-testid="stMetric"], [data-testid="stAlertContentError"]').first
+        answer.wait_for(timeout=120_000)
+        wait_idle(page)
+        page.screenshot(path=str(ARTIFACTS / "browser_make_run.png"))
+        assert not page.locator('[data-testid="stException"]').count()
+        if page.locator('[data-testid="stMetric"]').count():
+            assert "example=" in page.url and "model=demo" in page.url
+        else:  # a partial install: the page names what is missing
+            text = page.locator('[data-testid="stAlertContentError"]').first.inner_text()
+            assert "demo" in text or "checkpoint" in text
+        page.close()
