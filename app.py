@@ -21,7 +21,15 @@ from vlexplore.diagnostics import paper_results, results_frame, summarize, summa
 from vlexplore.engine import diagnose, diagnose_dataset
 from vlexplore.views import examples as ex
 from vlexplore.views import figures, overlay, sources
-from vlexplore.views.state import VIEWS, ViewState, format_box, from_query, parse_box, to_query
+from vlexplore.views.state import (
+    VIEWS,
+    ViewState,
+    format_box,
+    from_query,
+    parse_box,
+    selection_box,
+    to_query,
+)
 from vlexplore.views.text import UPLOAD_DETECTOR_NOTE, WHAT_AM_I_LOOKING_AT, example_label
 
 st.set_page_config(page_title="vlexplore", page_icon=":material/visibility:", layout="wide")
@@ -56,7 +64,7 @@ def get_thumbnail(dataset_spec: str, example_id: str):
     return overlay.thumbnail(example)
 
 
-@st.cache_resource(show_spinner="Running the model (six conditions, one pass) …", max_entries=256)
+@st.cache_resource(show_spinner="Running the model (six conditions, one pass) …", max_entries=64)
 def get_diagnosis(key: str, _model, _example, phrase_index: int, settings: AblationSettings, _average):
     """``key`` names model and example content; settings are hashed; the rest is identified by key."""
     average = _average
@@ -254,17 +262,9 @@ def upload_panel() -> None:
 def apply_box_selection(example) -> None:
     """A box dragged on the image (plotly box-select) becomes the phrase's box inputs."""
     s = st.session_state
-    event = s.get("image_select")
-    boxes = (event or {}).get("selection", {}).get("box", []) if isinstance(event, dict) else []
-    if not boxes:
+    box = selection_box(s.get("image_select"), example.image_size)
+    if box is None:
         return
-    xs, ys = boxes[-1].get("x", []), boxes[-1].get("y", [])
-    if len(xs) != 2 or len(ys) != 2:
-        return
-    width, height = example.image_size
-    x1, x2 = sorted(min(max(v, 0.0), width - 1.0) for v in xs)
-    y1, y2 = sorted(min(max(v, 0.0), height - 1.0) for v in ys)
-    box = format_box([round(x1), round(y1), round(x2), round(y2)])
     if box != s.get("_applied_selection"):
         s._applied_selection = box
         s.redraw = True
@@ -387,7 +387,7 @@ def example_view() -> None:
     try:
         average = get_average(s.dataset) if s.example != UPLOAD_ID and not s.example.startswith("random:") \
             else _safe_average(s.dataset)
-        key = f"{s.model}|{ex.fingerprint(edited)}|{phrase_index}"
+        key = f"{s.model}|{s.dataset}|{ex.fingerprint(edited)}|{phrase_index}"  # dataset: its average
         diagnosis = get_diagnosis(key, model, edited, phrase_index, settings, average)
     except ValueError as e:
         error = str(e)

@@ -66,6 +66,17 @@ def test_bad_link_values_fall_back_and_are_reported():
     assert len(problems) == 5
 
 
+def test_selection_box_from_a_plotly_event():
+    from vlexplore.views.state import selection_box
+
+    event = {"selection": {"points": [], "box": [{"x": [80.6, 10.2], "y": [-5, 30.4]}], "lasso": []}}
+    assert selection_box(event, (100, 80)) == "10,0,81,30"  # ordered, rounded, clipped to the image
+    wide = {"selection": {"box": [{"x": [-20, 500], "y": [5, 900]}]}}
+    assert selection_box(wide, (100, 80)) == "0,5,99,79"
+    assert selection_box({"selection": {"box": []}}, (100, 80)) is None
+    assert selection_box(None, (100, 80)) is None
+
+
 def test_parse_box():
     assert parse_box("1, 2, 30,40").tolist() == [1, 2, 30, 40]
     with pytest.raises(ValueError, match="four"):

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..ablation import LANG4VIS, PAPER, VIS4LANG, AblationSettings
 
-__all__ = ["ViewState", "VIEWS", "from_query", "to_query", "parse_box", "format_box"]
+__all__ = ["ViewState", "VIEWS", "from_query", "to_query", "parse_box", "format_box", "selection_box"]
 
 VIEWS: tuple[str, ...] = ("example", "dataset", "about")
 
@@ -133,3 +133,21 @@ def parse_box(text: str) -> np.ndarray:
 
 def format_box(box) -> str:
     return ",".join(f"{float(v):g}" for v in np.asarray(box, dtype=float).ravel()[:4])
+
+
+def selection_box(event, image_size: tuple[int, int]) -> str | None:
+    """The last rectangle dragged on the image (a plotly box-select event), as "x1,y1,x2,y2"
+    in whole pixels clipped to the image; None when the event holds no rectangle."""
+    if not isinstance(event, Mapping):
+        return None
+    selection = event.get("selection") or {}
+    boxes = selection.get("box") or []
+    if not boxes:
+        return None
+    xs, ys = boxes[-1].get("x") or [], boxes[-1].get("y") or []
+    if len(xs) != 2 or len(ys) != 2:
+        return None
+    width, height = image_size
+    x1, x2 = sorted(min(max(float(v), 0.0), width - 1.0) for v in xs)
+    y1, y2 = sorted(min(max(float(v), 0.0), height - 1.0) for v in ys)
+    return format_box([round(x1), round(y1), round(x2), round(y2)])
