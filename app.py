@@ -498,7 +498,7 @@ def dataset_view() -> None:
         total = len(dataset.units())
         bar = st.progress(0.0, text=f"Diagnosing {total} phrases with {s.model} …")
         results, skipped = [], []
-        for result in diagnose_dataset(model, dataset, settings, progress=False, skipped=skipped,
+        for result in diagnose_dataset(model, dataset, settings, progress=False, skipped=skipped, batch_size=32,
                                        average_feature=get_average(s.dataset)):
             results.append(result)
             done = len(results) + len(skipped)
