@@ -498,11 +498,16 @@ def dataset_view() -> None:
         total = len(dataset.units())
         bar = st.progress(0.0, text=f"Diagnosing {total} phrases with {s.model} …")
         results, skipped = [], []
-        for result in diagnose_dataset(model, dataset, settings, progress=False, skipped=skipped, batch_size=32,
-                                       average_feature=get_average(s.dataset)):
-            results.append(result)
-            done = len(results) + len(skipped)
-            bar.progress(min(1.0, done / max(total, 1)), text=f"Diagnosed {done} of {total} phrases …")
+        try:
+            for result in diagnose_dataset(model, dataset, settings, progress=False, skipped=skipped,
+                                           batch_size=32, average_feature=get_average(s.dataset)):
+                results.append(result)
+                done = len(results) + len(skipped)
+                bar.progress(min(1.0, done / max(total, 1)), text=f"Diagnosed {done} of {total} phrases …")
+        except (ValueError, RuntimeError) as error:  # e.g. a model that does not fit these features
+            bar.empty()
+            st.error(f"{s.model} could not be run on {s.dataset}: {error}")
+            return
         bar.empty()
         runs[key] = (results, skipped)
     results, skipped = runs[key]
