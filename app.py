@@ -389,7 +389,7 @@ def example_view() -> None:
             else _safe_average(s.dataset)
         key = f"{s.model}|{s.dataset}|{ex.fingerprint(edited)}|{phrase_index}"  # dataset: its average
         diagnosis = get_diagnosis(key, model, edited, phrase_index, settings, average)
-    except ValueError as e:
+    except (ValueError, RuntimeError) as e:  # RuntimeError: a model that does not fit these inputs
         error = str(e)
     with right:
         st.markdown(overlay.caption_html(edited.caption, edited.phrases, phrase_index), unsafe_allow_html=True)
