@@ -121,6 +121,12 @@ def new_random_scene() -> None:
     open_example(f"random:{seed}")
 
 
+def use_custom_model() -> None:
+    spec = st.session_state.model_custom.strip()
+    if spec:
+        st.session_state.model = spec
+
+
 def reset_settings() -> None:
     s = st.session_state
     s.threshold, s.alignment, s.baseline = PAPER.threshold, PAPER.alignment, PAPER.baseline
@@ -138,7 +144,9 @@ def sidebar() -> None:
         if s.model not in models:
             models = [s.model, *models]
         st.selectbox("Model", models, key="model",
-                     help="Built-in models run offline. hf:PATH / volta:ARCH models are chosen by link or CLI.")
+                     help="Built-in models run offline; type another below (hf:PATH to a local checkpoint).")
+        st.text_input("Other model", key="model_custom", placeholder="hf:/path/to/vilt-b32-mlm",
+                      on_change=use_custom_model, label_visibility="collapsed")
         datasets = sources.dataset_choices()
         if s.dataset not in datasets:
             datasets = [s.dataset, *datasets]

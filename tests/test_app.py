@@ -242,7 +242,9 @@ def vilt_dir(tmp_path_factory):
 
 
 def test_upload_with_a_pixel_model_runs_on_the_image(vilt_dir):
-    at = start(model=f"hf:{vilt_dir}")
+    at = start()
+    at.text_input(key="model_custom").set_value(f"hf:{vilt_dir}").run()  # typed in the sidebar
+    assert at.selectbox(key="model").value == f"hf:{vilt_dir}"
     assert not any("simulated detector" in c.value for c in at.caption)  # pixel model: no detector
     at.file_uploader(key="upload_file").set_value(("field.png", png(96, 64), "image/png"))
     at.text_input(key="upload_caption").set_value("a green field under the sky")
