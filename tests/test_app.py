@@ -261,3 +261,14 @@ def test_upload_with_a_pixel_model_runs_on_the_image(vilt_dir):
     assert marks > 0  # the patches under the box are the ones replaced
     at.segmented_control(key="vis4lang").set_value("all").run()
     assert dashed(image_spec(at)) > marks
+
+
+def test_default_page_opens_the_built_in_model_or_names_what_is_missing():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    if at.metric:  # the built-in model and examples are installed
+        assert at.session_state["model"] == "demo" and at.session_state["example"]
+        assert query(at)["example"] == at.session_state["example"]
+    else:
+        assert at.error and any("demo" in e.value or "checkpoint" in e.value for e in at.error)
