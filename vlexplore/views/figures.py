@@ -210,7 +210,8 @@ def dataset_figure(summary_frame: pd.DataFrame, paper: pd.DataFrame | None = Non
             x=[CONDITION_LABELS[c] for c in conditions], y=rows["bits"], name=model, legendgroup="run",
             showlegend=col == 1, marker=dict(color=[CONDITION_COLOURS[c] for c in conditions]),
             customdata=[[side, c] for c in conditions], text=[f"{v:.3f}" for v in rows["bits"]],
-            textposition="outside", offsetgroup="run",
+            textposition="outside", offsetgroup="run", constraintext="none", cliponaxis=False,
+            textfont=dict(size=12),
             hovertemplate="%{x}: %{y:.3f} bits<extra>" + model + "</extra>",
         ), row=1, col=col)
         if paper is not None and not paper.empty:
