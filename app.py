@@ -116,6 +116,14 @@ def open_example(example_id: str, phrase: int = 0, view: str | None = None) -> N
         s.view = view
 
 
+def phrase_changed() -> None:
+    """Callback: another phrase starts from its own gold box and words."""
+    s = st.session_state
+    s.box_edit, s.words = "", ""
+    for key in ("box_x1", "box_y1", "box_x2", "box_y2", "redraw", "_applied_selection"):
+        s.pop(key, None)
+
+
 def new_random_scene() -> None:
     seed = int(np.random.default_rng().integers(0, 1_000_000))
     open_example(f"random:{seed}")
@@ -293,7 +301,7 @@ def edit_controls(example):
         return None, None
     if int(s.phrase) >= len(phrases):
         s.phrase = 0
-    st.radio("Phrase", choices, key="phrase", horizontal=True,
+    st.radio("Phrase", choices, key="phrase", horizontal=True, on_change=phrase_changed,
              format_func=lambda i: f"{phrases[i].text}" + ("" if len(phrases[i].boxes) else " (no box)"))
     chosen = phrases[int(s.phrase)]
     gold = chosen.boxes[0] if len(chosen.boxes) else np.array([0, 0, example.image_size[0] - 1, example.image_size[1] - 1])
@@ -305,15 +313,16 @@ def edit_controls(example):
             s.redraw = True
         except ValueError:
             pass
-    st.text_input("Or ablate other words of the caption (uses this phrase's box)", key="words",
-                  placeholder="e.g. walks", help="Leave empty to ablate the phrase itself.")
-    st.toggle("Redraw this phrase's box (drag on the image, or type)", key="redraw")
     box = None
-    if s.redraw:
-        cols = st.columns(4)
-        for col, key in zip(cols, ("box_x1", "box_y1", "box_x2", "box_y2"), strict=True):
-            col.number_input(key[-2:], key=key, step=1.0, format="%.0f")
-        box = [s.box_x1, s.box_y1, s.box_x2, s.box_y2]
+    with st.expander("Other words, or redraw the box", expanded=bool(s.get("redraw") or s.get("words"))):
+        st.text_input("Ablate other words of the caption (with this phrase's box)", key="words",
+                      placeholder="e.g. walks", help="Leave empty to ablate the phrase itself.")
+        st.toggle("Redraw the box (drag on the image, or type)", key="redraw")
+        if s.redraw:
+            cols = st.columns(4)
+            for col, key in zip(cols, ("box_x1", "box_y1", "box_x2", "box_y2"), strict=True):
+                col.number_input(key[-2:], key=key, step=1.0, format="%.0f")
+            box = [s.box_x1, s.box_y1, s.box_x2, s.box_y2]
     s.box_edit = format_box(box) if box is not None else ""
     s.caption_edit = caption if caption != example.caption else ""
     try:

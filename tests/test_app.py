@@ -164,6 +164,10 @@ def test_redrawn_box_reruns_and_a_box_outside_is_refused():
     at.number_input(key="box_y2").set_value(500.0).run()
     assert any("outside the 100x80 image" in e.value for e in at.error)
     assert not at.exception
+    at.radio(key="phrase").set_value(1).run()  # another phrase starts from its own gold box
+    assert not at.error and "box" not in query(at)
+    at.toggle(key="redraw").set_value(True).run()
+    assert [at.number_input(key=k).value for k in ("box_x1", "box_y1", "box_x2", "box_y2")] == [50, 20, 90, 70]
 
 
 def test_exports_are_offered():
