@@ -283,7 +283,7 @@ def evaluate(network: SingleStreamVL, pool: Pool, tokenizer, config: TrainConfig
     eval_config = TrainConfig(**{**asdict(config), "batch_size": len(pool)})
     rng = np.random.default_rng([config.seed, 2])
     generator = torch.Generator().manual_seed(config.seed + 1)
-    totals = {"mlm": 0.0, "mrc": 0.0, "itm": 0.0, "itm_accuracy": 0.0}
+    totals = {"mlm": 0.0, "mrc": 0.0, "itm": 0.0, "itm_accuracy": 0.0, "itm_positive_share": 0.0}
     for _ in range(repeats):
         batch = _batch(pool, eval_config, tokenizer, rng, generator)
         for key, value in losses(network, batch).items():
@@ -292,6 +292,7 @@ def evaluate(network: SingleStreamVL, pool: Pool, tokenizer, config: TrainConfig
         text, _ = network.encode(batch["input_ids"], batch["attention_mask"], batch["features"], batch["boxes"], batch["visual_mask"])
         predicted = network.itm_logits(text).argmax(-1)
         totals["itm_accuracy"] += float((predicted == batch["itm_labels"]).float().mean()) / repeats
+        totals["itm_positive_share"] += float(batch["itm_labels"].float().mean()) / repeats
     return totals
 
 
@@ -353,7 +354,7 @@ diagnostic can be run offline on any laptop; it is not a model of natural images
 | MLM loss (nats) | {metrics['mlm']:.3f} |
 | MRC loss against the training target (nats) | {metrics['mrc']:.3f} |
 | ITM loss (nats) | {metrics['itm']:.3f} |
-| ITM accuracy | {metrics['itm_accuracy']:.3f} |
+| ITM accuracy | {metrics['itm_accuracy']:.3f} (always answering "match" scores {metrics.get('itm_positive_share', math.nan):.3f}) |
 
 ## Cross-modal ablation diagnostic (paper settings, `vlexplore diagnose --model {name} --dataset demo`)
 | | None | Object/Phrase | All |
@@ -366,7 +367,33 @@ Silver-label agreement with the gold shape at the target region: top-1 {_fmt(agr
 top-3 {_fmt(agreement['top3'])}, top-5 {_fmt(agreement['top5'])} (n={agreement['n']}).
 MRC-KL is measured against the detector's (silver) distribution for both built-in models, as
 in the paper.
+
+## Findings
+{_findings_text(findings)}
 """
+
+
+def _findings_text(findings: dict) -> str:
+    """Plain sentences for the card, whatever direction the numbers go."""
+    v, lang = findings["vis4lang"], findings["lang4vis"]
+    order = "None < Object < All" if v["none"] < v["object"] < v["all"] else "not ordered None < Object < All"
+    vis = (
+        f"- Vision for language: masking a phrase costs {v['none']:.3f} bits per sub-token with the whole "
+        f"picture; removing the phrase's regions adds {v['object'] - v['none']:+.3f} bits and removing every "
+        f"region adds {v['all'] - v['none']:+.3f} bits ({order})."
+        + (" The model reads the masked words off the image." if v["all"] - v["none"] >= 0.1 else
+           " The picture hardly changes what the model predicts.")
+    )
+    if math.isnan(lang["none"]):
+        return vis + "\n- Language for vision: not measured (no target region)."
+    phrase, everything = lang["phrase"] - lang["none"], lang["all"] - lang["none"]
+    uses = "barely uses" if max(abs(phrase), abs(everything)) < 0.05 else "uses"
+    lang_text = (
+        f"- Language for vision: with the phrase's regions zeroed, MRC-KL is {lang['none']:.3f} bits with the "
+        f"caption, {phrase:+.3f} bits when the phrase is masked and {everything:+.3f} bits when the whole caption "
+        f"is masked: the model {uses} the words to classify the region."
+    )
+    return vis + "\n" + lang_text
 
 
 def add_train_demo_arguments(parser) -> None:
