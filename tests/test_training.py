@@ -86,7 +86,7 @@ def test_region_masking_zeroes_most_chosen_regions():
 def test_train_demo_writes_a_loadable_checkpoint_and_card(tmp_path):
     parser = argparse.ArgumentParser()
     add_train_demo_arguments(parser)
-    args = parser.parse_args(["--labels", "gold", "--steps", "3", "--scenes", "12", "--out", str(tmp_path), "--quiet"])
+    args = parser.parse_args(["--labels", "gold", "--steps", "3", "--scenes", "12", "--heldout-scenes", "4", "--out", str(tmp_path), "--quiet"])
     assert run_train_demo(args) == 0
     model = load_builtin(tmp_path / "demo-gold.safetensors")
     assert model.config.labels == "gold"

@@ -26,6 +26,8 @@ __all__ = [
     "SingleStreamVL",
     "BuiltinVLModel",
     "DEMO_DIR",
+    "builtin_tokenizer",
+    "visual_inputs",
     "VOCAB_FILE",
     "SHIPPED",
     "encode_boxes_torch",
@@ -110,6 +112,10 @@ class SingleStreamVL(nn.Module):
         self.position_embeddings = nn.Embedding(config.max_text_length, h)
         self.type_embeddings = nn.Embedding(2, h)  # 0 text, 1 vision
         self.text_norm = nn.LayerNorm(h, eps=1e-12)
+        # Detector features are standardised inside the model with statistics of the training
+        # regions (saved with the weights); ablated rows (zeros, averages) go through the same map.
+        self.register_buffer("feature_mean", torch.zeros(config.feature_dim))
+        self.register_buffer("feature_std", torch.ones(config.feature_dim))
         self.feature_proj = nn.Linear(config.feature_dim, h)
         self.feature_norm = nn.LayerNorm(h, eps=1e-12)
         self.box_proj = nn.Linear(5, h)
@@ -151,6 +157,7 @@ class SingleStreamVL(nn.Module):
         positions = torch.arange(t, device=input_ids.device)
         text = self.word_embeddings(input_ids) + self.position_embeddings(positions)[None] + self.type_embeddings.weight[0]
         text = self.dropout(self.text_norm(text))
+        features = (features - self.feature_mean) / self.feature_std
         vision = self.feature_norm(self.feature_proj(features)) + self.box_norm(self.box_proj(boxes))
         vision = self.dropout(self.vision_norm(vision + self.type_embeddings.weight[1]))
         padding = torch.cat([attention_mask, visual_mask], dim=1) == 0

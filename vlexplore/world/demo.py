@@ -112,15 +112,21 @@ def write_demo_set(out_dir: str | Path = DEMO_DIR, num_scenes: int = HELDOUT_SCE
     return npz_path, json_path
 
 
-@lru_cache(maxsize=4)
-def _read(directory: str) -> tuple[dict, dict]:
-    directory = Path(directory)
+def _read(directory: Path) -> tuple[dict, dict]:
     npz_path, json_path = directory / "heldout.npz", directory / "heldout.json"
     for path in (npz_path, json_path):
         if not path.is_file():
             raise FileNotFoundError(
                 f"the demo set file {path} is missing; run `vlexplore train-demo` (or restore assets/demo)"
             )
+    return _read_cached(str(directory), npz_path.stat().st_mtime_ns, json_path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _read_cached(directory: str, _npz_mtime: int, _json_mtime: int) -> tuple[dict, dict]:
+    """Read once per file version: the app and the CLI reopen the set often."""
+    directory = Path(directory)
+    npz_path, json_path = directory / "heldout.npz", directory / "heldout.json"
     with np.load(npz_path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in ("images", "boxes", "features", "cls_prob")}
     for array in arrays.values():
@@ -140,7 +146,7 @@ def load_demo_set(name: str = "demo", directory: str | Path | None = None, with_
         raise ValueError(f"unknown built-in dataset {name!r}; the built-in world ships 'demo'")
     if limit is not None and limit < 1:
         raise ValueError(f"limit: must be at least 1 scene; got {limit}")
-    arrays, meta = _read(str(Path(directory) if directory else DEMO_DIR))
+    arrays, meta = _read(Path(directory) if directory else DEMO_DIR)
     class_names = tuple(meta["class_names"])
     examples: list[Example] = []
     scenes = meta["scenes"][:limit] if limit else meta["scenes"]
