@@ -27,6 +27,7 @@ import dataclasses
 import json
 import pickle
 import zipfile
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -792,6 +793,10 @@ class VoltaForPretraining(nn.Module):
         self.bert = VoltaBert(config)
         self.cls = PretrainingHeads(config, self.bert.embeddings.word_embeddings.weight)
 
+    def tie_weights(self) -> None:
+        """The MLM decoder is the word-embedding matrix (re-tied after loading by assignment)."""
+        self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -946,8 +951,19 @@ def load_volta(
     config = config or VoltaConfig.for_arch(arch)
     state = read_state_dict(checkpoint_path)
     check_state_dict(state, config, arch, checkpoint_path)
-    model = VoltaForPretraining(config)
-    model.load_state_dict(state, strict=True)
+    with torch.device("meta"):  # no random init of weights about to be replaced
+        model = VoltaForPretraining(config)
+    tied: dict[int, list[str]] = defaultdict(list)
+    for name, tensor in model.state_dict(keep_vars=True).items():
+        tied[id(tensor)].append(name)
+    for names in tied.values():
+        if any(not torch.equal(state[names[0]], state[other]) for other in names[1:]):
+            raise ModelLoadError(
+                f"{checkpoint_path}: {names[0]} and {names[1]} differ, but VOLTA ties them (one tensor); "
+                "the checkpoint was edited or comes from another model"
+            )
+    model.load_state_dict(state, strict=True, assign=True)
+    model.tie_weights()
     return model.to(device).eval()
 
 
