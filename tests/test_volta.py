@@ -321,3 +321,19 @@ def test_engine_end_to_end_on_flickr30k_files(tmp_path, arch):
     diagnosis = diagnose(model, dataset[0], 0, average_feature=dataset.average_region_feature())
     scores = diagnosis.scores["vis4lang"]
     assert scores["none"] != scores["all"]
+
+
+@pytest.mark.parametrize("arch", ["uniter", "visualbert", "vl-bert"])
+def test_single_stream_fast_path_equals_the_stream_by_stream_computation(tmp_path, arch):
+    model = load_volta(small_checkpoint(tmp_path, arch), arch, config=small_config(arch))
+    assert model.bert.encoder.joint
+    inputs = volta_inputs(batch=2, text=12, regions=5)
+    inputs[4][1, 8:] = 0  # padding in the second caption
+    with torch.no_grad():
+        fast = model(*inputs)
+        model.bert.encoder.joint = False
+        slow = model(*inputs)
+    torch.testing.assert_close(fast.text_logits, slow.text_logits, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast.region_logits, slow.region_logits, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast.itm_logits, slow.itm_logits, rtol=1e-5, atol=1e-5)
+    assert not VoltaForPretraining(small_config("vilbert")).bert.encoder.joint

@@ -262,6 +262,20 @@ class VoltaConfig:
         """One set of weights for both streams (only when the sublayer has both)."""
         return n in self.shared_sublayers and self.has_text(n) and self.has_vision(n)
 
+    def is_joint(self, n: int) -> bool:
+        """One set of weights and full attention across both streams: BERT over [text; regions]."""
+        if not self.is_shared(n):
+            return False
+        if self.is_attention(n):
+            blocks = (
+                self.tt_attn_sublayers,
+                self.tv_attn_sublayers,
+                self.vt_attn_sublayers,
+                self.vv_attn_sublayers,
+            )
+            return all(n in block for block in blocks)
+        return True
+
     def sizes(self, n: int) -> dict[str, int]:
         key = str(n)
         return {
@@ -614,6 +628,16 @@ class AttentionSublayer(nn.Module):
         t_context, v_context = self.attention_self(t, v, t_bias, v_bias)
         return self.attention_output(t_context, v_context, t, v)
 
+    def joint(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """The same sublayer on the concatenated streams (only for ``config.is_joint``)."""
+        attention = self.attention_self
+        q, k, v = (
+            _split_heads(f(x), attention.heads)
+            for f in (attention.query, attention.key, attention.value)
+        )
+        context = _merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype)))
+        return self.attention_output.LayerNorm(self.attention_output.dense(context) + x)
+
 
 class GatedIntermediate(nn.Module):
     def __init__(self, config: VoltaConfig, n: int) -> None:
@@ -649,6 +673,10 @@ class FeedForwardSublayer(nn.Module):
         t_hidden, v_hidden = self.intermediate(t, v)
         return self.output(t_hidden, v_hidden, t, v)
 
+    def joint(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        hidden = self.intermediate.act(self.intermediate.dense(x))
+        return self.output.LayerNorm(self.output.dense(hidden) + x)
+
 
 class Encoder(nn.Module):
     def __init__(self, config: VoltaConfig) -> None:
@@ -660,7 +688,16 @@ class Encoder(nn.Module):
             for n in range(config.depth)
         )
 
+        # single-stream models: run plain BERT over [text; regions] (same weights, same
+        # result, fewer and larger matmuls than going stream by stream)
+        self.joint = all(config.is_joint(n) for n in range(config.depth))
+
     def forward(self, t, v, t_bias, v_bias):
+        if self.joint:
+            x, bias = torch.cat([t, v], dim=1), torch.cat([t_bias, v_bias], dim=-1)
+            for sublayer in self.layer:
+                x = sublayer.joint(x, bias)
+            return x[:, : t.shape[1]], x[:, t.shape[1] :]
         for sublayer in self.layer:
             t, v = sublayer(t, v, t_bias, v_bias)
         return t, v
