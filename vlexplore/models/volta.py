@@ -961,8 +961,9 @@ def check_state_dict(state: dict[str, torch.Tensor], config: VoltaConfig, arch: 
     if config == VoltaConfig.for_arch(arch):
         guess, score = _closest_arch(state)
         if guess != arch and score > 0.5:
+            article = "an" if guess[0] in "aeiol" else "a"  # "an lxmert", "a vilbert"
             lines.append(
-                f"This checkpoint looks like a {guess} checkpoint; pass --model volta:{guess}"
+                f"This checkpoint looks like {article} {guess} checkpoint; pass --model volta:{guess}"
             )
         else:
             lines.append(
