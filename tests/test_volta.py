@@ -206,6 +206,17 @@ def test_missing_checkpoint_says_where_to_download():
         load_from_spec("oscar", checkpoint="x.bin")
 
 
+def test_fine_tuned_checkpoint_without_heads_is_explained(tmp_path):
+    torch.manual_seed(0)
+    state = VoltaForPretraining(small_config("uniter")).state_dict()
+    state = {k: v for k, v in state.items() if not k.startswith("cls.")}
+    state["clfs_dict.TASK8.weight"] = torch.zeros(1, 32)
+    path = tmp_path / "vqa.bin"
+    torch.save(state, path)
+    with pytest.raises(ModelLoadError, match=r"vqa\.bin.*(?s:.*)fine-tuned task checkpoint"):
+        load_volta(path, "uniter", config=small_config("uniter"))
+
+
 def test_wrong_shapes_are_listed(tmp_path):
     path = small_checkpoint(tmp_path, "uniter")
     with pytest.raises(

@@ -958,7 +958,12 @@ def check_state_dict(state: dict[str, torch.Tensor], config: VoltaConfig, arch: 
             f"{k} is {tuple(state[k].shape)}, expected {wanted[k]}" for k in wrong[:3]
         )
         lines.append(f"  {len(wrong)} shape mismatches: {shown}")
-    if config == VoltaConfig.for_arch(arch):
+    if missing and not wrong and all(k.startswith("cls.") for k in missing):
+        lines.append(
+            "It has the encoder but not the pretraining heads (cls.*): a fine-tuned task checkpoint. "
+            f"The diagnostic reads the pretraining heads; {DOWNLOAD_HINT}"
+        )
+    elif config == VoltaConfig.for_arch(arch):
         guess, score = _closest_arch(state)
         if guess != arch and score > 0.5:
             article = "an" if guess[0] in "aeiol" else "a"  # "an lxmert", "a vilbert"
