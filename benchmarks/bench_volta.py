@@ -9,7 +9,7 @@ the forward's floating-point operations with ``torch.utils.flop_counter``, and c
 achieved rate with this machine's fp32 matmul peak, measured in the same run with a large
 ``torch.matmul``. Run:
 
-    HF_HUB_OFFLINE=1 python benchmarks/bench_volta.py [--examples 6] [--threads 2]
+    HF_HUB_OFFLINE=1 python benchmarks/bench_volta.py [--examples 6] [--threads 2] [--batch-size 1]
 
 Prints a markdown table.
 """
@@ -17,6 +17,8 @@ Prints a markdown table.
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import time
 
 import numpy as np
@@ -57,16 +59,20 @@ def region_example(i: int) -> Example:
     return Example(f"r{i}", CAPTION, phrases, image_size=(500, 375), regions=regions)
 
 
-def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
-    """fp32 FLOP/s of a large square matmul (best of ``repeats``)."""
+def matmul_peak(size: int = 2048, repeats: int = 7) -> float:
+    """fp32 FLOP/s of a large square matmul (median of ``repeats``).
+
+    Taken again right before each architecture, so that both numbers see the same load on
+    a shared machine.
+    """
     a, b = torch.randn(size, size), torch.randn(size, size)
     torch.matmul(a, b)
-    best = float("inf")
+    times = []
     for _ in range(repeats):
         start = time.perf_counter()
         torch.matmul(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(times)
 
 
 def _attend_as_matmuls(query, keys, values, biases):
@@ -93,41 +99,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=6, help="timed examples per architecture")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument(
+        "--batch-size", type=int, default=1, help="phrases per forward (6 rows each); default 1"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     examples = ExampleSet("bench", [region_example(i) for i in range(args.examples)])
     average = examples.average_region_feature()
-    peak = matmul_peak()
     print(
-        f"torch {torch.__version__}, {args.threads} threads; fp32 matmul peak {peak / 1e9:.1f} GFLOP/s"
+        f"torch {torch.__version__}, {args.threads} threads, {args.batch_size} phrase(s) per forward, "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
     print()
     print(
-        "| model | parameters | GFLOP per example | examples/s | s per example | GFLOP/s | % of matmul peak |"
+        "| model | parameters | GFLOP per example | examples/s | s per example | GFLOP/s "
+        "| matmul peak GFLOP/s | % of peak |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for arch in ARCHS:
         torch.manual_seed(0)
         network = VoltaForPretraining(VoltaConfig.for_arch(arch)).eval()
         params = sum(p.numel() for p in {id(p): p for p in network.parameters()}.values())
         model = VoltaBackend(network, arch, source="random weights")
         flops = forward_flops(model, examples[0], average)
-        list(
-            diagnose_dataset(
-                model,
-                ExampleSet("warm", examples.examples[:1]),
-                limit=1,
-                batch_size=1,
-                progress=False,
-            )
-        )
+        warm = ExampleSet("warm", examples.examples[:1])
+        list(diagnose_dataset(model, warm, limit=1, batch_size=1, progress=False))
+        peak = matmul_peak()
         start = time.perf_counter()
         results = list(
             diagnose_dataset(
                 model,
                 examples,
                 limit=args.examples,
-                batch_size=1,
+                batch_size=args.batch_size,
                 progress=False,
                 average_feature=average,
             )
@@ -135,8 +139,8 @@ def main() -> None:
         seconds = time.perf_counter() - start
         rate = len(results) / seconds
         print(
-            f"| volta:{arch} | {params / 1e6:.0f} M | {flops / 1e9:.1f} | {rate:.2f} | {1 / rate:.3f} | "
-            f"{flops * rate / 1e9:.1f} | {100 * flops * rate / peak:.0f}% |",
+            f"| volta:{arch} | {params / 1e6:.0f} M | {flops / 1e9:.1f} | {rate:.2f} | {1 / rate:.2f} | "
+            f"{flops * rate / 1e9:.1f} | {peak / 1e9:.0f} | {100 * flops * rate / peak:.0f}% |",
             flush=True,
         )
         del model, network
