@@ -348,3 +348,22 @@ def test_single_stream_fast_path_equals_the_stream_by_stream_computation(tmp_pat
     torch.testing.assert_close(fast.region_logits, slow.region_logits, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(fast.itm_logits, slow.itm_logits, rtol=1e-5, atol=1e-5)
     assert not VoltaForPretraining(small_config("vilbert")).bert.encoder.joint
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_outputs_match_the_authors_implementation(arch):
+    """Same weights and inputs as the authors' VOLTA code was run on (see tests/volta_golden.py)."""
+    from tests.volta_golden import KEEP, golden_config, golden_inputs, seeded_state
+
+    expected = np.load(Path(__file__).parent / "data" / "volta_reference_outputs.npz")
+    model = VoltaForPretraining(golden_config(arch)).eval()
+    model.load_state_dict(seeded_state(model), strict=True)
+    with torch.no_grad():
+        out = model(*golden_inputs())
+    np.testing.assert_allclose(
+        out.text_logits[..., :KEEP].numpy(), expected[f"{arch}/text"], atol=1e-4, rtol=0
+    )
+    np.testing.assert_allclose(
+        out.region_logits[..., :KEEP].numpy(), expected[f"{arch}/region"], atol=1e-4, rtol=0
+    )
+    np.testing.assert_allclose(out.itm_logits.numpy(), expected[f"{arch}/itm"], atol=1e-4, rtol=0)
