@@ -105,6 +105,7 @@ def full_checkpoints(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("volta_full_size")  # one worker builds the five full-size checkpoints
 @pytest.mark.parametrize("arch", ARCHS)
 def test_full_size_state_dict_and_outputs_match_the_reference_listing(full_checkpoints, arch):
     listing = reference_listing()[arch]
@@ -125,6 +126,7 @@ def test_full_size_state_dict_and_outputs_match_the_reference_listing(full_check
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("volta_full_size")  # one worker builds the five full-size checkpoints
 def test_checkpoint_of_another_architecture_is_named(full_checkpoints):
     with pytest.raises(ModelLoadError) as error:
         load_volta(full_checkpoints["vilbert"], "lxmert")
@@ -134,6 +136,7 @@ def test_checkpoint_of_another_architecture_is_named(full_checkpoints):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("volta_full_size")  # one worker builds the five full-size checkpoints
 def test_registry_loads_a_volta_checkpoint(full_checkpoints):
     model = registry.load_model(
         "volta:uniter", checkpoint=str(full_checkpoints["uniter"]), device="cpu"
