@@ -203,17 +203,23 @@ def iter_tsv(
     path = Path(path)
     wanted = None if image_ids is None else {str(i) for i in image_ids}
     csv.field_size_limit(sys.maxsize)
-    with open(path, encoding="utf-8", newline="") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
+    with open(path, "rb") as handle:  # bytes: an unwanted line is never decoded
+        for line_number, raw in enumerate(handle, start=1):
+            if not raw.strip():
                 continue
-            first = line.split("\t", 1)[0]
+            first = raw.split(b"\t", 1)[0].decode("utf-8", errors="replace")
             if line_number == 1 and first in ("image_id", "img_id"):
                 continue  # a header line
             if wanted is not None and first not in wanted:
                 continue
-            fields = next(csv.reader(io.StringIO(line), delimiter="\t"))
             where = f"{path} line {line_number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise ValueError(
+                    f"{where}: not UTF-8 text ({error}); is this a features TSV?"
+                ) from None
+            fields = next(csv.reader(io.StringIO(line.rstrip("\r\n")), delimiter="\t"))
             if len(fields) == len(TSV_FIELDS_6):
                 row = dict(zip(TSV_FIELDS_6, fields, strict=True))
             elif len(fields) == len(TSV_FIELDS_13):
