@@ -176,10 +176,16 @@ def test_keep_last_sublayers_keeps_the_cross_modal_tail():
     assert uniter.tt_attn_sublayers == uniter.vv_attn_sublayers == (0, 2)
 
 
-def test_dataparallel_prefix_is_tolerated(tmp_path):
+def test_dataparallel_prefix_and_pre_1_6_file_format_are_tolerated(tmp_path):
     path = small_checkpoint(tmp_path, "vilbert", prefix="module.")
-    model = load_volta(path, "vilbert", config=small_config("vilbert"))
-    assert model.bert.encoder.layer[0] is not None
+    state = torch.load(path, weights_only=True)
+    legacy = tmp_path / "legacy.bin"  # 2020-era checkpoints predate the zip format
+    torch.save(state, legacy, _use_new_zipfile_serialization=False)
+    model = load_volta(legacy, "vilbert", config=small_config("vilbert"))
+    first = model.bert.encoder.layer[0].attention_self.query.weight
+    torch.testing.assert_close(
+        first, state["module.bert.encoder.layer.0.attention_self.query.weight"]
+    )
 
 
 def test_truncated_checkpoint_names_the_file(tmp_path):
@@ -190,6 +196,17 @@ def test_truncated_checkpoint_names_the_file(tmp_path):
         ModelLoadError, match=r"could not read .*uniter-small\.bin: the file is truncated"
     ):
         load_volta(path, "uniter", config=small_config("uniter"))
+
+
+@pytest.mark.parametrize("content", [b"hello world" * 10, b"", b"PK\x03\x04 not really a zip"])
+def test_a_file_that_is_not_a_checkpoint_names_the_file(tmp_path, content):
+    path = tmp_path / "pytorch_model_9.bin"
+    path.write_bytes(content)
+    with pytest.raises(
+        ModelLoadError,
+        match=r"could not read .*pytorch_model_9\.bin: the file is truncated, corrupt",
+    ):
+        load_volta(path, "uniter")
 
 
 def test_pickled_objects_are_refused(tmp_path):

@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import pickle
-import zipfile
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -900,15 +899,19 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise ModelLoadError(f"VOLTA checkpoint {path} does not exist; {DOWNLOAD_HINT}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise ModelLoadError(
-            f"{path} holds objects other than tensors, which vlexplore refuses to unpickle "
-            f"(weights_only=True); save the model's state_dict() instead ({str(error).splitlines()[0]})"
-        ) from error
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
+    except Exception as error:  # torch.load raises many types for a damaged file
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        if (
+            isinstance(error, pickle.UnpicklingError)
+            and "weights only load failed" in str(error).lower()
+        ):
+            raise ModelLoadError(
+                f"{path} holds objects other than tensors, which vlexplore refuses to unpickle "
+                "(weights_only=True); save the model's state_dict() instead"
+            ) from error
         raise ModelLoadError(
             f"could not read {path}: the file is truncated, corrupt or not a PyTorch checkpoint "
-            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); download it again"
+            f"({type(error).__name__}: {first_line}); download it again"
         ) from error
     if isinstance(state, dict):
         for wrapper in ("state_dict", "model"):
