@@ -276,3 +276,21 @@ def test_default_page_opens_the_built_in_model_or_names_what_is_missing():
         assert query(at)["example"] == at.session_state["example"]
     else:
         assert at.error and any("demo" in e.value or "checkpoint" in e.value for e in at.error)
+
+
+def test_new_random_scene_of_the_built_in_world():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"model": "demo", "dataset": "demo"})
+    at.run()
+    assert at.metric, [e.value for e in at.error]  # the built-in model and set ship with vlexplore
+    first = at.session_state["example"]
+    at.button[[b.label for b in at.button].index("New random scene")].click().run()
+    example = at.session_state["example"]
+    assert example.startswith("random:") and example != first
+    assert query(at)["example"] == example  # a link to this very scene
+    assert "MLM loss, Object" in metrics(at) and not at.error
+    caption = next(m.value for m in at.markdown if "vlx-phrase" in m.value)
+    again = AppTest.from_file(APP, default_timeout=120)
+    again.query_params.update({"model": "demo", "dataset": "demo", "example": example})
+    again.run()
+    assert next(m.value for m in again.markdown if "vlx-phrase" in m.value) == caption  # same scene

@@ -194,7 +194,7 @@ def image_figure(
             shapes.append(_rect(region_boxes[target], ABLATED_COLOUR, 3.0, "dot", name="MRC target"))
             x1, y1 = region_boxes[target][:2]
             fig.add_annotation(x=float(x1), y=float(y1), text="target", showarrow=False,
-                               xanchor="left", yanchor="bottom", font=dict(color="white", size=11),
+                               xanchor="left", yanchor="top",  # inside the box: never clipped font=dict(color="white", size=11),
                                bgcolor=ABLATED_COLOUR, borderpad=1)
     for index, phrase in enumerate(phrases):
         colour = phrase_colour(index)
