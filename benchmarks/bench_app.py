@@ -92,7 +92,7 @@ def bench_browser(model: str, dataset: str, repeats: int) -> dict:
                 # a new example: one not seen before (its six conditions are not cached yet)
                 target = ids[(1 + attempt) % len(ids)]
                 page.get_by_text("Pick an example", exact=False).first.click()
-                button = page.locator(f".st-key-open_{target} button")
+                button = page.locator(f".st-key-open_{target} button").first
                 if button.count():
                     start = time.perf_counter()
                     button.click()
@@ -154,7 +154,7 @@ def table(results: dict, note: str) -> str:
         cells = []
         for times in results.values():
             values = times[measure]
-            cells.append(f"{statistics.median(values):.2f} s (min {min(values):.2f}, n={len(values)})")
+            cells.append(f"{statistics.median(values):.2f} s ({min(values):.2f}–{max(values):.2f}, n={len(values)})")
         lines.append(f"| {measure} | {' | '.join(cells)} |")
     return "\n".join(lines) + f"\n\n{note}\n"
 
@@ -183,9 +183,9 @@ def main() -> int:
         results["browser (streamlit run + chromium)"] = bench_browser(args.model, args.dataset, args.repeats)
     results["AppTest (script run only)"] = bench_apptest(args.model, args.dataset, args.repeats)
     dataset = "tinyset" if args.model == "tiny" else args.dataset
-    note = (f"model `{args.model}`, dataset `{dataset}`; {platform.machine()}, "
-            f"{os.cpu_count()} CPUs, Python {platform.python_version()}. First page includes loading "
-            "the model (cold process for the browser's first repeat, warm for the others).")
+    note = (f"median (min–max, n repeats); model `{args.model}`, dataset `{dataset}`; {platform.machine()}, "
+            f"{os.cpu_count()} CPUs, Python {platform.python_version()}. The first repeat's first page loads "
+            "the model and examples (the max of that row); later repeats find them cached.")
     print(table(results, note))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
