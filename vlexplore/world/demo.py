@@ -137,13 +137,31 @@ def _read_cached(directory: str, _npz_mtime: int, _json_mtime: int) -> tuple[dic
     return arrays, meta
 
 
-def load_demo_set(name: str = "demo", directory: str | Path | None = None, with_images: bool = True, limit: int | None = None) -> ExampleSet:
+def _gold_cls_prob(boxes: np.ndarray, objects: list[dict], num_classes: int, class_names: tuple[str, ...]) -> np.ndarray:
+    """One-hot gold class per region: the best-matching object's shape (IoU >= 0.5), else background."""
+    from ..geometry import iou
+
+    classes = np.zeros(len(boxes), dtype=np.int64)
+    if objects:
+        overlaps = iou(boxes, np.array([o["box"] for o in objects], dtype=np.float64))
+        best, matched = overlaps.argmax(axis=1), overlaps.max(axis=1) >= 0.5
+        shapes = np.array([class_names.index(o["shape"]) for o in objects])
+        classes[matched] = shapes[best[matched]]
+    return np.eye(num_classes)[classes]
+
+
+def load_demo_set(name: str = "demo", directory: str | Path | None = None, with_images: bool = True,
+                  limit: int | None = None, region_labels: str = "silver") -> ExampleSet:
     """The shipped held-out scenes: one Example per caption, with image, gold boxes and regions.
 
-    ``limit`` keeps the first N scenes.
+    ``limit`` keeps the first N scenes. ``region_labels="gold"`` replaces the detector's
+    class distributions by one-hot gold classes, so that MRC-KL measures the region head
+    against the truth instead of the noisy detector (not the paper's setting).
     """
     if name != "demo":
         raise ValueError(f"unknown built-in dataset {name!r}; the built-in world ships 'demo'")
+    if region_labels not in ("silver", "gold"):
+        raise ValueError(f"region_labels: expected 'silver' (the detector's, as in the paper) or 'gold'; got {region_labels!r}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit: must be at least 1 scene; got {limit}")
     arrays, meta = _read(Path(directory) if directory else DEMO_DIR)
@@ -153,12 +171,12 @@ def load_demo_set(name: str = "demo", directory: str | Path | None = None, with_
     for i, scene in enumerate(scenes):
         image = arrays["images"][i]
         size = (int(image.shape[1]), int(image.shape[0]))
+        boxes = arrays["boxes"][i].astype(np.float64)
+        cls_prob = arrays["cls_prob"][i].astype(np.float64)
+        if region_labels == "gold":
+            cls_prob = _gold_cls_prob(boxes, scene["objects"], cls_prob.shape[1], class_names)
         regions = Regions(
-            boxes=arrays["boxes"][i].astype(np.float64),
-            features=arrays["features"][i],
-            image_size=size,
-            cls_prob=arrays["cls_prob"][i].astype(np.float64),
-            class_names=class_names,
+            boxes=boxes, features=arrays["features"][i], image_size=size, cls_prob=cls_prob, class_names=class_names
         )
         for k, caption in enumerate(scene["captions"]):
             phrases = [Phrase(**{**p, "boxes": np.asarray(p["boxes"], dtype=np.float64).reshape(-1, 4)}) for p in caption["phrases"]]
@@ -176,7 +194,8 @@ def load_demo_set(name: str = "demo", directory: str | Path | None = None, with_
     return ExampleSet(
         name="demo",
         examples=examples,
-        description=f"{len(scenes)} held-out scenes of the built-in world, {len(examples)} captions",
+        description=f"{len(scenes)} held-out scenes of the built-in world, {len(examples)} captions"
+        + (", gold region labels" if region_labels == "gold" else ""),
     )
 
 
