@@ -89,6 +89,7 @@ def sync_state() -> None:
     if "_state" not in s:
         state, problems = from_query(st.query_params.to_dict())
         s._state, s.link_problems = state, problems
+        s._pick_phrase = "phrase" not in st.query_params
     for name, value in asdict(s._state).items():
         key = WIDGET_KEYS.get(name, name)
         if key not in s:
@@ -105,10 +106,14 @@ def current_state() -> ViewState:
     )
 
 
-def open_example(example_id: str, phrase: int = 0, view: str | None = None) -> None:
-    """Callback: show another example, dropping edits made to the previous one."""
+def open_example(example_id: str, phrase: int | None = None, view: str | None = None) -> None:
+    """Callback: show another example, dropping edits made to the previous one.
+
+    Without a phrase number, the example opens on its first phrase that has a gold box.
+    """
     s = st.session_state
-    s.example, s.phrase = example_id, phrase
+    s.example, s.phrase = example_id, phrase or 0
+    s._pick_phrase = phrase is None
     s.caption_edit, s.box_edit, s.words = "", "", ""
     for key in ("caption_input", "box_x1", "box_y1", "box_x2", "box_y2", "redraw"):
         s.pop(key, None)
@@ -299,8 +304,8 @@ def edit_controls(example):
     if not choices:
         st.warning("This example has no phrase.")
         return None, None
-    if int(s.phrase) >= len(phrases):
-        s.phrase = 0
+    if s.pop("_pick_phrase", False) or int(s.phrase) >= len(phrases):
+        s.phrase = (example.diagnosable_phrases() or [0])[0]
     st.radio("Phrase", choices, key="phrase", horizontal=True, on_change=phrase_changed,
              format_func=lambda i: f"{phrases[i].text}" + ("" if len(phrases[i].boxes) else " (no box)"))
     chosen = phrases[int(s.phrase)]

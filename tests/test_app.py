@@ -22,10 +22,25 @@ def load_counted(name="counted", **options):
     return MODEL
 
 
+def load_boxless_first(name="boxless", **options):
+    """Examples whose first phrase ("the park") has no gold box."""
+    from tiny import make_example
+
+    from vlexplore.records import ExampleSet
+
+    examples = []
+    for seed in range(2):
+        example = make_example(seed)
+        example.phrases = [example.phrases[2], *example.phrases[:2]]
+        examples.append(example)
+    return ExampleSet("boxless", examples)
+
+
 @pytest.fixture(autouse=True)
 def tiny_registry(monkeypatch):
     monkeypatch.setitem(registry.MODELS, "counted", registry.ModelEntry("test_app:load_counted", "test model"))
     monkeypatch.setitem(registry.DATASETS, "tinyset", registry.DatasetEntry("tiny:load_tiny_set", "test set"))
+    monkeypatch.setitem(registry.DATASETS, "boxless", registry.DatasetEntry("test_app:load_boxless_first", "test"))
 
 
 def start(**query) -> AppTest:
@@ -294,3 +309,14 @@ def test_new_random_scene_of_the_built_in_world():
     again.query_params.update({"model": "demo", "dataset": "demo", "example": example})
     again.run()
     assert next(m.value for m in again.markdown if "vlx-phrase" in m.value) == caption  # same scene
+
+
+def test_an_example_opens_on_its_first_phrase_with_a_box():
+    at = start(dataset="boxless")
+    assert at.radio(key="phrase").value == 1 and not at.error  # phrase 0 ("the park") has no box
+    at.radio(key="phrase").set_value(0).run()
+    assert any("has no gold box" in e.value for e in at.error)
+    at.button(key="open_ex1").click().run()
+    assert at.radio(key="phrase").value == 1 and not at.error
+    linked = start(dataset="boxless", example="ex1", phrase="0")  # a link's phrase is kept
+    assert linked.radio(key="phrase").value == 0
