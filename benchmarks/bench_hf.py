@@ -15,47 +15,15 @@ import argparse
 import statistics
 import time
 
-import numpy as np
 import torch
+from synthetic import pixel_example, region_example  # benchmarks/ is on sys.path
 
 from vlexplore.engine import diagnose, diagnose_dataset
-from vlexplore.models.hf_lxmert import HFLxmert, vg_object_classes
+from vlexplore.models.hf_lxmert import HFLxmert
 from vlexplore.models.hf_vilt import HFVilt
 from vlexplore.models.hf_visualbert import HFVisualBert
-from vlexplore.records import Example, ExampleSet, Phrase, Regions
+from vlexplore.records import ExampleSet
 from vlexplore.text import bert_tokenizer
-
-CAPTION = "a young man in a red shirt throws a frisbee to a brown dog on the beach"
-
-
-def pixel_example(i: int) -> Example:
-    rng = np.random.default_rng(i)
-    image = rng.integers(0, 256, size=(375, 500, 3), dtype=np.uint8)  # a typical Flickr30k size
-    phrases = [
-        Phrase.find(CAPTION, "a young man", boxes=[[40, 30, 200, 360]]),
-        Phrase.find(CAPTION, "a brown dog", boxes=[[300, 200, 460, 350]]),
-    ]
-    return Example(f"p{i}", CAPTION, phrases, image_size=(500, 375), image=image)
-
-
-def region_example(i: int) -> Example:
-    rng = np.random.default_rng(i)
-    x1, y1 = rng.uniform(0, 300, 36), rng.uniform(0, 200, 36)
-    boxes = np.stack([x1, y1, x1 + rng.uniform(20, 199, 36), y1 + rng.uniform(20, 174, 36)], 1)
-    boxes[0] = [40, 30, 200, 360]
-    boxes[1] = [300, 200, 460, 350]
-    regions = Regions(
-        boxes=boxes,
-        features=rng.random((36, 2048), dtype=np.float32),
-        image_size=(500, 375),
-        cls_prob=rng.dirichlet(np.ones(1601), size=36),
-        class_names=("__background__", *vg_object_classes()),
-    )
-    phrases = [
-        Phrase.find(CAPTION, "a young man", boxes=[[40, 30, 200, 360]]),
-        Phrase.find(CAPTION, "a brown dog", boxes=[[300, 200, 460, 350]]),
-    ]
-    return Example(f"r{i}", CAPTION, phrases, image_size=(500, 375), regions=regions)
 
 
 def build(kind: str, device: torch.device):

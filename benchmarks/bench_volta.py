@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 import torch
+from synthetic import region_example  # benchmarks/ is on sys.path
 from torch.utils.flop_counter import FlopCounterMode
 
 from vlexplore.engine import collate, diagnose_dataset, prepare
@@ -32,31 +33,8 @@ from vlexplore.models.volta import (
     VoltaBackend,
     VoltaConfig,
     VoltaForPretraining,
-    vg_region_classes,
 )
-from vlexplore.records import Example, ExampleSet, Phrase, Regions
-
-CAPTION = "a young man in a red shirt throws a frisbee to a brown dog on the beach"
-
-
-def region_example(i: int) -> Example:
-    rng = np.random.default_rng(i)
-    x1, y1 = rng.uniform(0, 300, 36), rng.uniform(0, 200, 36)
-    boxes = np.stack([x1, y1, x1 + rng.uniform(20, 199, 36), y1 + rng.uniform(20, 174, 36)], 1)
-    boxes[0] = [40, 30, 200, 360]
-    boxes[1] = [300, 200, 460, 350]
-    regions = Regions(
-        boxes=boxes,
-        features=rng.random((36, 2048), dtype=np.float32),
-        image_size=(500, 375),
-        cls_prob=rng.dirichlet(np.ones(1601), size=36),
-        class_names=vg_region_classes(),
-    )
-    phrases = [
-        Phrase.find(CAPTION, "a young man", boxes=[[40, 30, 200, 360]]),
-        Phrase.find(CAPTION, "a brown dog", boxes=[[300, 200, 460, 350]]),
-    ]
-    return Example(f"r{i}", CAPTION, phrases, image_size=(500, 375), regions=regions)
+from vlexplore.records import Example, ExampleSet
 
 
 def matmul_peak(size: int = 2048, repeats: int = 7) -> float:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..records import Regions
-from ..text import ASSETS
+from ..text import vg_classes
 
 __all__ = [
     "ImageFeatures",
@@ -55,14 +55,7 @@ BOX_SLACK = 2.0
 
 
 def vg_classes_1601() -> tuple[str, ...]:
-    names = tuple(
-        (ASSETS / "vocab" / "vg-objects-vocab-1601.txt").read_text(encoding="utf-8").splitlines()
-    )
-    if len(names) != NUM_CLASSES:
-        raise RuntimeError(
-            f"the shipped Visual Genome class list has {len(names)} names, expected 1,601"
-        )
-    return names
+    return vg_classes()
 
 
 @dataclass

@@ -16,21 +16,17 @@ import numpy as np
 import torch
 
 from ..geometry import encode_boxes
-from ..text import ASSETS
+from ..text import vg_classes
 from .base import RegionInput, VLBatch, VLOutput
 from .hf import HFBackend, HFOptions, gather_positions, load_checkpoint_tokenizer, load_weights
 
 __all__ = ["HFLxmert", "load_lxmert", "vg_object_classes"]
 
-VG_CLASSES_FILE = ASSETS / "vocab" / "vg-objects-vocab-1601.txt"
 
 
 def vg_object_classes() -> tuple[str, ...]:
     """The 1,600 Visual Genome object classes of LXMERT's head (the detector's, minus background)."""
-    names = VG_CLASSES_FILE.read_text(encoding="utf-8").splitlines()
-    if len(names) != 1601 or names[0] != "__background__":
-        raise RuntimeError(f"{VG_CLASSES_FILE} should list __background__ and 1,600 classes")
-    return tuple(names[1:])
+    return vg_classes()[1:]
 
 
 def load_lxmert(directory, name: str, options: HFOptions) -> HFLxmert:

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..geometry import encode_boxes
-from ..text import ASSETS, bert_tokenizer
+from ..text import ASSETS, bert_tokenizer, vg_classes
 from .base import ModelLoadError, RegionInput, VLBatch, VLModel, VLOutput
 
 __all__ = [
@@ -63,7 +63,6 @@ CONFIG_FILES: dict[str, str] = {
     "uniter": "ctrl_uniter_base.json",
 }
 ARCHS = tuple(CONFIG_FILES)
-VG_CLASSES_FILE = ASSETS / "vocab" / "vg-objects-vocab-1601.txt"
 DOWNLOAD_HINT = (
     "download the VOLTA controlled checkpoints (ctrl_lxmert, ctrl_vilbert, ctrl_vl-bert, "
     "ctrl_visualbert, ctrl_uniter; the file is pytorch_model_9.bin) from the model list in the "
@@ -1020,10 +1019,7 @@ def load_volta(
 # ==================================================================================== #
 def vg_region_classes() -> tuple[str, ...]:
     """The 1,601 Visual Genome classes (index 0 = background) of VOLTA's region head."""
-    names = tuple(VG_CLASSES_FILE.read_text(encoding="utf-8").splitlines())
-    if len(names) != 1601:
-        raise RuntimeError(f"{VG_CLASSES_FILE} should list 1,601 classes, has {len(names)}")
-    return names
+    return vg_classes()
 
 
 class VoltaBackend(VLModel):
