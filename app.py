@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import streamlit as st
@@ -65,7 +65,19 @@ def get_random(seed: int):
 @st.cache_resource(max_entries=64)
 def get_thumbnail(dataset_spec: tuple, example_id: str):
     example = get_dataset(dataset_spec).by_id(example_id)
-    return overlay.thumbnail(example)
+    try:
+        return overlay.thumbnail(example)
+    except ValueError:  # an unreadable image file: the example view says why
+        return overlay.thumbnail(replace(example, image=None, image_path=None))
+
+
+def picture(example):
+    """The example's image, or a blank canvas of its size (with a warning) when the file cannot be read."""
+    try:
+        return overlay.example_image(example)
+    except ValueError as error:
+        st.warning(f"{error}; drawing on a blank canvas of the image's size.")
+        return overlay.example_image(replace(example, image=None, image_path=None))
 
 
 @st.cache_resource(show_spinner="Running the model (six conditions, one pass) …", max_entries=64)
@@ -443,7 +455,7 @@ def example_view() -> None:
         edited, phrase_index = edit_controls(example)
     if edited is None:
         with left:
-            st.plotly_chart(overlay.image_figure(overlay.example_image(example), example.phrases),
+            st.plotly_chart(overlay.image_figure(picture(example), example.phrases),
                             key="image_plain", config={"displaylogo": False})
         return
     settings = current_state().settings()
@@ -460,7 +472,7 @@ def example_view() -> None:
         condition_toggles(diagnosis is not None and not diagnosis.regions.empty)
         if diagnosis is not None:
             score_metrics(diagnosis)
-    image = overlay.example_image(edited)
+    image = picture(edited)
     regions_model = model.input_kind == "regions"
     with left:
         if diagnosis is not None:

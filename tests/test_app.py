@@ -413,3 +413,23 @@ def test_volta_and_flickr30k_typed_in_the_sidebar_with_clear_errors(volta_files,
     at.selectbox(key="model").set_value("counted").run()  # the app keeps working on another model
     at.selectbox(key="dataset").set_value("tinyset").run()
     assert not at.error and "MLM loss, Object" in metrics(at)
+
+
+def test_flickr30k_images_are_drawn_and_an_unreadable_one_falls_back_to_a_canvas(volta_files, small_volta,
+                                                                                  tmp_path):
+    Image.new("RGB", (120, 80), (200, 30, 30)).save(tmp_path / "1000.jpg")
+    (tmp_path / "2000.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    at = start(model="volta:uniter", checkpoint=volta_files["uniter"], dataset=f"flickr30k:{volta_files['entities']}",
+               features=volta_files["features"], images=str(tmp_path))
+    assert not at.error and not at.warning, errors(at)
+    assert at.text_input(key="images").value == str(tmp_path) and query(at)["images"] == str(tmp_path)
+
+    def picture(at):
+        source = image_spec(at)["data"][0]["source"]
+        return np.asarray(Image.open(io.BytesIO(base64.b64decode(source.partition(",")[2]))).convert("RGB"))
+
+    assert picture(at).shape == (80, 120, 3) and picture(at)[40, 60, 0] > 150  # the red photo
+    at.button(key="open_2000_0").click().run()
+    assert any("2000.jpg" in w.value and "blank canvas" in w.value for w in at.warning)
+    assert picture(at).shape == (100, 100, 3) and (picture(at) == picture(at)[0, 0]).all()
+    assert "MLM loss, Object" in metrics(at) and not at.exception  # the model still runs on its regions
