@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import streamlit as st
@@ -38,18 +38,22 @@ UPLOAD_ID = "upload"
 
 
 # ---------------------------------------------------------------- cached sources
+# A source is (spec, options): options are the spec's paths as sorted (name, value) pairs,
+# e.g. ("volta:uniter", (("checkpoint", "/data/pytorch_model_9.bin"),)).
 @st.cache_resource(show_spinner="Loading the model …", max_entries=4)
-def get_model(spec: str):
-    return sources.load_model(spec)
+def get_model(source: tuple):
+    spec, options = source
+    return sources.load_model(spec, **dict(options))
 
 
 @st.cache_resource(show_spinner="Loading the examples …", max_entries=4)
-def get_dataset(spec: str):
-    return sources.load_dataset(spec)
+def get_dataset(source: tuple):
+    spec, options = source
+    return sources.load_dataset(spec, **dict(options))
 
 
 @st.cache_resource(max_entries=4)
-def get_average(dataset_spec: str):
+def get_average(dataset_spec: tuple):
     return get_dataset(dataset_spec).average_region_feature()
 
 
@@ -59,9 +63,21 @@ def get_random(seed: int):
 
 
 @st.cache_resource(max_entries=64)
-def get_thumbnail(dataset_spec: str, example_id: str):
+def get_thumbnail(dataset_spec: tuple, example_id: str):
     example = get_dataset(dataset_spec).by_id(example_id)
-    return overlay.thumbnail(example)
+    try:
+        return overlay.thumbnail(example)
+    except ValueError:  # an unreadable image file: the example view says why
+        return overlay.thumbnail(replace(example, image=None, image_path=None))
+
+
+def picture(example):
+    """The example's image, or a blank canvas of its size (with a warning) when the file cannot be read."""
+    try:
+        return overlay.example_image(example)
+    except ValueError as error:
+        st.warning(f"{error}; drawing on a blank canvas of the image's size.")
+        return overlay.example_image(replace(example, image=None, image_path=None))
 
 
 @st.cache_resource(show_spinner="Running the model (six conditions, one pass) …", max_entries=64)
@@ -102,8 +118,21 @@ def current_state() -> ViewState:
         view=s.view, model=s.model, dataset=s.dataset, example=s.example, phrase=int(s.phrase),
         vis4lang=s.vis4lang, lang4vis=s.lang4vis, threshold=float(s.threshold),
         alignment=s.alignment, baseline=s.baseline, caption=s.get("caption_edit", ""),
-        box=s.get("box_edit", ""), words=s.get("words", ""),
+        box=s.get("box_edit", ""), words=s.get("words", ""), checkpoint=s.get("checkpoint", "").strip(),
+        features=s.get("features", "").strip(), images=s.get("images", "").strip(),
     )
+
+
+def model_source() -> tuple:
+    """The model to load: its spec and, for volta:ARCH, the checkpoint typed in the sidebar."""
+    state = current_state()
+    return state.model, tuple(sorted(state.model_options().items()))
+
+
+def dataset_source() -> tuple:
+    """The examples to load: the spec and, for flickr30k:PATH, the features and images paths."""
+    state = current_state()
+    return state.dataset, tuple(sorted(state.dataset_options().items()))
 
 
 def open_example(example_id: str, phrase: int | None = None, view: str | None = None) -> None:
@@ -140,6 +169,13 @@ def use_custom_model() -> None:
         st.session_state.model = spec
 
 
+def use_custom_dataset() -> None:
+    spec = st.session_state.dataset_custom.strip()
+    if spec:
+        st.session_state.dataset = spec
+        open_example("")
+
+
 def reset_settings() -> None:
     s = st.session_state
     s.threshold, s.alignment, s.baseline = PAPER.threshold, PAPER.alignment, PAPER.baseline
@@ -157,13 +193,28 @@ def sidebar() -> None:
         if s.model not in models:
             models = [s.model, *models]
         st.selectbox("Model", models, key="model",
-                     help="Built-in models run offline; type another below (hf:PATH to a local checkpoint).")
-        st.text_input("Other model", key="model_custom", placeholder="hf:/path/to/vilt-b32-mlm",
+                     help="Built-in models run offline; type another below: volta:ARCH (ARCH in lxmert, "
+                          "vilbert, vl-bert, visualbert, uniter) with its checkpoint file, or hf:PATH to a "
+                          "local Hugging Face checkpoint.")
+        st.text_input("Other model", key="model_custom", placeholder="volta:uniter or hf:/path/to/vilt",
                       on_change=use_custom_model, label_visibility="collapsed")
+        if s.model.startswith("volta:"):
+            st.text_input("Checkpoint file", key="checkpoint", placeholder="/path/to/pytorch_model_9.bin",
+                          help="The VOLTA pretraining checkpoint of this architecture (see MODELS.md).")
         datasets = sources.dataset_choices()
         if s.dataset not in datasets:
             datasets = [s.dataset, *datasets]
-        st.selectbox("Examples", datasets, key="dataset", on_change=open_example, args=("",))
+        st.selectbox("Examples", datasets, key="dataset", on_change=open_example, args=("",),
+                     help="Built-in examples, or type flickr30k:PATH below (the Flickr30k Entities folder "
+                          "with Annotations/, Sentences/ and val.txt).")
+        st.text_input("Other examples", key="dataset_custom", placeholder="flickr30k:/path/to/flickr30k_entities",
+                      on_change=use_custom_dataset, label_visibility="collapsed")
+        if s.dataset.startswith("flickr30k:"):
+            st.text_input("Region features", key="features", placeholder="/path/to/flickr30k_val.tsv",
+                          help="Detector regions of the images: a bottom-up-attention TSV, a VOLTA LMDB "
+                               "or a folder of .npz files.")
+            st.text_input("Images folder (optional)", key="images", placeholder="/path/to/flickr30k-images",
+                          help="Without images, examples are drawn on a blank canvas of the image's size.")
         st.subheader("Ablation settings")
         st.slider("Alignment threshold", 0.0, 0.95, step=0.05, key="threshold",
                   help="A region is aligned with a phrase when its overlap with a gold box is above this.")
@@ -180,7 +231,7 @@ def sidebar() -> None:
 
 
 # ---------------------------------------------------------------- example view
-def pick_example(dataset_spec: str):
+def pick_example(dataset_spec: tuple):
     """Gallery, random scene and upload. Returns the chosen Example (or None) and notes."""
     s = st.session_state
     dataset = None
@@ -237,7 +288,7 @@ def pick_example(dataset_spec: str):
     try:
         return dataset.by_id(s.example)
     except KeyError:
-        st.warning(f"No example {s.example!r} in {dataset_spec!r}; showing the first one.")
+        st.warning(f"No example {s.example!r} in {s.dataset!r}; showing the first one.")
         s.example = ids[0] if ids else ""
         return dataset.examples[0] if ids else None
 
@@ -247,7 +298,7 @@ def upload_panel() -> None:
     with st.container():
         model = None
         with contextlib.suppress(ValueError):
-            model = get_model(s.model)
+            model = get_model(model_source())
         region_model = model is not None and model.input_kind == "regions"
         can_upload = not region_model or s.model in sources.BUILTIN_MODELS
         if not can_upload:
@@ -386,14 +437,17 @@ def export_panel(figs: dict, tables: dict, stem: str) -> None:
 
 def example_view() -> None:
     s = st.session_state
-    example = pick_example(s.dataset)
+    example = pick_example(dataset_source())
     if example is None:
         return
     try:
-        model = get_model(s.model)
+        model = get_model(model_source())
     except ValueError as error:
         st.error(f"{error}")
-        st.info("Pick another model in the sidebar.")
+        if s.model.startswith("volta:") and not current_state().checkpoint:
+            st.info("Type the path of its checkpoint (pytorch_model_9.bin) under the model in the sidebar.")
+        else:
+            st.info("Pick another model in the sidebar.")
         return
     apply_box_selection(example)
     left, right = st.columns([11, 9], gap="medium")
@@ -401,15 +455,15 @@ def example_view() -> None:
         edited, phrase_index = edit_controls(example)
     if edited is None:
         with left:
-            st.plotly_chart(overlay.image_figure(overlay.example_image(example), example.phrases),
+            st.plotly_chart(overlay.image_figure(picture(example), example.phrases),
                             key="image_plain", config={"displaylogo": False})
         return
     settings = current_state().settings()
     diagnosis, error = None, None
     try:
-        average = get_average(s.dataset) if s.example != UPLOAD_ID and not s.example.startswith("random:") \
-            else _safe_average(s.dataset)
-        key = f"{s.model}|{s.dataset}|{ex.fingerprint(edited)}|{phrase_index}"  # dataset: its average
+        average = get_average(dataset_source()) if s.example != UPLOAD_ID and not s.example.startswith("random:") \
+            else _safe_average(dataset_source())
+        key = f"{model_source()}|{dataset_source()}|{ex.fingerprint(edited)}|{phrase_index}"  # dataset: its average
         diagnosis = get_diagnosis(key, model, edited, phrase_index, settings, average)
     except (ValueError, RuntimeError) as e:  # RuntimeError: a model that does not fit these inputs
         error = str(e)
@@ -418,7 +472,7 @@ def example_view() -> None:
         condition_toggles(diagnosis is not None and not diagnosis.regions.empty)
         if diagnosis is not None:
             score_metrics(diagnosis)
-    image = overlay.example_image(edited)
+    image = picture(edited)
     regions_model = model.input_kind == "regions"
     with left:
         if diagnosis is not None:
@@ -439,13 +493,15 @@ def example_view() -> None:
                    f"**{LABEL[s.vis4lang]}** · dotted: MRC target. Drag a rectangle to redraw the phrase's box.")
     if error is not None:
         st.error(error)
+        if regions_model and edited.regions is None and s.dataset.startswith("flickr30k:"):
+            st.info("Type the path of the examples' region features under the examples in the sidebar.")
         return
     for warning in diagnosis.warnings:
         st.warning(warning)
     if diagnosis.lang4vis_note:
         st.info(diagnosis.lang4vis_note)
     if regions_model and diagnosis.example.regions is not None and settings.baseline == "average" \
-            and (s.example == UPLOAD_ID or average_missing(diagnosis, s.dataset)):
+            and (s.example == UPLOAD_ID or average_missing(diagnosis, dataset_source())):
         st.caption("Ablated regions are replaced by this image's mean region feature (no dataset average fits).")
     figs = {"tokens": figures.token_figure(diagnosis, s.vis4lang)}
     tab_lang, tab_vision, tab_tables = st.tabs(["Language (MLM)", "Vision (MRC-KL)", "Tables & export"])
@@ -492,14 +548,14 @@ def image_height(example, column_px: int = 440) -> int:
     return int(min(480, max(240, column_px * height / width)))
 
 
-def _safe_average(dataset_spec: str):
+def _safe_average(dataset_spec: tuple):
     try:
         return get_average(dataset_spec)
     except ValueError:
         return None
 
 
-def average_missing(diagnosis, dataset_spec: str) -> bool:
+def average_missing(diagnosis, dataset_spec: tuple) -> bool:
     average = _safe_average(dataset_spec)
     return average is None or average.shape != (diagnosis.example.regions.feature_dim,)
 
@@ -508,13 +564,13 @@ def average_missing(diagnosis, dataset_spec: str) -> bool:
 def dataset_view() -> None:
     s = st.session_state
     try:
-        model = get_model(s.model)
-        dataset = get_dataset(s.dataset)
+        model = get_model(model_source())
+        dataset = get_dataset(dataset_source())
     except ValueError as error:
         st.error(str(error))
         return
     settings = current_state().settings()
-    key = (s.model, s.dataset, settings)
+    key = (model_source(), dataset_source(), settings)
     runs = dataset_runs()
     if key not in runs:
         total = len(dataset.units())
@@ -522,7 +578,7 @@ def dataset_view() -> None:
         results, skipped = [], []
         try:
             for result in diagnose_dataset(model, dataset, settings, progress=False, skipped=skipped,
-                                           batch_size=32, average_feature=get_average(s.dataset)):
+                                           batch_size=32, average_feature=get_average(dataset_source())):
                 results.append(result)
                 done = len(results) + len(skipped)
                 bar.progress(min(1.0, done / max(total, 1)), text=f"Diagnosed {done} of {total} phrases …")

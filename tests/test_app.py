@@ -1,9 +1,11 @@
 """The app's main flows, driven in-process with Streamlit's AppTest on the tiny test model."""
 
+import base64
 import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from tiny import TinyVL, load_tiny_set
@@ -320,3 +322,114 @@ def test_an_example_opens_on_its_first_phrase_with_a_box():
     assert at.radio(key="phrase").value == 1 and not at.error
     linked = start(dataset="boxless", example="ex1", phrase="0")  # a link's phrase is kept
     assert linked.radio(key="phrase").value == 0
+
+
+# ------------------------------------------------------------------ VOLTA checkpoints + Flickr30k
+def small_volta_config(arch: str):
+    """The shipped config of ``arch`` cut to hidden 64 and its last 4 sublayers (as test_volta)."""
+    from vlexplore.models.volta import CONFIG_DIR, CONFIG_FILES, VoltaConfig
+
+    config = VoltaConfig.from_json(CONFIG_DIR / CONFIG_FILES[arch])
+    changes = dict(hidden_size=64, v_hidden_size=64, num_attention_heads=4, v_num_attention_heads=4,
+                   intermediate_size=128, v_intermediate_size=128, pooler_size=32, v_pooler_size=32)
+    if arch == "vl-bert":
+        changes.update(v_feature_size=2048, v_coordinate_embeddings_dim=256)
+    return config.replace(**changes).keep_last_sublayers(4)
+
+
+@pytest.fixture
+def small_volta(monkeypatch):
+    """volta:ARCH loads the small configs, so the app's real loading path runs on small files."""
+    from vlexplore.models.volta import VoltaConfig
+
+    monkeypatch.setattr(VoltaConfig, "for_arch", staticmethod(small_volta_config))
+
+
+@pytest.fixture(scope="module")
+def volta_files(tmp_path_factory):
+    """Random small uniter and vilbert checkpoints, a truncated copy, Flickr30k Entities files
+    and their region features (a 13-field TSV), as a user would have them on disk."""
+    torch = pytest.importorskip("torch")
+    from flickr_fixture import write_entities, write_tsv
+
+    from vlexplore.models.volta import VoltaForPretraining
+
+    folder = tmp_path_factory.mktemp("volta_app")
+    paths = {}
+    for arch in ("uniter", "vilbert"):
+        torch.manual_seed(0)
+        paths[arch] = folder / arch / "pytorch_model_9.bin"
+        paths[arch].parent.mkdir()
+        torch.save(VoltaForPretraining(small_volta_config(arch)).state_dict(), paths[arch])
+    data = paths["uniter"].read_bytes()
+    paths["truncated"] = folder / "truncated.bin"
+    paths["truncated"].write_bytes(data[: len(data) // 2])
+    paths["entities"] = write_entities(folder / "f30k")
+    paths["features"] = write_tsv(folder / "val_features.tsv")
+    return {name: str(path) for name, path in paths.items()}
+
+
+def errors(at) -> str:
+    return " | ".join(e.value for e in at.error)
+
+
+def test_a_volta_checkpoint_on_flickr30k_from_a_link_draws_on_a_blank_canvas(volta_files, small_volta):
+    at = start(model="volta:uniter", checkpoint=volta_files["uniter"], dataset=f"flickr30k:{volta_files['entities']}",
+               features=volta_files["features"])
+    assert not at.error, errors(at)
+    assert at.session_state["example"] == "1000_0" and at.radio(key="phrase").value == 0  # "A man"
+    assert metrics(at)["MLM loss, Object"].endswith(" bits")
+    assert at.text_input(key="checkpoint").value == volta_files["uniter"]
+    assert at.text_input(key="features").value == volta_files["features"]
+    link = query(at)
+    assert link["checkpoint"] == volta_files["uniter"] and link["features"] == volta_files["features"]
+    # no images folder: the example is drawn on a blank canvas of the image's size (120x80)
+    source = image_spec(at)["data"][0]["source"]
+    canvas = np.asarray(Image.open(io.BytesIO(base64.b64decode(source.partition(",")[2]))).convert("RGB"))
+    assert canvas.shape == (80, 120, 3) and (canvas == canvas[0, 0]).all()
+
+
+def test_volta_and_flickr30k_typed_in_the_sidebar_with_clear_errors(volta_files, small_volta):
+    at = start()
+    assert "checkpoint" not in [t.key for t in at.text_input]  # shown for volta:ARCH only
+    at.text_input(key="dataset_custom").set_value(f"flickr30k:{volta_files['entities']}").run()
+    assert at.selectbox(key="dataset").value == f"flickr30k:{volta_files['entities']}"
+    assert "has no detector regions" in errors(at) and any("region features" in i.value for i in at.info)
+    at.text_input(key="features").set_value(volta_files["features"]).run()
+    assert "2048-d" in errors(at) and not at.exception  # the tiny test model reads 8-d features
+    at.text_input(key="model_custom").set_value("volta:uniter").run()
+    assert "needs its weights" in errors(at) and not at.metric
+    assert any("Checkpoint" in i.value or "checkpoint" in i.value for i in at.info)
+    at.text_input(key="checkpoint").set_value(volta_files["vilbert"]).run()  # another architecture
+    assert "looks like a vilbert checkpoint" in errors(at) and not at.metric
+    at.text_input(key="checkpoint").set_value(volta_files["truncated"]).run()
+    assert "the file is truncated" in errors(at) and not at.exception
+    at.text_input(key="checkpoint").set_value(volta_files["uniter"]).run()
+    assert not at.error, errors(at)
+    assert "MLM loss, Object" in metrics(at)
+    assert query(at)["model"] == "volta:uniter" and query(at)["checkpoint"] == volta_files["uniter"]
+    at.text_input(key="features").set_value("/nonexistent/features.tsv").run()
+    assert "/nonexistent/features.tsv" in errors(at) and not at.exception
+    at.selectbox(key="model").set_value("counted").run()  # the app keeps working on another model
+    at.selectbox(key="dataset").set_value("tinyset").run()
+    assert not at.error and "MLM loss, Object" in metrics(at)
+
+
+def test_flickr30k_images_are_drawn_and_an_unreadable_one_falls_back_to_a_canvas(volta_files, small_volta,
+                                                                                  tmp_path):
+    Image.new("RGB", (120, 80), (200, 30, 30)).save(tmp_path / "1000.jpg")
+    (tmp_path / "2000.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    at = start(model="volta:uniter", checkpoint=volta_files["uniter"], dataset=f"flickr30k:{volta_files['entities']}",
+               features=volta_files["features"], images=str(tmp_path))
+    assert not at.error and not at.warning, errors(at)
+    assert at.text_input(key="images").value == str(tmp_path) and query(at)["images"] == str(tmp_path)
+
+    def picture(at):
+        source = image_spec(at)["data"][0]["source"]
+        return np.asarray(Image.open(io.BytesIO(base64.b64decode(source.partition(",")[2]))).convert("RGB"))
+
+    assert picture(at).shape == (80, 120, 3) and picture(at)[40, 60, 0] > 150  # the red photo
+    at.button(key="open_2000_0").click().run()
+    assert any("2000.jpg" in w.value and "blank canvas" in w.value for w in at.warning)
+    assert picture(at).shape == (100, 100, 3) and (picture(at) == picture(at)[0, 0]).all()
+    assert "MLM loss, Object" in metrics(at) and not at.exception  # the model still runs on its regions

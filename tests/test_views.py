@@ -66,6 +66,23 @@ def test_bad_link_values_fall_back_and_are_reported():
     assert len(problems) == 5
 
 
+def test_volta_checkpoint_and_flickr30k_paths_ride_in_the_link():
+    state = ViewState(model="volta:uniter", checkpoint="/data/ctrl_uniter/pytorch_model_9.bin",
+                      dataset="flickr30k:/data/f30k", features="/data/f30k_val.tsv", images="/data/imgs")
+    query = to_query(state)
+    assert query["checkpoint"] == "/data/ctrl_uniter/pytorch_model_9.bin"
+    assert query["features"] == "/data/f30k_val.tsv" and query["images"] == "/data/imgs"
+    decoded, problems = from_query({**query, "checkpoint": "  /data/x.bin "})
+    assert problems == [] and decoded == state.with_(checkpoint="/data/x.bin")  # stripped
+    assert state.model_options() == {"checkpoint": "/data/ctrl_uniter/pytorch_model_9.bin"}
+    assert state.dataset_options() == {"features": "/data/f30k_val.tsv", "images": "/data/imgs"}
+    assert state.with_(images="").dataset_options() == {"features": "/data/f30k_val.tsv"}
+    # paths belong to their spec: another model or dataset gets no options, and no link noise
+    other = state.with_(model="demo", dataset="demo")
+    assert other.model_options() == {} and other.dataset_options() == {}
+    assert "checkpoint" not in to_query(ViewState(model="volta:uniter"))
+
+
 def test_selection_box_from_a_plotly_event():
     from vlexplore.views.state import selection_box
 

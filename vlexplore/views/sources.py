@@ -53,16 +53,22 @@ def _friendly(error: Exception, what: str, spec: str) -> ValueError:
     return ValueError(f"{what} {spec!r} could not be loaded ({type(error).__name__}: {error})")
 
 
-def load_model(spec: str):
+def load_model(spec: str, **options):
+    """The model ``spec`` names; ``options`` (e.g. ``checkpoint=PATH`` for ``volta:ARCH``) go to
+    its loader. Any failure becomes a ValueError with the loader's own message."""
+    options = {k: v for k, v in options.items() if v}
     try:
-        return registry.load_model(spec)
+        return registry.load_model(spec, **options)
     except Exception as error:  # shown to the user; the app must keep working
         raise _friendly(error, "model", spec) from error
 
 
-def load_dataset(spec: str) -> ExampleSet:
+def load_dataset(spec: str, **options) -> ExampleSet:
+    """The example set ``spec`` names; ``options`` (``features=``, ``images=`` for
+    ``flickr30k:PATH``) go to its loader."""
+    options = {k: v for k, v in options.items() if v}
     try:
-        return registry.load_dataset(spec)
+        return registry.load_dataset(spec, **options)
     except Exception as error:
         raise _friendly(error, "dataset", spec) from error
 

@@ -1,7 +1,8 @@
 """What the app shows, as a small value that round-trips through a URL query string.
 
-A copied link reopens the same view: model, dataset, example, phrase, displayed
-conditions and ablation settings. Decoding never raises: a bad value falls back to its
+A copied link reopens the same view: model (with a VOLTA checkpoint path), dataset (with
+Flickr30k's features and images paths), example, phrase, displayed conditions and ablation
+settings. Decoding never raises: a bad value falls back to its
 default and the problem is reported, so a hand-edited link still opens.
 """
 
@@ -37,6 +38,19 @@ class ViewState:
     caption: str = ""  # an edited caption; "" keeps the example's own
     box: str = ""  # an edited gold box for the phrase, "x1,y1,x2,y2"; "" keeps the gold boxes
     words: str = ""  # other words of the caption to ablate instead of the phrase's own
+    checkpoint: str = ""  # a volta:ARCH model's weights (pytorch_model_9.bin)
+    features: str = ""  # a flickr30k:PATH dataset's region features (TSV, LMDB or .npz folder)
+    images: str = ""  # a flickr30k:PATH dataset's images folder (optional)
+
+    def model_options(self) -> dict[str, str]:
+        """Keyword options of the model spec (only volta:ARCH takes one: its checkpoint)."""
+        return {"checkpoint": self.checkpoint} if self.model.startswith("volta:") and self.checkpoint else {}
+
+    def dataset_options(self) -> dict[str, str]:
+        """Keyword options of the dataset spec (only flickr30k:PATH takes features and images)."""
+        if not self.dataset.startswith("flickr30k:"):
+            return {}
+        return {k: v for k, v in (("features", self.features), ("images", self.images)) if v}
 
     def settings(self) -> AblationSettings:
         return AblationSettings(threshold=self.threshold, alignment=self.alignment, baseline=self.baseline)
