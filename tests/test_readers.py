@@ -65,6 +65,8 @@ def test_dataset_without_features(tmp_path):
     assert [p.text for p in dogs.phrases] == ["Two dogs", "the", "grass"]
     assert dogs.diagnosable_phrases() == [0]
     assert len(dataset.units()) == 5  # man, shirt, cup, young man, dogs
+    # LabelMatch: the Visual Genome class each phrase names, where it names exactly one
+    assert [p.label for p in first.phrases] == ["man", "shirt", "cup"]
 
 
 @pytest.mark.parametrize("kind", ["tsv6", "tsv13", "lmdb", "npz"])

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..records import Example, ExampleSet, Phrase
 from .features import read_features
+from .labelmatch import label_match
 
 __all__ = [
     "Annotation",
@@ -173,6 +174,7 @@ def _phrases(caption: str, parsed: list[SentencePhrase], annotation: Annotation)
             char_end=spans[p.first_word + p.num_words - 1][1],
             phrase_type="/".join(p.phrase_types),
             entity_id=p.entity_id,
+            label=label_match(p.text),
         )
         for p in parsed
     ]
