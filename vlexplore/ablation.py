@@ -9,7 +9,7 @@ The defaults are the paper's choices ("paper" preset); the alternatives are name
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
@@ -24,6 +24,7 @@ __all__ = [
     "PAPER",
     "Alignment",
     "align",
+    "require_gold_boxes",
     "mask_text",
     "replace_rows",
     "global_feature",
@@ -56,9 +57,6 @@ class AblationSettings:
         if not 0.0 < self.patch_coverage <= 1.0:
             raise ValueError(f"patch_coverage must be in (0, 1]; got {self.patch_coverage}")
 
-    def with_(self, **changes) -> AblationSettings:
-        return replace(self, **changes)
-
     def as_dict(self) -> dict:
         return asdict(self)
 
@@ -79,16 +77,20 @@ class Alignment:
     overlap: np.ndarray  # (N,) best overlap of each region with any gold box
 
 
-def align(region_boxes: np.ndarray, phrase: Phrase, settings: AblationSettings = PAPER) -> Alignment:
-    gold = phrase.boxes
-    if len(gold) == 0:
+def require_gold_boxes(phrase: Phrase) -> None:
+    """The diagnostic ablates what lies under a phrase's boxes: a phrase without one has no unit."""
+    if len(phrase.boxes) == 0:
         raise ValueError(
             f"phrase {phrase.text!r} has no gold box; draw at least one box for it (the diagnostic "
             "ablates the regions under the phrase's boxes)"
         )
-    best = geometry.overlap(region_boxes, gold, settings.alignment).max(axis=1)
+
+
+def align(region_boxes: np.ndarray, phrase: Phrase, settings: AblationSettings = PAPER) -> Alignment:
+    require_gold_boxes(phrase)
+    best = geometry.best_overlap(region_boxes, phrase.boxes, settings.alignment)
     aligned = np.flatnonzero(best > settings.threshold)
-    return Alignment(aligned, geometry.target_region(region_boxes, gold, aligned), best)
+    return Alignment(aligned, geometry.target_region(region_boxes, phrase.boxes, aligned), best)
 
 
 def mask_text(input_ids, positions, mask_id: int) -> np.ndarray:

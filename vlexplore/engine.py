@@ -139,11 +139,7 @@ def prepare(
             f"{len(example.phrases)} phrases)"
         )
     phrase = example.phrases[phrase_index]
-    if len(phrase.boxes) == 0:
-        raise ValueError(
-            f"phrase {phrase.text!r} has no gold box; draw at least one box for it (the diagnostic "
-            "ablates the regions under the phrase's boxes)"
-        )
+    ablation.require_gold_boxes(phrase)
     tokenizer = model.tokenizer
     encoded = encode_caption(tokenizer, example.caption, phrase, model.max_text_length)
     texts = ablation.text_for_conditions(

@@ -18,6 +18,7 @@ __all__ = [
     "iou",
     "iot",
     "overlap",
+    "best_overlap",
     "aligned_regions",
     "target_region",
     "encode_boxes",
@@ -61,14 +62,18 @@ def overlap(regions, targets, method: Alignment = "iot") -> np.ndarray:
     raise ValueError(f"alignment: expected 'iot' or 'iou', got {method!r}")
 
 
-def aligned_regions(region_boxes, gold_boxes, threshold: float = 0.5, method: Alignment = "iot") -> np.ndarray:
-    """Indices of regions whose best overlap with any gold box is strictly above ``threshold``."""
+def best_overlap(region_boxes, gold_boxes, method: Alignment = "iot") -> np.ndarray:
+    """(N,) each region's largest overlap with any of the gold boxes (0 when there are none)."""
     gold = as_boxes(gold_boxes, "gold boxes")
     regions = as_boxes(region_boxes, "region boxes")
     if len(gold) == 0 or len(regions) == 0:
-        return np.zeros(0, dtype=np.int64)
-    best = overlap(regions, gold, method).max(axis=1)
-    return np.flatnonzero(best > threshold)
+        return np.zeros(len(regions))
+    return overlap(regions, gold, method).max(axis=1)
+
+
+def aligned_regions(region_boxes, gold_boxes, threshold: float = 0.5, method: Alignment = "iot") -> np.ndarray:
+    """Indices of regions whose best overlap with any gold box is strictly above ``threshold``."""
+    return np.flatnonzero(best_overlap(region_boxes, gold_boxes, method) > threshold)
 
 
 def target_region(region_boxes, gold_boxes, aligned: np.ndarray) -> int | None:

@@ -26,7 +26,6 @@ __all__ = [
     "random_example",
     "upload_detector",
     "simulated_regions",
-    "average_feature",
 ]
 
 DEFAULT_MODEL = "demo"
@@ -154,14 +153,3 @@ def simulated_regions(image: np.ndarray, num_regions: int = 36) -> Regions:
     classes = scenes.CLASS_NAMES
     return Regions(boxes=boxes, features=features, image_size=(full_width, full_height),
                    cls_prob=np.full((len(boxes), len(classes)), 1.0 / len(classes)), class_names=classes)
-
-
-def average_feature(dataset: ExampleSet | None, regions: Regions | None) -> np.ndarray | None:
-    """The dataset-average region feature when it fits these regions (else None: the engine
-    then uses the image's own mean, and the app says so)."""
-    if dataset is None or regions is None:
-        return None
-    average = dataset.average_region_feature()
-    if average is None or average.shape != (regions.feature_dim,):
-        return None
-    return average
