@@ -10,7 +10,6 @@ import math
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -18,6 +17,7 @@ import torch
 
 from . import ablation, geometry
 from .ablation import LANG4VIS, PAPER, VIS4LANG, AblationSettings, Alignment
+from .images import example_picture
 from .models.base import PixelInput, RegionInput, VLBatch, VLModel
 from .records import Example, ExampleSet, Phrase
 from .scoring import mlm_scores, mrc_kl_bits
@@ -104,21 +104,10 @@ class Diagnosis:
         return self.example.phrases[self.phrase_index]
 
 
-@lru_cache(maxsize=8)
-def _load_image_cached(path: str) -> np.ndarray:
-    """Decoded once per image: a dataset run visits each image once per phrase."""
-    from .images import load_image
-
-    image = load_image(path)
-    image.setflags(write=False)
-    return image
-
-
 def _image_of(example: Example) -> np.ndarray:
-    if example.image is not None:
-        return example.image
-    if example.image_path:
-        return _load_image_cached(str(example.image_path))
+    image = example_picture(example)  # decoded once: a dataset run visits an image once per phrase
+    if image is not None:
+        return image
     raise ValueError(
         f"example {example.example_id} has no image; pixel-input models (ViLT) need the picture itself"
     )

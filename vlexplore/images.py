@@ -12,12 +12,13 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "load_image", "as_rgb_array"]
+__all__ = ["DEFAULT_MAX_PIXELS", "load_image", "as_rgb_array", "example_picture"]
 
 #: 40 megapixels: larger than any camera photo people upload here, far below a bomb
 DEFAULT_MAX_PIXELS = 40_000_000
@@ -126,3 +127,19 @@ def _read_source(source, name: str | None) -> tuple[bytes, str]:
     raise ValueError(
         f"image source: expected a path, bytes or a binary file-like object; got {type(source).__name__}"
     )
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str) -> np.ndarray:
+    image = load_image(path)
+    image.setflags(write=False)  # shared between callers
+    return image
+
+
+def example_picture(example) -> np.ndarray | None:
+    """An example's pixels (its array, or its file decoded once and cached), None if it has neither."""
+    if example.image is not None:
+        return example.image
+    if example.image_path:
+        return _load_cached(str(example.image_path))
+    return None

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import plotly.graph_objects as go
 
+from ..images import example_picture
 from ..records import Example, Phrase
 
 __all__ = [
@@ -92,17 +93,9 @@ def caption_html(caption: str, phrases: list[Phrase], selected: int | None = Non
 
 def example_image(example: Example) -> np.ndarray:
     """The example's picture, or a neutral canvas of its size when it has none (features only)."""
-    if example.image is not None:
-        return example.image
-    if example.image_path:
-        try:
-            from ..images import load_image
-        except ImportError:
-            image = cv2.imread(str(example.image_path), cv2.IMREAD_COLOR)
-            if image is None:
-                raise ValueError(f"image {example.image_path} could not be read") from None
-            return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-        return load_image(example.image_path)
+    image = example_picture(example)
+    if image is not None:
+        return image
     width, height = example.image_size
     return np.full((height, width, 3), 200, dtype=np.uint8)
 
