@@ -1,0 +1,97 @@
+"""The region head: RoIPool 14x14 on res4 -> res5 -> mean pool = the region feature -> predictors.
+
+The classifier has ``num_classes + 1`` outputs and the attribute head ``num_attrs + 1``, in
+the checkpoint's (detectron2's) order: background / "no attribute" is the *last* column.
+``postprocess`` moves it to column 0, where the VOLTA features and the 1,601-line vocabulary
+have it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import DetectorConfig
+from .ops import roi_bins, roi_pool
+from .resnet import build_res5
+
+__all__ = ["BoxPredictor", "RegionHead", "HeadOutputs"]
+
+
+@dataclass
+class HeadOutputs:
+    features: torch.Tensor  # (R, D) mean-pooled res5: the region features
+    class_logits: torch.Tensor  # (R, num_classes + 1), background last
+    attr_logits: torch.Tensor  # (R, num_attrs + 1), "no attribute" last
+    box_deltas: torch.Tensor  # (R, num_classes * 4), one box per foreground class
+
+
+class BoxPredictor(nn.Module):
+    """Class scores, per-class box deltas, and attributes conditioned on the predicted class."""
+
+    def __init__(self, dim: int, num_classes: int, num_attrs: int) -> None:
+        super().__init__()
+        self.cls_score = nn.Linear(dim, num_classes + 1)
+        self.bbox_pred = nn.Linear(dim, num_classes * 4)
+        self.cls_embedding = nn.Embedding(num_classes + 1, dim // 8)
+        self.fc_attr = nn.Linear(dim + dim // 8, dim // 4)
+        self.attr_score = nn.Linear(dim // 4, num_attrs + 1)
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        class_logits = self.cls_score(features)
+        deltas = self.bbox_pred(features)
+        predicted = self.cls_embedding(
+            class_logits.argmax(-1)
+        )  # argmax over all columns, background included
+        hidden = F.relu(self.fc_attr(torch.cat([features, predicted], dim=-1)))
+        return class_logits, self.attr_score(hidden), deltas
+
+
+class RegionHead(nn.Module):
+    def __init__(self, config: DetectorConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.res5 = build_res5(config)
+        self.box_predictor = BoxPredictor(config.feature_dim, config.num_classes, config.num_attrs)
+        self.deduplicate = True  # off only to measure what it saves (benchmarks/bench_detector.py)
+        self.memory_format = torch.channels_last
+
+    def pooled_features(
+        self, res4: torch.Tensor, boxes: torch.Tensor, chunk: int = 32
+    ) -> torch.Tensor:
+        """(R, D) region features of ``boxes`` (input pixels) on ``res4`` (1, C, H, W).
+
+        RoIPool reads a box only through its rounded feature-cell bins, so boxes with the same
+        bins get identical pooled maps: res5 (the costly part: 14x14 maps at 2048 channels,
+        per region) runs once per distinct set of bins, in chunks that keep memory flat, in
+        channels-last layout (oneDNN's faster convolution path on CPU).
+        """
+        c = self.config
+        scale = 1.0 / c.stride
+        _, _, height, width = res4.shape
+        if len(boxes) == 0:
+            return res4.new_zeros(0, c.feature_dim)
+        if self.deduplicate:
+            bins = torch.cat(
+                roi_bins(boxes, scale, c.pool_size, height, width), dim=1
+            )  # (R, 4 * size)
+            distinct, inverse = torch.unique(bins, dim=0, return_inverse=True)
+            first = torch.full((len(distinct),), len(boxes), dtype=torch.long)
+            first.scatter_reduce_(0, inverse, torch.arange(len(boxes)), reduce="amin")
+            representatives = boxes[first]
+        else:
+            representatives, inverse = boxes, torch.arange(len(boxes))
+        out = []
+        for start in range(0, len(representatives), chunk):
+            pooled = roi_pool(res4[0], representatives[start : start + chunk], c.pool_size, scale)
+            pooled = pooled.contiguous(memory_format=self.memory_format)
+            out.append(self.res5(pooled).mean(dim=(2, 3)))
+        return torch.cat(out)[inverse]
+
+    def forward(self, res4: torch.Tensor, boxes: torch.Tensor) -> HeadOutputs:
+        features = self.pooled_features(res4, boxes)
+        class_logits, attr_logits, deltas = self.box_predictor(features)
+        return HeadOutputs(features, class_logits, attr_logits, deltas)
