@@ -28,7 +28,7 @@ def example_view() -> None:
         return
     view = example.compute(chosen.example)  # every library call, cached; nothing drawn yet
     if view.model is None:
-        picker.show(view.messages)
+        example.messages_section(view)
         return
     left, right = st.columns([11, 9], gap="medium")
     with left:
@@ -38,7 +38,7 @@ def example_view() -> None:
         if view.edited is not None:
             example.toggles_section(view)
             example.scores_section(view)
-    picker.show(view.messages)
+    example.messages_section(view)
     if view.diagnosis is None:
         return
     tab_lang, tab_vision, tab_tables = st.tabs(["Language (MLM)", "Vision (MRC-KL)", "Tables & export"])

@@ -233,6 +233,11 @@ def scores_section(view: ExampleView) -> None:
         st.caption(baseline_caption(view.baseline))
 
 
+def messages_section(view: ExampleView) -> None:
+    """What went wrong or needs saying: model, image, diagnosis (under the image)."""
+    show(view.messages)
+
+
 def language_tab(view: ExampleView) -> dict:
     """Per-token MLM loss, and the top predictions for one masked token."""
     diagnosis, shown = view.diagnosis, st.session_state[Key.VIS4LANG]
