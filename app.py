@@ -54,8 +54,8 @@ def example_view() -> None:
 def dataset_view() -> None:
     run = dataset.dataset_run()
     if run is not None:
-        results, skipped, baseline = run
-        dataset.summary_section(results, skipped, baseline)
+        results, skipped = run
+        dataset.summary_section(results, skipped)
         dataset.phrases_section(results)
 
 

@@ -23,3 +23,13 @@ def test_only_the_page_package_imports_streamlit():
         "assert 'vlexplore.views.page' not in sys.modules, 'the page package imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_protocol_imports_nothing_downstream():
+    code = (
+        "import sys, vlexplore.protocol, vlexplore.protocol.scoring;"
+        "later = [m for m in sys.modules if m.startswith(('vlexplore.models', 'vlexplore.engine', "
+        "'vlexplore.views', 'vlexplore.diagnostics', 'vlexplore.cli'))];"
+        "assert not later, later"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -13,9 +13,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..ablation import LANG4VIS, VIS4LANG
 from ..engine import Diagnosis
 from ..models.base import VLModel
+from ..protocol import LANG4VIS, VIS4LANG
 from . import overlay
 
 __all__ = [

@@ -48,9 +48,11 @@ BASELINE_WORDS = {
     "dataset average": "the dataset's average region feature (the paper's)",
     "image mean": "this image's mean region feature (not the paper's dataset average)",
     "zero": "zeros (not the paper's dataset average)",
+    "blank patch": "blank patches (a pixel model; the paper's baseline is a dataset-average region feature)",
 }
 
 
-def baseline_caption(source: str) -> str:
-    """What replaced the ablated regions of a result, never called the paper's when it is not."""
-    return f"Baseline: ablated regions replaced by {BASELINE_WORDS.get(source, source)}."
+def baseline_caption(*sources: str) -> str:
+    """What replaced the ablated input of a result (``Baseline.source``, as the result records
+    it), never called the paper's when it is not."""
+    return "Baseline: " + "; ".join(BASELINE_WORDS.get(source, source) for source in sources) + "."

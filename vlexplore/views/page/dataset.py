@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ...ablation import LANG4VIS, VIS4LANG
 from ...diagnostics import paper_results, results_frame, summarize, summary_frame
 from ...engine import diagnose_dataset
+from ...protocol import LANG4VIS, VIS4LANG
 from .. import figures
 from ..state import Key
 from ..text import WHAT_AM_I_LOOKING_AT, baseline_caption
@@ -17,9 +17,9 @@ LABEL = figures.CONDITION_LABELS
 SIDE_NAMES = {"vis4lang": "MLM", "lang4vis": "MRC-KL"}
 
 
-def dataset_run() -> tuple[list, list[str], str] | None:
+def dataset_run() -> tuple[list, list[str]] | None:
     """Every diagnosable phrase of the set (cached per model, set and settings, with progress):
-    (results, skipped, baseline source; "" for pixel models), or None after showing why not."""
+    (results, skipped), or None after showing why there are none."""
     s = st.session_state
     try:
         model = session.get_model(session.model_source())
@@ -31,8 +31,7 @@ def dataset_run() -> tuple[list, list[str], str] | None:
     key = (session.model_source(), session.dataset_source(), settings)
     runs = session.dataset_runs()
     if runs.get_recent(key) is None:
-        average, baseline = session.ablation_baseline(settings, model.feature_dim)
-        baseline = baseline if model.input_kind == "regions" else ""
+        average = session.dataset_average(model.feature_dim)  # the engine resolves and records it
         total = len(dataset.units())
         bar = st.progress(0.0, text=f"Diagnosing {total} phrases with {s[Key.MODEL]} …")
         results, skipped = [], []
@@ -47,21 +46,20 @@ def dataset_run() -> tuple[list, list[str], str] | None:
             return None
         finally:
             bar.empty()
-        runs.remember(key, (results, skipped, baseline))
-    results, skipped, baseline = runs.get_recent(key)
+        runs.remember(key, (results, skipped))
+    results, skipped = runs.get_recent(key)
     if not results:
         st.error(f"No phrase of {s[Key.DATASET]!r} could be diagnosed ({len(skipped)} skipped).")
         return None
-    return results, skipped, baseline
+    return results, skipped
 
 
-def summary_section(results: list, skipped: list[str], baseline: str) -> None:
+def summary_section(results: list, skipped: list[str]) -> None:
     """The paper's figure for this run (bars clickable), beside the published numbers."""
     s = st.session_state
     summary = summarize(results)
     st.subheader(f"{s[Key.MODEL]} on {s[Key.DATASET]}: {summary['n']} phrases")
-    if baseline:
-        st.caption(baseline_caption(baseline))
+    st.caption(baseline_caption(*sorted({result.baseline for result in results})))  # as the results record
     if skipped:
         with st.expander(f"{len(skipped)} phrases skipped"):
             st.write(skipped)

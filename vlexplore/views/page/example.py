@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import streamlit as st
 
-from ...ablation import LANG4VIS, VIS4LANG
 from ...engine import Diagnosis
 from ...models.base import VLModel
+from ...protocol import LANG4VIS, VIS4LANG
 from ...records import Example
 from .. import examples as ex
 from .. import figures, overlay
@@ -35,7 +35,6 @@ class ExampleView:
     edited: Example | None = None  # with the user's edits; None when an edit is refused
     phrase_index: int = 0  # the chosen phrase in ``edited``
     image: np.ndarray | None = None
-    baseline: str = ""  # what replaced ablated regions: "dataset average", "image mean", "zero"
     diagnosis: Diagnosis | None = None
     edit_messages: list[tuple[str, str]] = field(default_factory=list)  # under the editors
     messages: list[tuple[str, str]] = field(default_factory=list)  # under the image
@@ -131,12 +130,11 @@ def edit(example: Example, messages: list) -> tuple[Example | None, int]:
 def diagnose_edited(view: ExampleView) -> None:
     edited, s = view.edited, st.session_state
     settings = session.current_state().settings()
-    feature_dim = edited.regions.feature_dim if edited.regions is not None else None
-    average, view.baseline = session.ablation_baseline(settings, feature_dim)
+    baseline = session.ablation_baseline(settings, edited.regions.features if edited.regions is not None else None)
     key = f"{session.model_source()}|{session.dataset_source()}|{ex.fingerprint(edited)}|{view.phrase_index}" \
-          f"|{view.baseline}"
+          f"|{baseline.source}"
     try:
-        view.diagnosis = session.get_diagnosis(key, view.model, edited, view.phrase_index, settings, average)
+        view.diagnosis = session.get_diagnosis(key, view.model, edited, view.phrase_index, settings, baseline)
     except (ValueError, RuntimeError) as error:  # RuntimeError: a model that does not fit these inputs
         view.messages.append(("error", str(error)))
         if view.regions_model and edited.regions is None and s[Key.DATASET].startswith("flickr30k:"):
@@ -229,8 +227,7 @@ def scores_section(view: ExampleView) -> None:
                   delta=None if shown_l4v == "none" else f"{l4v[shown_l4v] - l4v['none']:+.3f}")
     c3.metric("Aligned regions", f"{len(diagnosis.alignment.aligned)} of {len(diagnosis.unit_boxes)}")
     st.caption("Arrows: change against None (red = worse prediction).")
-    if view.regions_model and diagnosis.example.regions is not None:
-        st.caption(baseline_caption(view.baseline))
+    st.caption(baseline_caption(diagnosis.baseline.source))  # the one this result used, as it records it
 
 
 def messages_section(view: ExampleView) -> None:

@@ -15,8 +15,15 @@ from dataclasses import asdict, fields, replace
 import numpy as np
 import streamlit as st
 
-from ...ablation import PAPER, AblationSettings
 from ...engine import diagnose
+from ...protocol import (
+    BLANK_PATCH,
+    PAPER,
+    PAPER_BASELINE,
+    AblationSettings,
+    Baseline,
+    resolve_baseline,
+)
 from .. import overlay, sources
 from ..state import Key, ViewState, from_query, to_query
 
@@ -59,9 +66,13 @@ def get_thumbnail(dataset_spec: tuple, example_id: str):
 
 
 @st.cache_resource(show_spinner="Running the model (six conditions, one pass) …", max_entries=64)
-def get_diagnosis(key: str, _model, _example, phrase_index: int, settings: AblationSettings, _average):
-    """``key`` names model, example content and baseline; settings are hashed."""
-    return diagnose(_model, _example, phrase_index, settings, average_feature=_average, all_regions=True)
+def get_diagnosis(key: str, _model, _example, phrase_index: int, settings: AblationSettings,
+                  _baseline: Baseline):
+    """``key`` names model, example content and baseline; settings are hashed. The engine is
+    handed the dataset average only when that is the baseline (else it takes the image's mean
+    or zeros itself), so the result records the same source."""
+    average = _baseline.vector if _baseline.source == PAPER_BASELINE else None
+    return diagnose(_model, _example, phrase_index, settings, average_feature=average, all_regions=True)
 
 
 class RecentRuns(OrderedDict):
@@ -88,22 +99,25 @@ def dataset_runs() -> RecentRuns:
     return RecentRuns(limit=8)
 
 
-def ablation_baseline(settings: AblationSettings, feature_dim: int | None) -> tuple[np.ndarray | None, str]:
-    """What replaces ablated regions on this page, and what it is: the one place it is decided.
-
-    The dataset's average region feature (the paper's) when the examples give one of the
-    model's width; else each image's own mean region feature; zeros when the user asks.
-    Returns the ``average_feature`` for ``diagnose`` and its source ("dataset average",
-    "image mean" or "zero").
-    """
-    if settings.baseline == "zero":
-        return None, "zero"
+def dataset_average(feature_dim: int | None) -> np.ndarray | None:
+    """The examples' average region feature (the paper's baseline), when they give one of
+    ``feature_dim`` (any width when None); None when they do not or cannot load."""
     average = None
     with contextlib.suppress(ValueError):  # examples that cannot load: the picker says why
         average = get_average(dataset_source())
-    if average is not None and (feature_dim is None or average.shape == (feature_dim,)):
-        return average, "dataset average"
-    return None, "image mean"
+    if average is None or (feature_dim is not None and average.shape != (feature_dim,)):
+        return None
+    return average
+
+
+def ablation_baseline(settings: AblationSettings, features: np.ndarray | None) -> Baseline:
+    """What replaces the ablated regions of an image with ``features`` (N, D): the one place the
+    page decides. The dataset's average when it fits, resolved by the protocol, so the source
+    (dataset average, image mean, zero) is the one the result will record; ``BLANK_PATCH``
+    for an example without regions (pixel models)."""
+    if features is None:
+        return BLANK_PATCH
+    return resolve_baseline(features, settings, dataset_average(features.shape[1]))
 
 
 # ---------------------------------------------------------------- state <-> URL

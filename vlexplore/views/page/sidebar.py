@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ...ablation import PAPER
+from ...protocol import PAPER
 from .. import sources
 from ..state import VIEWS, Key
 from . import session
