@@ -171,3 +171,21 @@ def photo(width: int = 240, height: int = 180, seed: int = 0) -> np.ndarray:
         cx, cy, r = rng.randint(0, width), rng.randint(0, height), rng.randint(10, 40)
         image[(x - cx) ** 2 + (y - cy) ** 2 < r * r] = rng.randint(0, 256, 3)
     return np.clip(image, 0, 255).astype(np.uint8)
+
+
+#: a detector whose regions the VOLTA models read: 2048-d features, the 1,601 VG classes;
+#: kept cheap by few proposals, a 7x7 pool and a small input
+VOLTA_SIZES = {
+    "res2_channels": 256, "num_classes": 1600, "num_attrs": 400, "rpn_post_nms": 40, "pool_size": 7,
+    "min_size": 160, "max_size": 240,
+}  # fmt: skip
+
+
+def write_images(folder: Path, sizes: dict[str, tuple[int, int]]) -> Path:
+    """``IMAGE_ID.jpg`` photos of the given (width, height) in ``folder``."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for seed, (image_id, (width, height)) in enumerate(sizes.items()):
+        Image.fromarray(photo(width, height, seed)).save(folder / f"{image_id}.jpg", quality=95)
+    return folder

@@ -21,6 +21,7 @@ EPILOG = """examples:
   vlexplore diagnose --model volta:uniter --checkpoint ctrl_uniter/pytorch_model_9.bin \\
       --dataset flickr30k:/data/flickr30k_entities --features /data/flickr30k_val.tsv
   vlexplore diagnose --model hf:/models/vilt-b32-mlm --dataset demo --limit 50
+  vlexplore extract-features my_photos/ --out my_photos.lmdb --detector /models/frcnn-vg-finetuned
 """
 
 
@@ -94,6 +95,19 @@ def cmd_diagnose(args) -> int:
     return 0
 
 
+def cmd_extract_features(args) -> int:
+    from .detector import load_detector
+    from .detector.extract import extract_features
+
+    if Path(args.out).suffix not in (".tsv", ".lmdb"):
+        raise ValueError(f"--out {args.out}: name a .tsv (13-field TSV) or a .lmdb (VOLTA's LMDB) output")
+    detector = load_detector(args.detector, mode=args.mode, allow_download=args.allow_download)
+    report = extract_features(args.images_dir, args.out, detector, progress=not args.quiet)
+    print(f"{args.out}: {report.summary()}")
+    print(f"regions by {detector.name} ({detector.mode} mode)")
+    return 0
+
+
 def cmd_list(args) -> int:
     from . import registry
 
@@ -158,6 +172,29 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     diag.add_argument("--quiet", action="store_true", help="no progress bar")
     diag.set_defaults(func=cmd_diagnose)
+
+    extract = sub.add_parser(
+        "extract-features",
+        help="detect regions in a folder of images and write them as region features",
+        description="Run the bottom-up-attention detector (Visual Genome Faster R-CNN, vlexplore.detector) "
+        "on every image of IMAGES_DIR and write 36 regions per image (boxes, 2048-d features, "
+        "1,601-way cls_prob) as a 13-field TSV (.tsv) or VOLTA's LMDB (.lmdb), which --features "
+        "reads. Image ids are the file names without extension. Resumable: images already in "
+        "the output are skipped. A bad image is reported and skipped.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    extract.add_argument("images_dir", metavar="IMAGES_DIR", help="folder of images (.jpg, .png, ...)")
+    extract.add_argument("--out", required=True, help="output: FILE.tsv or FOLDER.lmdb (appended to if it exists)")
+    extract.add_argument("--detector", default="unc-nlp/frcnn-vg-finetuned",
+                         help="detector folder (config.yaml + pytorch_model.bin) or a cached hub name "
+                         "(default: unc-nlp/frcnn-vg-finetuned)")  # fmt: skip
+    extract.add_argument("--mode", choices=["caffe", "hf"], default="caffe",
+                         help="post-processing: caffe = generate_tsv.py, as VOLTA's features (default); "
+                         "hf = the Hugging Face LXMERT demo")  # fmt: skip
+    extract.add_argument("--allow-download", action="store_true", help="fetch a hub detector not in the cache")
+    extract.add_argument("--threads", type=int, help="torch CPU threads")
+    extract.add_argument("--quiet", action="store_true", help="no progress bar")
+    extract.set_defaults(func=cmd_extract_features)
 
     for name, text in (("models", "list the models"), ("datasets", "list the datasets")):
         sub.add_parser(name, help=text).set_defaults(func=cmd_list)

@@ -63,7 +63,7 @@ def resolve_detector_dir(name_or_dir: str | Path, allow_download: bool = False) 
     from ..models.hf import HFOptions, _from_hub
 
     try:
-        return _from_hub(text, HFOptions(allow_download=allow_download))
+        return _from_hub(text, HFOptions(allow_download=allow_download), use_as="--detector DIR")
     except ModelLoadError as error:
         raise DetectorLoadError(f"detector {error}") from None
 
