@@ -531,7 +531,7 @@ class FeatureWriter:
             done = {line.split(b"\t", 1)[0].decode() for line in data[:end].splitlines() if line.strip()}
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = open(self.path, "a", encoding="utf-8", newline="")
+        self.handle = open(self.path, "a", encoding="utf-8", newline="")  # noqa: SIM115 (closed by close())
         return done
 
     def _open_lmdb(self) -> set[str]:
