@@ -24,6 +24,8 @@ __all__ = [
     "random_example",
     "upload_detector",
     "simulated_regions",
+    "detected_regions",
+    "region_labels",
 ]
 
 BUILTIN_MODELS = ("demo", "demo-gold")  # their regions come from the world's simulated detector
@@ -149,3 +151,23 @@ def simulated_regions(image: np.ndarray, num_regions: int = 36) -> Regions:
     classes = scenes.CLASS_NAMES
     return Regions(boxes=boxes, features=features, image_size=(full_width, full_height),
                    cls_prob=np.full((len(boxes), len(classes)), 1.0 / len(classes)), class_names=classes)
+
+
+def detected_regions(detected) -> Regions:
+    """``vlexplore.detector.DetectedRegions`` as validated ``Regions`` (the readers' own path:
+    boxes within a pixel or two of the border are clipped, classes are the 1,601 VG names)."""
+    from ..data.features import ImageFeatures
+
+    item = ImageFeatures(image_id="upload", image_size=(detected.image_width, detected.image_height),
+                         boxes=detected.boxes, features=detected.features, cls_prob=detected.cls_prob,
+                         source=detected.description)  # fmt: skip
+    return item.to_regions()
+
+
+def region_labels(detected) -> list[str]:
+    """"#3 man 0.82" per detected region: its number, best Visual Genome class, probability."""
+    from ..assets import vg_classes
+
+    names = vg_classes()
+    ids, probs = detected.objects
+    return [f"#{i + 1} {names[c] if c < len(names) else c} {p:.2f}" for i, (c, p) in enumerate(zip(ids, probs, strict=True))]

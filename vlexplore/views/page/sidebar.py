@@ -18,6 +18,7 @@ def sidebar() -> None:
         st.caption("Cross-modal input ablation (Frank, Bugliarello & Elliott, EMNLP 2021)")
         st.radio("View", VIEWS, key=Key.VIEW, format_func=VIEW_NAMES.get, horizontal=True)
         model_inputs()
+        detector_inputs()
         dataset_inputs()
         settings_inputs()
         st.caption("The address bar holds this view: copy the link to share it.")
@@ -38,6 +39,19 @@ def model_inputs() -> None:
     if s[Key.MODEL].startswith("volta:"):
         st.text_input("Checkpoint file", key=Key.CHECKPOINT, placeholder="/path/to/pytorch_model_9.bin",
                       help="The VOLTA pretraining checkpoint of this architecture (see MODELS.md).")
+
+
+def detector_inputs() -> None:
+    """The detector that turns your own image into regions, for the paper's region models."""
+    if not st.session_state[Key.MODEL].startswith(("volta:", "hf:")):
+        return
+    st.text_input("Detector folder (for your own images)", key=Key.DETECTOR,
+                  placeholder="/path/to/frcnn-vg-finetuned",
+                  help="The bottom-up-attention Faster R-CNN: a folder with config.yaml and pytorch_model.bin "
+                       "of unc-nlp/frcnn-vg-finetuned (`hf download unc-nlp/frcnn-vg-finetuned --local-dir DIR`). "
+                       "Region-feature models (volta:*, hf: LXMERT / VisualBERT) need it for an uploaded image.")
+    st.radio("Detector post-processing", ("caffe", "hf"), key=Key.DETECTOR_MODE, horizontal=True,
+             format_func={"caffe": "caffe (VOLTA's features)", "hf": "hf (LXMERT demo)"}.get)
 
 
 def dataset_inputs() -> None:
