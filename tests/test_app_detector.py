@@ -103,3 +103,14 @@ def test_bad_uploads_get_a_clear_message(files, small_volta, name, data, message
     assert not at.exception, [e.value for e in at.exception]
     assert any(message in e for e in upload_errors(at)), errors(at)
     assert at.button[[b.label for b in at.button].index("Use this image")].disabled
+
+
+def test_the_sidebar_says_which_detector_made_a_features_file(tmp_path):
+    import json
+
+    from flickr_fixture import write_entities, write_tsv
+
+    entities, features = write_entities(tmp_path / "f30k"), write_tsv(tmp_path / "val.tsv")
+    (tmp_path / "val.tsv.detector.json").write_text(json.dumps({"detector": "/models/frcnn", "mode": "caffe"}))
+    at = start(dataset=f"flickr30k:{entities}", features=str(features))
+    assert any("extracted by the detector /models/frcnn (caffe mode)" in c.value for c in at.caption)

@@ -76,6 +76,13 @@ def test_a_detector_without_the_vg_classes_is_refused_before_any_work(files, tmp
     assert not (tmp_path / "out.tsv").exists()
 
 
+def test_a_resumed_run_cannot_mix_detectors(files, tmp_path):
+    out = tmp_path / "features.tsv"
+    extract_features(files["images"], out, load_detector(files["detector"]), progress=False)
+    with pytest.raises(ValueError, match="caffe mode.*hf mode.*mix two detectors"):
+        extract_features(files["images"], out, load_detector(files["detector"], mode="hf"), progress=False)
+
+
 def test_cli_errors(files, tmp_path, capsys):
     assert cli.main(["extract-features", str(files["images"]), "--out", str(tmp_path / "x.csv"),
                      "--detector", str(files["detector"])]) == 2  # fmt: skip
@@ -108,6 +115,12 @@ def test_extract_then_diagnose_volta_end_to_end(files, tmp_path, monkeypatch, ca
                      "--dataset", f"flickr30k:{entities}", "--features", str(out), "--json", "--quiet"])  # fmt: skip
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
+    table_run = cli.main(["diagnose", "--model", "volta:uniter", "--checkpoint", str(checkpoint), "--dataset",
+                          f"flickr30k:{entities}", "--features", str(out), "--quiet", "--out", str(tmp_path / "run")])  # fmt: skip
+    assert table_run == 0
+    assert f"extracted by the detector {files['detector']} (caffe mode)" in capsys.readouterr().out
+    meta = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert meta["regions_from"] == f"{files['detector']} (caffe mode)"
     assert summary["n"] >= 3 and summary["n_lang4vis"] >= 1  # "A man", "a red shirt", "Two dogs", ...
     assert all(np.isfinite(v) and v >= 0 for v in summary["vis4lang"].values())
     assert all(np.isfinite(v) and v >= 0 for v in summary["lang4vis"].values())

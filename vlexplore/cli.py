@@ -72,12 +72,19 @@ def cmd_diagnose(args) -> int:
         return 1
     summary = summarize(results)
     agreement = label_agreement(results)
+    regions_from = None
+    if args.features:
+        from .data.features import read_provenance
+
+        made_by = read_provenance(args.features)
+        if made_by:
+            regions_from = f"{made_by['detector']} ({made_by.get('mode', '?')} mode)"
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         results_frame(results).to_csv(out / "phrases.csv", index=False)
         meta = {**summary, "model": args.model, "dataset": args.dataset, "settings": settings.as_dict(),
-                "label_agreement": agreement, "skipped": skipped}
+                "label_agreement": agreement, "skipped": skipped, "regions_from": regions_from}
         (out / "summary.json").write_text(json.dumps(_json_safe(meta), indent=2) + "\n")
     if args.json:
         print(json.dumps(_json_safe(summary)))
@@ -88,6 +95,8 @@ def cmd_diagnose(args) -> int:
                 f"silver-label agreement with gold at the target region: top-1 {agreement['top1']:.1%}, "
                 f"top-5 {agreement['top5']:.1%} (n={agreement['n']})"
             )
+        if regions_from:
+            print(f"regions: {args.features} was extracted by the detector {regions_from}")
         if skipped:
             print(f"skipped {len(skipped)} phrase(s), e.g. {skipped[0]}")
         if args.out:

@@ -22,6 +22,7 @@ import base64
 import binascii
 import csv
 import io
+import json
 import pickle
 import sys
 from collections.abc import Iterable, Iterator
@@ -43,6 +44,8 @@ __all__ = [
     "restricted_loads",
     "row_13",
     "FeatureWriter",
+    "provenance_path",
+    "read_provenance",
 ]
 
 TSV_FIELDS_6 = ("image_id", "image_w", "image_h", "num_boxes", "boxes", "features")
@@ -570,3 +573,19 @@ class FeatureWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def provenance_path(path: str | Path) -> Path:
+    """Where the note on who made a features file lives: inside an LMDB folder, beside a file."""
+    path = Path(path)
+    return path / "detector.json" if path.is_dir() or path.suffix == ".lmdb" else path.with_name(path.name + ".detector.json")
+
+
+def read_provenance(path: str | Path) -> dict | None:
+    """The detector and mode that wrote ``path`` (``vlexplore extract-features``), if it says."""
+    note = provenance_path(Path(path).expanduser())
+    try:
+        data = json.loads(note.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "detector" in data else None

@@ -4,15 +4,18 @@
 folder (image id = file name without extension, as in Flickr30k) and appends each to a
 13-field TSV or a VOLTA LMDB (``data.features.FeatureWriter``), which the feature readers
 read back unchanged. It is resumable (ids already in the output are skipped) and one bad
-image never stops it: it is reported and the next one runs.
+image never stops it: it is reported and the next one runs. A note beside the output
+(``provenance_path``) records which detector and mode made the regions, so that
+``diagnose`` can say so and a resumed run cannot mix two detectors.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data.features import FeatureWriter, row_13
+from ..data.features import FeatureWriter, provenance_path, read_provenance, row_13
 from .model import DetectedRegions, Detector
 
 __all__ = ["IMAGE_SUFFIXES", "ExtractionReport", "extract_features", "regions_row"]
@@ -55,8 +58,16 @@ def extract_features(images_dir: str | Path, out: str | Path, detector: Detector
             f"detector {detector.name} predicts {num_classes} classes; the bottom-up-attention TSV and "
             "LMDB carry the 1,601 Visual Genome classes (use the Visual Genome detector)"
         )
+    made_by = {"detector": detector.name, "mode": detector.mode}
+    earlier = read_provenance(out)
+    if earlier is not None and {k: earlier.get(k) for k in made_by} != made_by:
+        raise ValueError(
+            f"{out} holds regions by {earlier.get('detector')} ({earlier.get('mode')} mode); adding regions by "
+            f"{detector.name} ({detector.mode} mode) would mix two detectors: write to another output"
+        )
     report = ExtractionReport()
     with FeatureWriter(out) as writer:
+        provenance_path(out).write_text(json.dumps(made_by | {"config": detector.config.to_dict()}, indent=1) + "\n")
         seen: set[str] = set()
         todo = []
         for file in files:

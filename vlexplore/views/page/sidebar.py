@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ...data.features import read_provenance
 from ...protocol import PAPER
 from .. import sources
 from ..state import VIEWS, Key
@@ -66,6 +67,9 @@ def dataset_inputs() -> None:
         st.text_input("Region features", key=Key.FEATURES, placeholder="/path/to/flickr30k_val.tsv",
                       help="Detector regions of the images: a bottom-up-attention TSV, a VOLTA LMDB "
                            "or a folder of .npz files.")
+        made_by = read_provenance(s[Key.FEATURES].strip()) if s.get(Key.FEATURES, "").strip() else None
+        if made_by:
+            st.caption(f"Regions extracted by the detector {made_by['detector']} ({made_by.get('mode')} mode).")
         st.text_input("Images folder (optional)", key=Key.IMAGES, placeholder="/path/to/flickr30k-images",
                       help="Without images, examples are drawn on a blank canvas of the image's size.")
 
