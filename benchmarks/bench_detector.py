@@ -1,112 +1,122 @@
-"""Time and peak memory of the full-size detector on one 500x375 photo, on CPU.
+"""Time, work and peak memory of the full-size detector on one 500x375 photo, on CPU.
 
 The detector is built at the published sizes (ResNet-101 C4, 1,601 classes, 401 attributes,
-300 proposals; ``DetectorConfig()``) with torch's default random initialisation: nothing is
-downloaded, and the shapes, hence the work, are the real ones. Each variant runs in its own
-process (so its peak resident memory is its own), one after the other, on the same
-generated 500x375 photo (short side resized to 600: a 600x800 input):
+300 proposals: ``DetectorConfig()``) with torch's default random initialisation: nothing is
+downloaded, and the shapes, hence the work, are the real ones. One process, in this order:
 
-- ``reference``: what the reference implementation does: res5 over all 300 proposals, in
-  torch's default (NCHW) layout;
-- ``vlexplore``: res5 once per distinct set of RoIPool bins, in channels-last layout.
+1. the fp32 matmul rate of this machine right now (median of 5 runs of a 2048-cubed
+   ``torch.matmul``), for scale: the machine may be shared;
+2. the work of each stage, counted with ``torch.utils.flop_counter`` (backbone on the
+   600x800 input, res5 on one region, times the proposals);
+3. one ``detect`` of the generated 500x375 photo (short side resized to 600: a 600x800
+   input) in the given mode, with the wall time of each stage;
+4. res5 on a chunk of 32 pooled regions in torch's default (NCHW) layout against
+   channels-last (what the detector uses), alternated ``--repeats`` times: the ratio of medians;
+5. peak resident memory of the process (``ru_maxrss``).
 
-Both produce the same regions (tests/test_detector.py checks the hf mode against the
-reference's outputs). Run:
+Run:
 
-    HF_HUB_OFFLINE=1 python benchmarks/bench_detector.py [--threads 2] [--mode caffe]
+    HF_HUB_OFFLINE=1 python benchmarks/bench_detector.py [--threads 2] [--mode caffe] [--repeats 3]
 
-Prints a markdown table: seconds per stage, total, peak RSS.
+Prints a markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import resource
-import subprocess
-import sys
+import statistics
 import time
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-VARIANTS = ("reference", "vlexplore")
+from vlexplore.detector import Detector, DetectorConfig, FasterRCNN
+from vlexplore.detector.preprocess import prepare
 
 
 def photo(width: int = 500, height: int = 375) -> np.ndarray:
     rng = np.random.RandomState(0)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    image = np.stack(
-        [110 + 70 * np.sin(x / 31.0 + c) * np.cos(y / 19.0 - c) for c in range(3)], axis=-1
-    )
+    image = np.stack([110 + 70 * np.sin(x / 31.0 + c) * np.cos(y / 19.0 - c) for c in range(3)], axis=-1)
     for _ in range(8):
         x0, y0 = rng.randint(0, width - 40), rng.randint(0, height - 40)
-        image[y0 : y0 + rng.randint(20, 200), x0 : x0 + rng.randint(20, 250)] = rng.randint(
-            0, 256, 3
-        )
+        image[y0 : y0 + rng.randint(20, 200), x0 : x0 + rng.randint(20, 250)] = rng.randint(0, 256, 3)
     return np.clip(image + rng.normal(0, 10, image.shape), 0, 255).astype(np.uint8)
 
 
-def run_variant(variant: str, mode: str, threads: int) -> dict:
-    from vlexplore.detector import Detector, DetectorConfig, FasterRCNN
+def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(times) / 1e9
 
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    model = FasterRCNN(DetectorConfig())
-    if variant == "reference":
-        model.roi_heads.deduplicate = False
-        model.use_channels_last(False)
-    detector = Detector(model, "random full-size", mode)
+
+def gflop(function, *args) -> float:
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        function(*args)
+    return counter.get_total_flops() / 1e9
+
+
+def timed(function, *args) -> float:
     start = time.perf_counter()
-    regions = detector.detect(photo())
-    total = time.perf_counter() - start
-    return {
-        "variant": variant,
-        "seconds": regions.seconds,
-        "total": total,
-        "regions": regions.num_boxes,
-        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "features_sum": float(np.abs(regions.features).sum()),
-    }
+    with torch.inference_mode():
+        function(*args)
+    return time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--mode", default="caffe", choices=("caffe", "hf"))
-    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)  # child process
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    if args.variant:
-        print(json.dumps(run_variant(args.variant, args.mode, args.threads)))
-        return
-    rows = []
-    for variant in VARIANTS:
-        command = [
-            sys.executable,
-            __file__,
-            "--variant",
-            variant,
-            "--mode",
-            args.mode,
-            "--threads",
-            str(args.threads),
-        ]
-        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        rows.append(json.loads(out.strip().splitlines()[-1]))
-    stages = list(rows[0]["seconds"])
-    print(
-        f"torch {torch.__version__}, {args.threads} threads, mode {args.mode}, one 500x375 photo (input 600x800)\n"
-    )
-    print("| variant | " + " | ".join(stages) + " | total s | peak RSS MiB | regions |")
-    print("| --- | " + " | ".join("---:" for _ in stages) + " | ---: | ---: | ---: |")
-    for row in rows:
-        cells = " | ".join(f"{row['seconds'][s]:.2f}" for s in stages)
-        print(
-            f"| {row['variant']} | {cells} | {row['total']:.2f} | {row['peak_mib']:.0f} | {row['regions']} |"
-        )
-    ratio = rows[0]["total"] / rows[1]["total"]
-    head = rows[0]["seconds"]["region head"] / rows[1]["seconds"]["region head"]
-    print(f"\nreference / vlexplore: {ratio:.2f}x in total, {head:.2f}x in the region head")
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    peak = matmul_gflops()
+    model = FasterRCNN(DetectorConfig())
+    image = photo()
+    inputs = prepare(image, model.config, args.mode)
+    res4 = model.backbone(inputs.pixels)
+    proposals = model.config.rpn_post_nms
+    pooled = torch.randn(1, res4.shape[1], model.config.pool_size, model.config.pool_size)
+    work = {
+        "resize + backbone": gflop(model.backbone, inputs.pixels),
+        "region head": gflop(model.roi_heads.res5, pooled) * proposals,
+    }
+    regions = Detector(model, "random full-size", args.mode).detect(image)
+    seconds = regions.seconds
+    total = sum(seconds.values())
+
+    chunk = torch.randn(32, res4.shape[1], model.config.pool_size, model.config.pool_size)
+    layouts = {"NCHW": [], "channels-last": []}
+    for _ in range(args.repeats):
+        model.use_channels_last(False)
+        layouts["NCHW"].append(timed(model.roi_heads.res5, chunk))
+        model.use_channels_last(True)
+        layouts["channels-last"].append(timed(model.roi_heads.res5, chunk.contiguous(memory_format=torch.channels_last)))
+    medians = {k: statistics.median(v) for k, v in layouts.items()}
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    print(f"torch {torch.__version__}, {args.threads} threads, mode {args.mode}, one 500x375 photo "
+          f"(input {inputs.input_width}x{inputs.input_height}), {regions.num_proposals} proposals, "
+          f"{regions.num_boxes} regions; fp32 matmul now: {peak:.0f} GFLOP/s\n")  # fmt: skip
+    print("| stage | seconds | GFLOP | GFLOP/s |")
+    print("| --- | ---: | ---: | ---: |")
+    for stage, value in seconds.items():
+        flops = work.get(stage)
+        rate = f"{flops / value:.0f}" if flops else ""
+        print(f"| {stage} | {value:.2f} | {f'{flops:.0f}' if flops else ''} | {rate} |")
+    all_work = sum(work.values())
+    print(f"| **total** | **{total:.2f}** | {all_work:.0f} | {all_work / total:.0f} |")
+    print(f"\npeak resident memory: {peak_mib:.0f} MiB")
+    print(f"res5 on 32 regions, median of {args.repeats}: NCHW {medians['NCHW']:.2f} s, channels-last "
+          f"{medians['channels-last']:.2f} s: {medians['NCHW'] / medians['channels-last']:.2f}x")  # fmt: skip
+    print(f"lower bound at the matmul rate: {all_work / peak:.1f} s")
 
 
 if __name__ == "__main__":
