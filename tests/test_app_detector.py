@@ -51,6 +51,12 @@ def test_upload_detect_pick_a_region_and_see_the_six_scores(files, small_volta):
     assert not upload_errors(at)
     picker = at.selectbox(key="upload_region")
     assert len(picker.options) == 36 and picker.options[0].startswith("#1 ")
+    from vlexplore.views.state import parse_box
+
+    for index in range(36):  # every detected region gives a box inside the 200x150 image
+        at.selectbox(key="upload_region").set_value(index).run()
+        x1, y1, x2, y2 = parse_box(at.text_input(key="upload_box").value)
+        assert 0 <= x1 < x2 <= 199 and 0 <= y1 < y2 <= 149, (index, x1, y1, x2, y2)
     picker.set_value(4).run()  # region #5 becomes the phrase's box
     box = at.text_input(key="upload_box").value
     x1, y1, x2, y2 = (float(v) for v in box.split(","))

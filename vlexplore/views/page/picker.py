@@ -198,10 +198,11 @@ def detected_regions_picker(image, detected) -> None:
     """The detected boxes drawn and numbered; clicking or choosing one makes it the phrase's box."""
     s = st.session_state
     labels = sources.region_labels(detected)
+    boxes = sources.detected_regions(detected).boxes  # clipped into the image's pixels, as the model gets them
 
     def use_region(index: int | None) -> None:
-        if index is not None and 0 <= index < detected.num_boxes:
-            x1, y1, x2, y2 = (float(v) for v in detected.boxes[index])
+        if index is not None and 0 <= index < len(boxes):
+            x1, y1, x2, y2 = (float(v) for v in boxes[index])
             s[Key.UPLOAD_BOX] = f"{x1:.0f},{y1:.0f},{x2:.0f},{y2:.0f}"
             s[Key.UPLOAD_REGION] = index
 
@@ -210,7 +211,7 @@ def detected_regions_picker(image, detected) -> None:
         if points:
             use_region(int(points[0].get("customdata", points[0].get("point_index", -1))))
 
-    figure = overlay.detections_figure(image, detected.boxes, labels, s.get(Key.UPLOAD_REGION))
+    figure = overlay.detections_figure(image, boxes, labels, s.get(Key.UPLOAD_REGION))
     st.plotly_chart(figure, key=Key.UPLOAD_REGIONS_CHART, on_select=clicked, selection_mode=("points",),
                     config={"displayModeBar": False})
     st.selectbox("Or choose a detected region as the phrase's box", range(detected.num_boxes), index=None,
