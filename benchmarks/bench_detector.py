@@ -10,13 +10,12 @@ downloaded, and the shapes, hence the work, are the real ones. One process, in t
    600x800 input, res5 on one region, times the proposals);
 3. one ``detect`` of the generated 500x375 photo (short side resized to 600: a 600x800
    input) in the given mode, with the wall time of each stage;
-4. res5 on a chunk of 32 pooled regions in torch's default (NCHW) layout against
-   channels-last (what the detector uses), alternated ``--repeats`` times: the ratio of medians;
-5. peak resident memory of the process (``ru_maxrss``).
+4. peak resident memory of the process (``ru_maxrss``), and the time the counted work would
+   take at the matmul rate of step 1 (a lower bound for this machine at that moment).
 
 Run:
 
-    HF_HUB_OFFLINE=1 python benchmarks/bench_detector.py [--threads 2] [--mode caffe] [--repeats 3]
+    HF_HUB_OFFLINE=1 python benchmarks/bench_detector.py [--threads 2] [--mode caffe]
 
 Prints a markdown table.
 """
@@ -62,18 +61,10 @@ def gflop(function, *args) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def timed(function, *args) -> float:
-    start = time.perf_counter()
-    with torch.inference_mode():
-        function(*args)
-    return time.perf_counter() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--mode", default="caffe", choices=("caffe", "hf"))
-    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -92,14 +83,6 @@ def main() -> None:
     seconds = regions.seconds
     total = sum(seconds.values())
 
-    chunk = torch.randn(32, res4.shape[1], model.config.pool_size, model.config.pool_size)
-    layouts = {"NCHW": [], "channels-last": []}
-    for _ in range(args.repeats):
-        model.use_channels_last(False)
-        layouts["NCHW"].append(timed(model.roi_heads.res5, chunk))
-        model.use_channels_last(True)
-        layouts["channels-last"].append(timed(model.roi_heads.res5, chunk.contiguous(memory_format=torch.channels_last)))
-    medians = {k: statistics.median(v) for k, v in layouts.items()}
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     print(f"torch {torch.__version__}, {args.threads} threads, mode {args.mode}, one 500x375 photo "
@@ -114,8 +97,6 @@ def main() -> None:
     all_work = sum(work.values())
     print(f"| **total** | **{total:.2f}** | {all_work:.0f} | {all_work / total:.0f} |")
     print(f"\npeak resident memory: {peak_mib:.0f} MiB")
-    print(f"res5 on 32 regions, median of {args.repeats}: NCHW {medians['NCHW']:.2f} s, channels-last "
-          f"{medians['channels-last']:.2f} s: {medians['NCHW'] / medians['channels-last']:.2f}x")  # fmt: skip
     print(f"lower bound at the matmul rate: {all_work / peak:.1f} s")
 
 

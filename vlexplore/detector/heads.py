@@ -56,22 +56,20 @@ class RegionHead(nn.Module):
         self.config = config
         self.res5 = build_res5(config)
         self.box_predictor = BoxPredictor(config.feature_dim, config.num_classes, config.num_attrs)
-        self.memory_format = torch.channels_last
 
     def pooled_features(self, res4: torch.Tensor, boxes: torch.Tensor, chunk: int = 32) -> torch.Tensor:
         """(R, D) region features of ``boxes`` (input pixels) on ``res4`` (1, C, H, W).
 
         res5 runs per region on its 14x14 pooled map at 2048 channels: ~2.9 GMAC a region at
-        the published sizes, ~90 % of the detector's work. It runs in chunks that keep memory
-        flat, in channels-last layout (oneDNN's faster CPU convolutions; same sums, other
-        rounding order).
+        the published sizes, ~90 % of the detector's work, and every proposal needs it (the
+        caffe selection ranks all 300 by their class scores). It runs in chunks that keep
+        memory flat.
         """
         c = self.config
         scale = 1.0 / c.stride
         out = [res4.new_zeros(0, c.feature_dim)]
         for start in range(0, len(boxes), chunk):
             pooled = roi_pool(res4[0], boxes[start : start + chunk], c.pool_size, scale)
-            pooled = pooled.contiguous(memory_format=self.memory_format)
             out.append(self.res5(pooled).mean(dim=(2, 3)))
         return torch.cat(out)
 

@@ -40,20 +40,9 @@ class FasterRCNN(nn.Module):
         self.backbone = ResNetC4(config)
         self.proposal_generator = RegionProposals(config)
         self.roi_heads = RegionHead(config)
-        self.use_channels_last(True)
         self.eval()
         for parameter in self.parameters():
             parameter.requires_grad_(False)
-
-    def use_channels_last(self, enabled: bool) -> None:
-        """res5 in channels-last layout: oneDNN's faster CPU convolutions (same sums, other rounding).
-
-        Only the region head: the backbone keeps the reference's layout, so proposals (whose
-        order is decided by objectness logits that can nearly tie) come out bit-identical.
-        """
-        layout = torch.channels_last if enabled else torch.contiguous_format
-        self.roi_heads.res5.to(memory_format=layout)
-        self.roi_heads.memory_format = layout
 
 
 @dataclass(frozen=True)

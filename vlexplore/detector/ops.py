@@ -145,22 +145,23 @@ def per_class_nms(boxes: torch.Tensor, scores: torch.Tensor, threshold: float,
 
     The boxes are shared by all classes (generate_tsv.py runs NMS on the proposals), so one
     IoU matrix serves all of them and the C greedy passes run side by side: step t settles,
-    for every class at once, the box of rank t.
+    for every class at once, the box of rank t. Each class's "suppressed" set is a row of
+    bits (N = 300 boxes: 38 bytes), so a step touches C x 38 bytes, not C x N.
     """
     n, c = scores.shape
     if n == 0:
         return torch.zeros(0, c, dtype=torch.bool)
-    overlaps = pairwise_iou(boxes.float(), boxes.float(), plus_one) > threshold  # (N, N)
-    order = torch.sort(scores.t(), dim=1, descending=True, stable=True).indices  # (C, N)
-    suppressed = torch.zeros(c, n, dtype=torch.bool)
-    kept = torch.zeros(c, n, dtype=torch.bool)
-    classes = torch.arange(c)
+    overlaps = np.packbits((pairwise_iou(boxes.float(), boxes.float(), plus_one) > threshold).numpy(), axis=1)
+    order = torch.sort(scores.t(), dim=1, descending=True, stable=True).indices.numpy()  # (C, N)
+    suppressed = np.zeros((c, overlaps.shape[1]), dtype=np.uint8)
+    kept = np.zeros((c, n), dtype=bool)
+    classes = np.arange(c)
     for t in range(n):
         box = order[:, t]  # (C,) the rank-t box of each class
-        alive = ~suppressed[classes, box]
+        alive = (suppressed[classes, box >> 3] >> (7 - (box & 7)) & 1) == 0
         kept[classes, box] = alive
-        suppressed |= alive[:, None] & overlaps[box]
-    return kept.t()
+        suppressed[alive] |= overlaps[box[alive]]
+    return torch.from_numpy(np.ascontiguousarray(kept.T))
 
 
 # RoI max pooling ---------------------------------------------------------------------
