@@ -7,8 +7,11 @@ model never imports the code (or the weights) of the others.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from .errors import InputError
 
 __all__ = [
     "ModelEntry",
@@ -19,6 +22,7 @@ __all__ = [
     "register_dataset",
     "load_model",
     "load_dataset",
+    "accepts_option",
     "model_names",
     "dataset_names",
 ]
@@ -88,23 +92,46 @@ def _resolve(spec: str, table: dict, kind: str) -> tuple[Callable, str]:
         entry = table.get(prefix) if sep else None
         if entry is None or not entry.prefix:
             known = ", ".join(f"{k}:..." if v.prefix else k for k, v in table.items())
-            raise ValueError(f"unknown {kind} {spec!r}; known {kind}s: {known}")
+            raise InputError(f"unknown {kind} {spec!r}; known {kind}s: {known}")
         if not argument:
-            raise ValueError(f"{kind} {spec!r} needs an argument after the colon: {entry.help}")
+            raise InputError(f"{kind} {spec!r} needs an argument after the colon: {entry.help}")
     module_name, _, function_name = entry.target.partition(":")
     function = getattr(importlib.import_module(module_name), function_name)
     return function, argument
 
 
+def _refuse_unknown_options(function: Callable, spec: str, kind: str, options: dict) -> None:
+    """An ``InputError`` naming the options ``function`` does not take (e.g. demo --features)."""
+    parameters = inspect.signature(function).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return  # the loader checks its options itself
+    unknown = sorted(set(options) - set(list(parameters)[1:]))
+    if unknown:
+        takes = ", ".join(list(parameters)[1:]) or "no options"
+        raise InputError(
+            f"{kind} {spec!r} does not take {', '.join(unknown)} (it takes {takes}); "
+            f"leave {'it' if len(unknown) == 1 else 'them'} out"
+        )
+
+
+def accepts_option(spec: str, kind: str, option: str) -> bool:
+    """Whether the ``kind`` ("model" or "dataset") named ``spec`` takes ``option``."""
+    function, _ = _resolve(spec, MODELS if kind == "model" else DATASETS, kind)
+    parameters = inspect.signature(function).parameters
+    return option in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
 def load_model(spec: str, **options):
     """A ``VLModel`` by registry name, e.g. ``demo``, ``volta:uniter``, ``hf:path/to/dir``."""
     function, argument = _resolve(spec, MODELS, "model")
+    _refuse_unknown_options(function, spec, "model", options)
     return function(argument, **options)
 
 
 def load_dataset(spec: str, **options):
     """An ``ExampleSet`` by registry name, e.g. ``demo`` or ``flickr30k:/data/flickr30k``."""
     function, argument = _resolve(spec, DATASETS, "dataset")
+    _refuse_unknown_options(function, spec, "dataset", options)
     return function(argument, **options)
 
 
