@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..text import ASSETS, load_tokenizer
-from .base import ModelLoadError, RegionInput, VLBatch, VLModel, VLOutput
+from .base import ModelLoadError, RegionInput, VLBatch, VLModel, VLOutput, checked_weights
 
 __all__ = [
     "BuiltinConfig",
@@ -278,6 +278,7 @@ def load_builtin(path: str | Path, name: str | None = None, vocab_file: str | Pa
         state = load_file(str(path))
     except (SafetensorError, OSError) as error:
         raise ModelLoadError(f"{path} is not a readable safetensors file: {error}") from None
+    state = checked_weights(state, network.state_dict(), path)
     try:
         network.load_state_dict(state, strict=True)
     except RuntimeError as error:
