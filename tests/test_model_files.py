@@ -99,3 +99,13 @@ def test_hf_pickle_with_code_is_refused_without_unsafe_advice(visualbert_dir, tm
     message = str(caught.value)
     assert "objects other than tensors" in message and "model.safetensors" in message
     assert "weights_only=False" not in message
+
+
+def test_vocabulary_that_is_not_utf8_names_the_file(tmp_path):
+    from vlexplore.errors import InputError
+    from vlexplore.text import load_tokenizer
+
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_bytes("[PAD]\n[UNK]\ncaf\xe9\n".encode("latin-1"))
+    with pytest.raises(InputError, match=rf"vocabulary file {vocab} is not a WordPiece vocabulary"):
+        load_tokenizer(vocab)

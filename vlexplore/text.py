@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .errors import InputError
 from .records import Phrase
 
 __all__ = [
@@ -47,12 +48,18 @@ def load_tokenizer(vocab_file: str | Path, expected_size: int | None = None, low
     vocab_file = Path(vocab_file)
     if not vocab_file.is_file():
         raise FileNotFoundError(f"vocabulary file {vocab_file} does not exist")
-    tokenizer = BertTokenizerFast(str(vocab_file), do_lower_case=lowercase)
-    if expected_size is None:
-        with open(vocab_file, encoding="utf-8") as handle:
-            expected_size = sum(1 for _ in handle)
+    try:
+        tokenizer = BertTokenizerFast(str(vocab_file), do_lower_case=lowercase)
+        if expected_size is None:
+            with open(vocab_file, encoding="utf-8") as handle:
+                expected_size = sum(1 for _ in handle)
+    except Exception as error:  # tokenizers raises assorted types for a file that is not a vocabulary
+        raise InputError(
+            f"vocabulary file {vocab_file} is not a WordPiece vocabulary (one UTF-8 token per line): "
+            f"{type(error).__name__}: {str(error)[:200]}"
+        ) from None
     if len(tokenizer) != expected_size:
-        raise RuntimeError(
+        raise InputError(
             f"tokenizer built from {vocab_file} has {len(tokenizer)} entries, expected {expected_size}"
         )
     return tokenizer

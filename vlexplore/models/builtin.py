@@ -262,7 +262,7 @@ def load_builtin(path: str | Path, name: str | None = None, vocab_file: str | Pa
         raise ModelLoadError(f"{path} has no config {config_path.name} beside it; train-demo writes both")
     try:
         config = BuiltinConfig.from_json(json.loads(config_path.read_text()))
-    except (json.JSONDecodeError, TypeError) as error:
+    except (json.JSONDecodeError, TypeError, UnicodeDecodeError, AttributeError) as error:
         raise ModelLoadError(f"{config_path} is not a valid built-in model config: {error}") from None
     vocab_file = Path(vocab_file) if vocab_file else path.parent / "vocab.txt"
     if not vocab_file.is_file():
