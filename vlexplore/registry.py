@@ -2,6 +2,7 @@
 
 Entries point at ``module:function`` strings and are imported on first use, so naming a
 model never imports the code (or the weights) of the others.
+May import: errors only at import time (entries are imported when named).
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ __all__ = [
     "load_model",
     "load_dataset",
     "accepts_option",
-    "model_names",
-    "dataset_names",
 ]
 
 
@@ -134,10 +133,3 @@ def load_dataset(spec: str, **options):
     _refuse_unknown_options(function, spec, "dataset", options)
     return function(argument, **options)
 
-
-def model_names() -> list[str]:
-    return [f"{k}:..." if v.prefix else k for k, v in MODELS.items()]
-
-
-def dataset_names() -> list[str]:
-    return [f"{k}:..." if v.prefix else k for k, v in DATASETS.items()]

@@ -18,6 +18,7 @@
 Every format yields ``ImageFeatures`` per image; bad input is an ``InputError`` naming the
 file, the line or entry and the image; numbers are range-checked, sizes are checked before
 anything is allocated, and features must be finite.
+May import: assets, errors, records, data.lmdb_pages, data.pickled_rows.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..assets import vg_classes
 from ..errors import InputError, parse_number
 from ..records import Regions, check_image_size
-from ..text import vg_classes
 from .lmdb_pages import LmdbFile
 from .pickled_rows import load_row
 
@@ -46,7 +47,6 @@ __all__ = [
     "read_lmdb",
     "read_npz_dir",
     "detect_format",
-    "vg_classes_1601",
     "MAX_TSV_LINE",
 ]
 
@@ -63,10 +63,6 @@ BOX_SLACK = 2.0
 MAX_SIDE = 100_000
 #: the longest TSV line read (a 100-region row of 2048-d features with cls_prob is ~2 MB)
 MAX_TSV_LINE = 256 * 2**20
-
-
-def vg_classes_1601() -> tuple[str, ...]:
-    return vg_classes()
 
 
 @dataclass
@@ -100,7 +96,7 @@ class ImageFeatures:
                 features=self.features,
                 image_size=self.image_size,
                 cls_prob=self.cls_prob,
-                class_names=vg_classes_1601() if self.cls_prob is not None else None,
+                class_names=vg_classes() if self.cls_prob is not None else None,
             )
         except ValueError as error:
             raise InputError(f"{where}: {error}") from error
