@@ -5,6 +5,7 @@ It subclasses ``ValueError`` so that callers written against the library's older
 ``ValueError`` contract keep working. The CLI prints it as one line (exit code 2) and the
 app shows it in place; any other exception is a bug in vlexplore and is reported as an
 internal error with its traceback logged (see ``vlexplore.cli``).
+May import: nothing from vlexplore (numpy only); any module may import it.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ a 16-byte header (page number, flags, lower/upper bounds or overflow page count)
 16-bit offsets of its nodes; a node is ``lo, hi, flags, key size`` (16 bits each), the
 key, then the value (leaf) or a child page number spread over ``lo, hi, flags`` (branch).
 Values larger than a page live on overflow pages (node flag ``F_BIGDATA``).
+May import: errors.
 """
 
 from __future__ import annotations

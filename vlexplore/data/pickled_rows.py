@@ -19,6 +19,7 @@ that such rows use, and nothing else:
   one pass over the opcodes decides the result: no recursion, no code, no blow-up.
 
 Anything else is an ``InputError`` naming the entry and the offending opcode.
+May import: errors.
 """
 
 from __future__ import annotations
