@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from tests.flickr_fixture import IMAGES, tsv_row, write_entities
+from tests.flickr_fixture import IMAGES, region_arrays, tsv_row, write_entities
 from vlexplore.data.features import read_features
 from vlexplore.data.flickr30k import read_annotation, read_sentences, read_split
 from vlexplore.data.pickled_rows import load_row
@@ -111,9 +111,17 @@ def seeds(tmp_path_factory) -> dict[str, bytes]:
         "sentences": (entities / "Sentences" / "1000.txt").read_bytes(),
         "xml": (entities / "Annotations" / "1000.xml").read_bytes(),
         "split": "\n".join(IMAGES).encode() + b"\n",
+        "npz": _npz_bytes(),
         "png": image.getvalue(),
         "jpeg": jpeg.getvalue(),
     }
+
+
+def _npz_bytes() -> bytes:
+    buffer = io.BytesIO()
+    arrays = region_arrays("2000", dim=8)
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
 
 
 def _case(tmp_path_factory, name: str) -> Path:
@@ -137,6 +145,14 @@ def test_lmdb_reader(seeds, tmp_path_factory, data):
     folder = _case(tmp_path_factory, "lmdb")
     (folder / "data.mdb").write_bytes(data.draw(mutated(seeds["lmdb"])))
     _only_input_errors(lambda: [f.to_regions() for f in read_features(folder, None, None).values()], "lmdb")
+
+
+@FUZZ
+@given(data=st.data())
+def test_npz_reader(seeds, tmp_path_factory, data):
+    folder = _case(tmp_path_factory, "npz")
+    (folder / "2000.npz").write_bytes(data.draw(mutated(seeds["npz"])))
+    _only_input_errors(lambda: [f.to_regions() for f in read_features(folder, ["2000"], None).values()], "npz")
 
 
 @FUZZ

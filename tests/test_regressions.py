@@ -200,3 +200,20 @@ def test_check_finite_names_the_tensor_and_position():
 
 def test_empty_example_set_average_is_none():
     assert ExampleSet("empty", []).average_region_feature() is None
+
+
+def test_npz_that_claims_to_unpack_to_gigabytes_is_refused_unpacked(tmp_path):
+    import struct
+    import zipfile
+
+    folder = tmp_path / "npz"
+    folder.mkdir()
+    path = folder / "1000.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("features.npy", b"\0" * 1000)
+    raw = bytearray(path.read_bytes())
+    central = raw.rfind(b"PK\x01\x02")  # central directory entry: uncompressed size at +24
+    struct.pack_into("<I", raw, central + 24, 3 * 2**30)
+    path.write_bytes(bytes(raw))
+    with pytest.raises(InputError, match=r"1000\.npz: its arrays unpack to 3072 MB, more than the 256 MB"):
+        read_features(folder, ["1000"], feature_dim=None)

@@ -28,6 +28,7 @@ import binascii
 import csv
 import io
 import sys
+import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,9 @@ BOX_SLACK = 2.0
 MAX_SIDE = 100_000
 #: the longest TSV line read (a 100-region row of 2048-d features with cls_prob is ~2 MB)
 MAX_TSV_LINE = 256 * 2**20
+#: the most an image's .npz may unpack to (same bound as a TSV line)
+MAX_NPZ_BYTES = MAX_TSV_LINE
+NPZ_ARRAYS = ("boxes", "features", "cls_prob", "image_w", "image_h")
 
 
 @dataclass
@@ -313,12 +317,21 @@ def read_npz_dir(
         if not file.is_file():
             continue
         try:
+            with zipfile.ZipFile(file) as archive:  # sizes first: a compressed bomb stays packed
+                declared = sum(info.file_size for info in archive.infolist())
+            if declared > MAX_NPZ_BYTES:
+                raise InputError(
+                    f"{file}: its arrays unpack to {declared / 2**20:.0f} MB, more than the "
+                    f"{MAX_NPZ_BYTES // 2**20} MB one image's regions can need"
+                )
             with np.load(file, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
+                arrays = {k: data[k] for k in NPZ_ARRAYS if k in data.files}
+        except InputError:
+            raise
         except Exception as error:
             raise InputError(
                 f"{file}: not a readable .npz file ({type(error).__name__}: {error})"
-            ) from error
+            ) from None
         missing = [k for k in ("boxes", "features", "image_w", "image_h") if k not in arrays]
         if missing:
             raise InputError(
