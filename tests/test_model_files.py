@@ -109,3 +109,63 @@ def test_vocabulary_that_is_not_utf8_names_the_file(tmp_path):
     vocab.write_bytes("[PAD]\n[UNK]\ncaf\xe9\n".encode("latin-1"))
     with pytest.raises(InputError, match=rf"vocabulary file {vocab} is not a WordPiece vocabulary"):
         load_tokenizer(vocab)
+
+
+def _small_volta(tmp_path: Path, transform=None) -> tuple[Path, object]:
+    from tests.test_volta import small_checkpoint, small_config
+
+    path = small_checkpoint(tmp_path, "uniter")
+    if transform is not None:
+        state = torch.load(path, weights_only=True)
+        torch.save({k: transform(k, v) for k, v in state.items()}, path)
+    return path, small_config("uniter")
+
+
+def test_volta_fp16_checkpoint_is_cast_to_fp32_and_runs(tmp_path):
+    from tests.test_volta import volta_inputs
+    from vlexplore.models.volta import load_volta
+
+    path, config = _small_volta(tmp_path)
+    reference = load_volta(path, "uniter", config=config)
+    (tmp_path / "half").mkdir()
+    half, _ = _small_volta(tmp_path / "half", lambda k, v: v.half())
+    model = load_volta(half, "uniter", config=config)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    inputs = volta_inputs(regions=5)
+    with torch.no_grad():
+        got, want = model(*inputs), reference(*inputs)  # failed at the first matmul before
+    torch.testing.assert_close(got.text_logits, want.text_logits, atol=0.05, rtol=0.05)
+
+
+def test_volta_nan_weight_is_refused(tmp_path):
+    from vlexplore.models.volta import load_volta
+
+    def poison(name, tensor):
+        if name == "bert.encoder.layer.2.attention_self.query.weight":
+            tensor = tensor.clone()
+            tensor[0, 0] = float("nan")
+        return tensor
+
+    path, config = _small_volta(tmp_path, poison)
+    with pytest.raises(ModelLoadError, match=r"weight bert\.encoder\.layer\.2\.attention_self\.query\.weight contains NaN"):
+        load_volta(path, "uniter", config=config)
+
+
+def test_volta_integer_weight_is_refused(tmp_path):
+    from vlexplore.models.volta import load_volta
+
+    path, config = _small_volta(tmp_path, lambda k, v: v.view(torch.int32) if k.endswith("query.weight") else v)
+    with pytest.raises(ModelLoadError, match=r"query\.weight is stored as torch\.int32 but it is a torch\.float32 weight"):
+        load_volta(path, "uniter", config=config)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_bytes_are_not_a_checkpoint(tmp_path, seed):
+    from vlexplore.models.volta import load_volta
+
+    path = tmp_path / "pytorch_model_9.bin"
+    path.write_bytes(bytes([0x80, 0x04][: seed % 2 * 2]) + os.urandom(4096))
+    with pytest.raises(ModelLoadError) as caught:
+        load_volta(path, "uniter")
+    assert "pytorch_model_9.bin" in str(caught.value)
+    assert "objects other than tensors" not in str(caught.value)
