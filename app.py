@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from vlexplore.errors import internal_error_message, log_internal_error
 from vlexplore.views.page import dataset, example, picker, session
 from vlexplore.views.page.sidebar import sidebar
 from vlexplore.views.state import Key
@@ -60,6 +61,13 @@ def dataset_view() -> None:
 
 
 def main() -> None:
+    try:
+        page()
+    except Exception as error:  # a bug, not the user's input: say so in place and log it
+        st.error(internal_error_message(error, log_internal_error("app")), icon=":material/bug_report:")
+
+
+def page() -> None:
     st.markdown(COMPACT_CSS, unsafe_allow_html=True)
     session.sync_state()
     sidebar()

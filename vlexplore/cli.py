@@ -6,7 +6,6 @@ May import anything in vlexplore (lazily, so ``--help`` stays fast); nothing imp
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
 import os
@@ -16,10 +15,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__
-from .errors import InputError
-
-#: where an internal error's traceback goes (``VLEXPLORE_LOG`` overrides)
-DEFAULT_LOG = Path("~/.cache/vlexplore/internal-errors.log")
+from .errors import InputError, internal_error_message, log_internal_error
 
 EPILOG = """examples:
   vlexplore diagnose --model demo --dataset demo
@@ -241,31 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # anything else is a bug in vlexplore
-        log = _log_internal_error(argv)
-        print(
-            f"internal error: {type(error).__name__}: {error}\n"
-            f"This is a bug in vlexplore, not in your input; please report it to the vlexplore "
-            f"issue tracker with the traceback {'in ' + str(log) if log else 'below'}.",
-            file=sys.stderr,
-        )
+        log = log_internal_error(f"argv={argv if argv is not None else sys.argv[1:]}")
+        print(internal_error_message(error, log), file=sys.stderr)
         if log is None:
             traceback.print_exc()
         return 1
-
-
-def _log_internal_error(argv) -> Path | None:
-    """Append the current traceback to the log file; its path, or None if it cannot be written."""
-    path = Path(os.environ.get("VLEXPLORE_LOG") or DEFAULT_LOG).expanduser()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as log:
-            stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-            log.write(f"--- {stamp} vlexplore {__version__} argv={argv if argv is not None else sys.argv[1:]}\n")
-            log.write(traceback.format_exc() + "\n")
-    except OSError:
-        return None
-    return path
-
-
-if __name__ == "__main__":
-    sys.exit(main())

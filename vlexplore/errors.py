@@ -10,11 +10,18 @@ May import: nothing from vlexplore (numpy only); any module may import it.
 
 from __future__ import annotations
 
+import datetime
 import math
+import os
+import traceback
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["InputError", "parse_number", "check_finite"]
+__all__ = ["InputError", "parse_number", "check_finite", "log_internal_error", "internal_error_message"]
+
+#: where an internal error's traceback goes (``VLEXPLORE_LOG`` overrides)
+DEFAULT_LOG = Path("~/.cache/vlexplore/internal-errors.log")
 
 
 class InputError(ValueError):
@@ -63,3 +70,27 @@ def check_finite(values, what: str) -> None:
             f"{what} contains {value} at position {list(position)}; the values must be finite "
             "(NaN or infinity would make every score NaN)"
         )
+
+
+def log_internal_error(context: str) -> Path | None:
+    """Append the exception being handled (with ``context``) to the log; its path, or None."""
+    from . import __version__
+
+    path = Path(os.environ.get("VLEXPLORE_LOG") or DEFAULT_LOG).expanduser()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as log:
+            stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+            log.write(f"--- {stamp} vlexplore {__version__} {context}\n{traceback.format_exc()}\n")
+    except OSError:
+        return None
+    return path
+
+
+def internal_error_message(error: BaseException, log: Path | None) -> str:
+    """What a user sees for a bug: not their input's fault, and where the traceback is."""
+    where = f"the traceback is in {log}" if log else "the traceback could not be logged"
+    return (
+        f"internal error: {type(error).__name__}: {error}. This is a bug in vlexplore, not in your "
+        f"input; please report it to the vlexplore issue tracker ({where})."
+    )

@@ -12,6 +12,7 @@ import importlib
 import numpy as np
 
 from .. import registry
+from ..errors import internal_error_message, log_internal_error
 from ..records import Example, ExampleSet, Regions
 from .examples import Detector
 
@@ -45,7 +46,11 @@ def _friendly(error: Exception, what: str, spec: str) -> ValueError:
         return ValueError(
             f"{what} {spec!r} is not available in this installation ({error}); pick another {what}"
         )
-    return ValueError(f"{what} {spec!r} could not be loaded ({type(error).__name__}: {error})")
+    # anything else is a bug in vlexplore: shown in place (the app keeps working) and logged
+    return ValueError(
+        f"{what} {spec!r} could not be loaded: "
+        + internal_error_message(error, log_internal_error(f"loading {what} {spec!r}"))
+    )
 
 
 def load_model(spec: str, **options):
