@@ -10,7 +10,7 @@ from ...engine import diagnose_dataset
 from ...protocol import LANG4VIS, VIS4LANG
 from .. import figures
 from ..state import Key
-from ..text import WHAT_AM_I_LOOKING_AT, baseline_caption
+from ..text import WHAT_AM_I_LOOKING_AT, baseline_caption, literal
 from . import session
 
 LABEL = figures.CONDITION_LABELS
@@ -25,7 +25,7 @@ def dataset_run() -> tuple[list, list[str]] | None:
         model = session.get_model(session.model_source())
         dataset = session.get_dataset(session.dataset_source())
     except ValueError as error:
-        st.error(str(error))
+        st.error(literal(error))
         return None
     settings = session.current_state().settings()
     key = (session.model_source(), session.dataset_source(), settings)
@@ -42,14 +42,14 @@ def dataset_run() -> tuple[list, list[str]] | None:
                 done = len(results) + len(skipped)
                 bar.progress(min(1.0, done / max(total, 1)), text=f"Diagnosed {done} of {total} phrases …")
         except (ValueError, RuntimeError) as error:  # e.g. a model that does not fit these features
-            st.error(f"{s[Key.MODEL]} could not be run on {s[Key.DATASET]}: {error}")
+            st.error(literal(f"{s[Key.MODEL]} could not be run on {s[Key.DATASET]}: {error}"))
             return None
         finally:
             bar.empty()
         runs.remember(key, (results, skipped))
     results, skipped = runs.get_recent(key)
     if not results:
-        st.error(f"No phrase of {s[Key.DATASET]!r} could be diagnosed ({len(skipped)} skipped).")
+        st.error(literal(f"No phrase of {s[Key.DATASET]!r} could be diagnosed ({len(skipped)} skipped)."))
         return None
     return results, skipped
 
