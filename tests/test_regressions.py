@@ -217,3 +217,16 @@ def test_npz_that_claims_to_unpack_to_gigabytes_is_refused_unpacked(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(InputError, match=r"1000\.npz: its arrays unpack to 3072 MB, more than the 256 MB"):
         read_features(folder, ["1000"], feature_dim=None)
+
+
+@pytest.mark.parametrize("size, message", [
+    ((30000, 30000), "900 megapixels, over the 40-megapixel limit"),
+    ((10**30, 10), "megapixels, over the 40-megapixel limit"),
+    ((float("inf"), 10), r"expected \(width, height\)"),
+    ((0, 10), "must be positive"),
+])  # fmt: skip
+def test_image_sizes_that_would_allocate_gigabytes_are_refused(size, message):
+    from vlexplore.records import Example
+
+    with pytest.raises(InputError, match=message):  # a blank canvas of this size took 5.3 GB
+        Example(example_id="e", caption="a dog", phrases=[], image_size=size)
