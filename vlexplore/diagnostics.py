@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .ablation import LANG4VIS, VIS4LANG
 from .engine import PhraseResult
-from .text import ASSETS
 
 __all__ = [
     "results_frame",
@@ -21,9 +19,6 @@ __all__ = [
     "paper_results",
     "format_table",
 ]
-
-PAPER_HEADLINE = ASSETS / "reference" / "paper_headline.tsv"
-
 
 def results_frame(results: Iterable[PhraseResult]) -> pd.DataFrame:
     """One row per phrase (wide: the six scores as columns)."""
@@ -76,18 +71,12 @@ def label_agreement(results: Iterable[PhraseResult], ks: tuple[int, ...] = (1, 3
     return out
 
 
-def paper_results(path: str | Path = PAPER_HEADLINE) -> pd.DataFrame:
-    """The paper's published numbers (bits, Flickr30k Entities val), tidy like ``summary_frame``."""
-    table = pd.read_csv(path, sep="\t", comment="#")
-    rows = []
-    for _, line in table.iterrows():
-        for condition in VIS4LANG:
-            rows.append({"model": line["model"], "side": "vis4lang", "metric": "MLM",
-                         "condition": condition, "bits": float(line[f"mlm_{condition}"])})
-        for condition in LANG4VIS:
-            rows.append({"model": line["model"], "side": "lang4vis", "metric": "MRC-KL",
-                         "condition": condition, "bits": float(line[f"mrckl_{condition}"])})
-    return pd.DataFrame(rows)
+def paper_results() -> pd.DataFrame:
+    """The paper's main figure (bits, Flickr30k Entities val), tidy like ``summary_frame``:
+    read from the authors' tables by ``vlexplore.paper.headline``."""
+    from .paper import headline
+
+    return headline()
 
 
 def format_table(summary: dict, model: str = "") -> str:
