@@ -10,6 +10,7 @@ import pytest
 from tiny import load_tiny, load_tiny_set
 
 from vlexplore import cli, paper
+from vlexplore.assets import PAPER_RESULTS
 from vlexplore.diagnostics import paper_results, results_frame, summarize
 from vlexplore.engine import diagnose_dataset
 from vlexplore.runs import paper_architecture, read_run, run_frame
@@ -20,7 +21,7 @@ def raw_tables() -> dict[tuple[str, int, str], float]:
     """Every number of the shipped tables, parsed with the csv module (not pandas)."""
     values = {}
     for file in paper.TABLES.values():
-        with open(paper.PAPER_DIR / file, newline="") as handle:
+        with open(PAPER_RESULTS / file, newline="") as handle:
             reader = csv.reader(handle, delimiter="\t")
             header = next(reader)
             for line in reader:
@@ -52,7 +53,7 @@ def test_the_published_frame_is_the_tables():
 
 
 def test_headline_and_main_seeds_agree_with_the_authors_headline_table():
-    path = paper.PAPER_DIR / "headline.tsv"
+    path = PAPER_RESULTS / "headline.tsv"
     shipped = pd.read_csv(path, sep="\t", comment="#").set_index("model")
     derived = paper.headline().pivot_table(index="model", columns=["metric", "condition"], values="bits")
     for model, line in shipped.iterrows():

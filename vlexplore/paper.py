@@ -5,6 +5,8 @@ vision-for-language (every model at thresholds 0.9 ... 0.0, pretraining variants
 and MRC-KL / MRC-XE for language-for-vision (all phrases, and the LabelMatch subsets). This
 module turns them into one tidy frame so that every figure draws from the same place; no
 published number is typed anywhere in vlexplore.
+
+May import: assets.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .text import ASSETS
+from .assets import PAPER_RESULTS
 
 __all__ = [
-    "PAPER_DIR",
     "TABLES",
     "SUBSETS",
     "published",
@@ -28,7 +29,6 @@ __all__ = [
     "headline",
 ]
 
-PAPER_DIR = ASSETS / "paper_results"
 #: (side, subset) -> the authors' file
 TABLES = {
     ("vis4lang", "all"): "val_0.5_vis4lang.tsv",
@@ -103,7 +103,7 @@ def _published(directory: str) -> pd.DataFrame:
     return frame
 
 
-def published(directory: str | Path = PAPER_DIR) -> pd.DataFrame:
+def published(directory: str | Path = PAPER_RESULTS) -> pd.DataFrame:
     """Every published number, one row each.
 
     Columns: ``subset`` (all, labelmatch, labelmatch-agree), ``side`` (vis4lang, lang4vis),

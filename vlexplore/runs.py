@@ -4,6 +4,8 @@ A run is what ``vlexplore diagnose --out DIR`` writes (``phrases.csv``, one row 
 and ``summary.json`` with the model and settings), or the per-phrase results of
 ``engine.diagnose_dataset`` in memory. The same means as ``diagnostics.summarize``, and the
 paper's LabelMatch subsets, so a run can be drawn beside the published numbers.
+
+May import: paper.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ The recipe is VOLTA's, scaled down: masked language modelling (15% of caption to
 (15% of regions; 90% of them zeroed, 10% kept) against the detector's class distribution
 (silver) or the region's gold class (gold), and image-text matching against captions of
 other scenes. Runs on CPU, deterministic for a seed and a thread count.
+May import: models.builtin, world, and (for its report) engine and diagnostics.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from .models.builtin import (
     BuiltinVLModel,
     SingleStreamVL,
     builtin_tokenizer,
-    encode_boxes_torch,
     save_builtin,
 )
+from .models.common import WHOLE_IMAGE_BOX, encode_boxes_torch
 from .world.demo import WORLDS
 from .world.detector import FEATURE_DIM, DetectorConfig, detect
 from .world.scenes import CLASS_NAMES, WorldConfig, make_scene, world_words
@@ -207,13 +208,13 @@ def _batch(pool: Pool, config: TrainConfig, tokenizer, rng: np.random.Generator,
     original = pool.features[scenes]
     features, region_chosen = mask_regions(original, config.region_mask_prob, generator)
     if config.object_mask_prob > 0:  # drawn only when asked: the shipped recipe's stream is unchanged
-        whole = torch.from_numpy(rng.random(b) < config.object_mask_prob)
+        rows = torch.from_numpy(rng.random(b) < config.object_mask_prob)
         pick = torch.from_numpy((rng.random(b) * pool.num_objects[scenes].numpy()).astype(np.int64))
-        ablated = pool.object_regions[scenes, pick] & whole[:, None]
+        ablated = pool.object_regions[scenes, pick] & rows[:, None]
         features = features.masked_fill(ablated[..., None], 0.0)
         region_chosen = region_chosen | ablated
     global_feature = original.mean(dim=1, keepdim=True)  # VOLTA: the mean of the unmasked regions
-    whole = torch.tensor([0.0, 0.0, 1.0, 1.0, 1.0]).expand(b, 1, 5)
+    whole = torch.tensor(WHOLE_IMAGE_BOX).expand(b, 1, 5)
     return {
         "input_ids": masked_ids,
         "attention_mask": attention,
@@ -490,7 +491,7 @@ def add_train_demo_arguments(parser) -> None:
 
 def run_train_demo(args) -> int:
     """Train the built-in checkpoint(s), write weights, config, model card and held-out set."""
-    from .models.builtin import DEMO_DIR
+    from .assets import DEMO_DIR
     from .world.demo import load_demo_set, write_demo_set
 
     out = Path(args.out) if args.out else DEMO_DIR

@@ -4,6 +4,8 @@ Published values come from ``vlexplore.paper.published`` (never typed here); eac
 point carries ``customdata`` = (table file, row, column) so that it can be traced back to
 the number it shows. Runs (``vlexplore.runs``) are drawn solid and labelled "(your run)";
 the published bars are hatched and labelled "(paper)".
+
+May import: paper, views.figures (no streamlit).
 """
 
 from __future__ import annotations

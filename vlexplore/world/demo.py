@@ -8,6 +8,8 @@ deterministically by ``write_demo_set`` (``vlexplore train-demo`` does it).
 A second world, ``demo-lang``, is the positive control: one object per scene, drawn as a
 blurred disc of its colour, so that only the caption tells its shape. Its held-out set is
 ``heldout-lang.npz`` / ``heldout-lang.json`` beside the first.
+
+May import: assets, records, geometry, world.detector, world.scenes.
 """
 
 from __future__ import annotations
@@ -19,13 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..assets import DEMO_DIR
 from ..records import Example, ExampleSet, Phrase, Regions
-from ..text import ASSETS
 from .detector import DetectorConfig, detect
 from .scenes import CLASS_NAMES, Scene, WorldConfig, make_scene, scene_examples
 
 __all__ = [
-    "DEMO_DIR",
     "WORLDS",
     "HELDOUT_SEED_BASE",
     "HELDOUT_SCENES",
@@ -36,7 +37,6 @@ __all__ = [
     "scene_with_regions",
 ]
 
-DEMO_DIR = ASSETS / "demo"
 HELDOUT_SEED_BASE = 1_000_000  # training scenes use seeds below this
 HELDOUT_SCENES = 48
 _FORMAT = 1
