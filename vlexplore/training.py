@@ -466,6 +466,14 @@ def _findings_text(findings: dict) -> str:
             + (": the diagnostic detects that the model reads the region's class from the words."
                if min(phrase, everything) >= 0.3 else ".")
         )
+        silver_phrase = lang["phrase"] - lang["none"]
+        if min(phrase, everything) >= 0.3 and silver_phrase < 0:
+            lang_text += (
+                "\n- Against the detector's silver distribution the words *lower* MRC-KL instead: with the caption "
+                "the model is sure of the true class, which the noisy detector spreads over other classes; without "
+                "it, the model's spread guess is closer to the detector's. A silver-label readout can hide, even "
+                "invert, a model's use of language."
+            )
     return vis + "\n" + lang_text
 
 
