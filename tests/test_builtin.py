@@ -180,3 +180,17 @@ def test_the_positive_control_reproduces_its_model_card():
     measured = diagnostic_findings(registry.load_model("demo-lang"), load_demo_set("demo-lang", region_labels="gold"))
     for condition, value in zip(("none", "phrase", "all"), map(float, gold.groups()), strict=True):
         assert measured["lang4vis"][condition] == pytest.approx(value, abs=1.5e-3), condition
+
+
+def test_diagnose_command_scores_the_positive_control_against_gold(capsys):
+    from vlexplore import cli
+
+    args = ["diagnose", "--model", "demo-lang", "--dataset", "demo-lang", "--limit", "30", "--json", "--quiet"]
+    assert cli.main([*args, "--region-labels", "gold"]) == 0
+    gold = json.loads(capsys.readouterr().out)["lang4vis"]
+    assert gold["phrase"] - gold["none"] >= 0.3 and gold["all"] - gold["none"] >= 0.3, gold
+    assert cli.main(args) == 0  # the paper's readout: silver labels, where the words lower MRC-KL
+    silver = json.loads(capsys.readouterr().out)["lang4vis"]
+    assert silver["phrase"] < silver["none"], silver
+    assert cli.main(["diagnose", "--dataset", "flickr30k:/nowhere", "--region-labels", "gold"]) == 2
+    assert "built-in datasets" in capsys.readouterr().err
