@@ -66,3 +66,28 @@ def test_each_figure_draws_the_published_numbers_in_chromium(pages, name):
     for y, table, row, metric in drawn["points"]:
         assert y == frame[table, row, metric]
     page.screenshot(path=str(ARTIFACTS / f"paper_figure_{name}.png"), full_page=True)
+
+
+def test_whole_set_view_of_the_positive_control_with_the_paper_figures(pages):
+    """The real app (`streamlit run app.py`): demo-lang on its world, scored against gold classes;
+    the run's MRC-KL bars and the paper's figures beside them, screenshotted."""
+    from test_browser import start_server, wait_idle
+
+    page, _ = pages
+    for base in start_server("app.py"):
+        page.set_default_timeout(120_000)
+        page.goto(base + "?view=dataset&model=demo-lang&dataset=demo-lang&region_labels=gold")
+        page.wait_for_selector(".st-key-dataset_chart .js-plotly-plot", timeout=120_000)
+        wait_idle(page)
+        bars = page.evaluate("""() => {
+          const plot = document.querySelector('.st-key-dataset_chart .js-plotly-plot');
+          const run = plot._fullData.filter(t => t.name === 'demo-lang (this run)' && t.xaxis === 'x2')[0];
+          return Array.from(run.y);
+        }""")
+        none, phrase, everything = bars
+        assert phrase - none >= 0.3 and everything - none >= 0.3, bars
+        page.screenshot(path=str(ARTIFACTS / "app_positive_control.png"), full_page=True)
+        page.get_by_text("The paper's figures, with this run beside them").click()
+        page.wait_for_selector(".st-key-paper_figure_main .js-plotly-plot", timeout=60_000)
+        wait_idle(page)
+        page.locator(".st-key-paper_figure_main").screenshot(path=str(ARTIFACTS / "app_paper_figures.png"))
