@@ -57,6 +57,7 @@ def dataset_view() -> None:
     if run is not None:
         results, skipped = run
         dataset.summary_section(results, skipped)
+        dataset.paper_figures_section(results)
         dataset.phrases_section(results)
 
 

@@ -23,6 +23,9 @@ EPILOG = """examples:
   vlexplore diagnose --model volta:uniter --checkpoint ctrl_uniter/pytorch_model_9.bin \\
       --dataset flickr30k:/data/flickr30k_entities --features /data/flickr30k_val.tsv
   vlexplore diagnose --model hf:/models/vilt-b32-mlm --dataset demo --limit 50
+  vlexplore diagnose --model demo-lang --dataset demo-lang --region-labels gold
+  vlexplore diagnose --model demo --dataset demo --out runs/demo
+  vlexplore figures --out figures --runs runs/demo
 """
 
 
@@ -61,6 +64,11 @@ def cmd_diagnose(args) -> int:
     }
     if registry.accepts_option(args.dataset, "dataset", "progress"):
         dataset_options["progress"] = not args.quiet
+    if args.region_labels:
+        if args.dataset not in ("demo", "demo-lang"):
+            raise InputError("--region-labels applies to the built-in datasets (demo, demo-lang) only; "
+                             "other datasets carry their detector's class distributions")
+        dataset_options["region_labels"] = args.region_labels
     model = registry.load_model(args.model, **model_options)
     dataset = registry.load_dataset(args.dataset, **dataset_options)
     skipped: list[str] = []
@@ -106,6 +114,27 @@ def cmd_diagnose(args) -> int:
             print(f"skipped {len(skipped)} phrase(s), e.g. {skipped[0]}")
         if args.out:
             print(f"wrote {Path(args.out) / 'phrases.csv'} and summary.json")
+    return 0
+
+
+def cmd_figures(args) -> int:
+    from tqdm.auto import tqdm
+
+    from .runs import read_runs
+    from .views.paper_figures import paper_figures, write_figures
+
+    runs = read_runs(args.runs) if args.runs else None
+    figures = paper_figures(runs)
+    formats = tuple(args.format or ("png", "html"))
+    with tqdm(total=1, desc=f"writing {len(figures)} figures ({', '.join(formats)})", disable=args.quiet) as bar:
+        try:
+            written = write_figures(figures, args.out, formats)
+        except RuntimeError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        bar.update(1)
+    for path in written:
+        print(path)
     return 0
 
 
@@ -180,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--features", help="region features for flickr30k (TSV, LMDB or a folder of .npz)")
     diag.add_argument("--images", help="folder of images (optional; used for drawing only)")
     diag.add_argument("--split", help="dataset split (flickr30k: val, test, train; default val)")
+    diag.add_argument("--region-labels", choices=["silver", "gold"],
+                      help="built-in datasets: score MRC-KL against the detector's distribution (silver, "
+                      "the paper's setting and the default) or the regions' gold classes")
     diag.add_argument("--limit", type=_positive_int, help="diagnose only the first N phrases (N >= 1)")
     diag.add_argument("--threshold", type=_fraction, default=0.5,
                       help="alignment threshold in [0, 1], strict (default 0.5)")
@@ -197,6 +229,24 @@ def build_parser() -> argparse.ArgumentParser:
                       help="print one JSON object (the summary and the skipped phrases) instead of the table")
     diag.add_argument("--quiet", action="store_true", help="no progress bars")
     diag.set_defaults(func=cmd_diagnose)
+
+    figs = sub.add_parser(
+        "figures",
+        help="write the paper's figures (PNG and HTML), with your runs beside the published numbers",
+        description="Write the paper's figures from the authors' result tables (assets/paper_results): "
+        "main (MLM and MRC-KL per model), thresholds (Object at 0.9 ... 0.0), seeds (every published "
+        "seed), labelmatch (LabelMatch subsets) and mrc_xe (MRC-XE readout). --runs adds folders written "
+        "by `vlexplore diagnose --out DIR`, drawn beside the published values and labelled as yours.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    figs.add_argument("--out", required=True, help="folder for NAME.png and NAME.html")
+    figs.add_argument("--runs", nargs="+", metavar="RESULTS_DIR",
+                      help="folders written by `vlexplore diagnose --out DIR` to draw beside the paper")
+    figs.add_argument("--format", nargs="+", choices=["png", "html"],
+                      help="which files to write (default: png html; PNG needs Chrome or Chromium)")
+    figs.add_argument("--quiet", action="store_true", help="no progress bar")
+    figs.set_defaults(func=cmd_figures)
 
     for name, text in (("models", "list the models"), ("datasets", "list the datasets")):
         sub.add_parser(name, help=text).set_defaults(func=cmd_list)

@@ -50,6 +50,10 @@ MODELS: dict[str, ModelEntry] = {
         "vlexplore.models.builtin:load_shipped",
         "built-in model pretrained on the procedural world with gold labels; offline",
     ),
+    "demo-lang": ModelEntry(
+        "vlexplore.models.builtin:load_shipped",
+        "positive control: built-in model (gold labels) from the demo-lang world, where only words tell a shape",
+    ),
     "volta": ModelEntry(
         "vlexplore.models.volta:load_from_spec",
         "volta:ARCH with --checkpoint PATH; ARCH in lxmert, vilbert, vl-bert, visualbert, uniter",
@@ -66,6 +70,10 @@ DATASETS: dict[str, DatasetEntry] = {
     "demo": DatasetEntry(
         "vlexplore.world.demo:load_demo_set",
         "held-out scenes of the built-in world, with captions, gold boxes and detector regions",
+    ),
+    "demo-lang": DatasetEntry(
+        "vlexplore.world.demo:load_demo_set",
+        "held-out scenes of the positive control's world: one object per scene, drawn as a disc (shape only in words)",
     ),
     "flickr30k": DatasetEntry(
         "vlexplore.data.flickr30k:load_from_spec",

@@ -41,7 +41,7 @@ __all__ = [
 
 VOCAB_FILE = DEMO_DIR / "vocab.txt"
 #: registry name -> checkpoint stem in assets/demo
-SHIPPED = {"demo": "demo", "demo-gold": "demo-gold"}
+SHIPPED = {"demo": "demo", "demo-gold": "demo-gold", "demo-lang": "demo-lang"}
 
 
 @dataclass
@@ -263,7 +263,8 @@ def load_builtin(path: str | Path, name: str | None = None, vocab_file: str | Pa
 
 
 def load_shipped(name: str = "demo", checkpoint: str | None = None, **options) -> BuiltinVLModel:
-    """Registry entry: "demo" (silver labels) or "demo-gold" (gold labels), from assets/demo.
+    """Registry entry: "demo" (silver labels), "demo-gold" (gold labels) or "demo-lang" (the
+    positive control, gold labels in the world where only words tell a shape), from assets/demo.
 
     ``checkpoint`` loads a retrained file instead (e.g. from ``vlexplore train-demo --out``).
     """

@@ -30,7 +30,7 @@ __all__ = [
     "simulated_regions",
 ]
 
-BUILTIN_MODELS = ("demo", "demo-gold")  # their regions come from the world's simulated detector
+BUILTIN_MODELS = ("demo", "demo-gold", "demo-lang")  # their regions come from the world's simulated detector
 
 
 def model_choices() -> list[str]:
