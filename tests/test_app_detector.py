@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 
 import numpy as np
@@ -34,7 +35,8 @@ def files(tmp_path_factory):
 
 def upload_errors(at) -> list[str]:
     """Errors other than the opening example's (the tiny test set's 8-d regions do not fit VOLTA)."""
-    return [e.value for e in at.error if "region features are 8-d" not in e.value]
+    shown = [html.unescape(e.value) for e in at.error]  # the page escapes its messages
+    return [e for e in shown if "region features are 8-d" not in e]
 
 
 def open_upload(files, data: bytes, name: str = "photo.jpg"):
@@ -120,3 +122,10 @@ def test_the_sidebar_says_which_detector_made_a_features_file(tmp_path):
     (tmp_path / "val.tsv.detector.json").write_text(json.dumps({"detector": "/models/frcnn", "mode": "caffe"}))
     at = start(dataset=f"flickr30k:{entities}", features=str(features))
     assert any("extracted by the detector /models/frcnn (caffe mode)" in c.value for c in at.caption)
+
+
+def test_a_detector_folder_outside_the_data_folders_is_refused(files, small_volta, monkeypatch, tmp_path):  # noqa: F811
+    monkeypatch.setenv("VLEXPLORE_DATA_DIRS", str(tmp_path))
+    at = open_upload(files, jpeg(photo(120, 90)))
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("not a readable path in this server's data folders" in e for e in upload_errors(at)), errors(at)

@@ -9,6 +9,8 @@ features and 1,601-way ``cls_prob`` per image, as VOLTA's Flickr30k features wer
 
 See docs/detector.md for the two post-processing modes and what differs from the
 Hugging Face LXMERT demo.
+May import: images, models.hf (hub names through the Hugging Face cache), data.features
+(``extract`` only).
 """
 
 from .checkpoint import DEFAULT_DETECTOR, DetectorLoadError

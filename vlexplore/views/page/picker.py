@@ -16,7 +16,7 @@ from ...records import Example, ExampleSet
 from .. import examples as ex
 from .. import overlay, sources
 from ..state import Key, parse_box
-from ..text import UPLOAD_DETECTOR_NOTE, example_label
+from ..text import UPLOAD_DETECTOR_NOTE, example_label, literal
 from . import session
 
 GALLERY_SIZE = 8
@@ -70,8 +70,8 @@ def pick() -> Pick:
 
 
 def show(messages: list[tuple[str, str]]) -> None:
-    for kind, text in messages:
-        getattr(st, kind)(text)
+    for kind, text in messages:  # errors and warnings quote user input: shown literally
+        getattr(st, kind)(literal(text) if kind in ("error", "warning") else text)
 
 
 def picker_section(chosen: Pick) -> None:
@@ -103,7 +103,7 @@ def gallery_row(dataset: ExampleSet) -> None:
             st.image(session.get_thumbnail(source, example.example_id), width="stretch")
             st.button(str(number), key=Key.open_button(example.example_id),
                       on_click=session.open_example, args=(example.example_id,),
-                      help=f"{example.example_id}: {example.caption}",
+                      help=literal(f"{example.example_id}: {example.caption}"),
                       type="primary" if example.example_id == st.session_state[Key.EXAMPLE] else "secondary",
                       width="stretch")
 
@@ -159,7 +159,7 @@ def upload_panel() -> None:
                 input_kind=model.input_kind if model is not None else "regions",
                 detector=detector, name=f"upload {upload.name!r}")
         except ValueError as error:
-            st.error(str(error))
+            st.error(literal(error))
         else:
             s[Key.UPLOAD_EXAMPLE] = example
             s[Key.UPLOAD_REGIONS_FROM] = None if detected is None else regions_from(detected)
@@ -177,6 +177,7 @@ def detect_upload(data: bytes, name: str, folder: str, mode: str):
 
     try:
         image = load_image(io.BytesIO(data), name=f"upload {name!r}")
+        sources.check_typed_paths("detector", {"detector": folder})  # every run, not only the first (cached) load
         session.get_detector(folder, mode)  # a loading problem shows before the status box
     except ValueError as error:
         st.error(str(error))

@@ -67,9 +67,7 @@ def get_thumbnail(dataset_spec: tuple, example_id: str):
 
 @st.cache_resource(show_spinner="Loading the detector …", max_entries=2)
 def get_detector(folder: str, mode: str):
-    from ...detector import load_detector
-
-    return load_detector(folder, mode=mode)
+    return sources.load_detector(folder, mode)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)

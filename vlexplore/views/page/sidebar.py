@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ...data.features import read_provenance
 from ...protocol import PAPER
 from .. import sources
-from ..state import VIEWS, Key
+from ..state import BUILTIN_WORLDS, VIEWS, Key
 from . import session
 
 VIEW_NAMES = {"example": "One example", "dataset": "Whole set", "about": "What am I looking at?"}
@@ -63,11 +62,17 @@ def dataset_inputs() -> None:
                       "with Annotations/, Sentences/ and val.txt).")
     st.text_input("Other examples", key=Key.DATASET_CUSTOM, placeholder="flickr30k:/path/to/flickr30k_entities",
                   on_change=session.use_custom_dataset, label_visibility="collapsed")
+    if s[Key.DATASET] in BUILTIN_WORLDS:
+        st.radio("Region labels for MRC-KL", ("silver", "gold"), key=Key.REGION_LABELS, horizontal=True,
+                 format_func={"silver": "detector (paper)", "gold": "gold classes"}.get,
+                 help="The paper scores the region head against the detector's class distribution (silver). "
+                      "The built-in worlds also know each region's true class: score against it to see the "
+                      "positive control demo-lang use the caption.")
     if s[Key.DATASET].startswith("flickr30k:"):
         st.text_input("Region features", key=Key.FEATURES, placeholder="/path/to/flickr30k_val.tsv",
                       help="Detector regions of the images: a bottom-up-attention TSV, a VOLTA LMDB "
                            "or a folder of .npz files.")
-        made_by = read_provenance(s[Key.FEATURES].strip()) if s.get(Key.FEATURES, "").strip() else None
+        made_by = sources.features_made_by(s[Key.FEATURES].strip()) if s.get(Key.FEATURES, "").strip() else None
         if made_by:
             st.caption(f"Regions extracted by the detector {made_by['detector']} ({made_by.get('mode')} mode).")
         st.text_input("Images folder (optional)", key=Key.IMAGES, placeholder="/path/to/flickr30k-images",
