@@ -1,8 +1,8 @@
 """The detector end to end: equality with the reference, the two modes' rules, loading errors.
 
 ``tests/data/detector_golden.npz`` holds the Hugging Face LXMERT demo's own outputs
-(transformers-research-projects ``lxmert/modeling_frcnn.py`` + ``processing_image.py``,
-commit of 2024) for the detector ``detector_fixture.write_detector(**GOLDEN_SIZES)`` and the
+(huggingface/transformers-research-projects ``lxmert/modeling_frcnn.py`` + ``processing_image.py``
++ ``utils.py`` at commit fccd0cd of 2026-04-15) for the detector ``detector_fixture.write_detector(**GOLDEN_SIZES)`` and the
 image ``detector_fixture.photo()``. They were made outside this project: the reference ran
 unmodified under /tmp with loop-based stand-ins for ``torchvision.ops`` (nms, batched_nms,
 RoIPool, written from the C++ kernels' semantics), given the image as a BGR float tensor so
