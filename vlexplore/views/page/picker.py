@@ -145,8 +145,7 @@ def upload_panel() -> None:
     caption = st.text_input("Caption", key=Key.UPLOAD_CAPTION, placeholder="A man walks a dog in the park .")
     c1, c2 = st.columns(2)
     phrase = c1.text_input("Phrase (words of the caption)", key=Key.UPLOAD_PHRASE, placeholder="a dog")
-    box = c2.text_input("Its box x1,y1,x2,y2 (pixels)", key=Key.UPLOAD_BOX, placeholder="10,20,200,180",
-                        help="Type it, or click / choose one of the detected regions below.")
+    box = c2.text_input("Its box x1,y1,x2,y2 (pixels)", key=Key.UPLOAD_BOX, placeholder="10,20,200,180")
     if detected is not None:
         detected_regions_picker(image, detected)
     if st.button("Use this image", disabled=upload is None or (needs_detector and detected is None)):
@@ -216,6 +215,7 @@ def detected_regions_picker(image, detected) -> None:
         if points:
             use_region(int(points[0].get("customdata", points[0].get("point_index", -1))))
 
+    st.caption("Click a region's number (or choose it below) to make it the phrase's box.")
     figure = overlay.detections_figure(image, boxes, labels, s.get(Key.UPLOAD_REGION))
     st.plotly_chart(figure, key=Key.UPLOAD_REGIONS_CHART, on_select=clicked, selection_mode=("points",),
                     config={"displayModeBar": False})
