@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["WHAT_AM_I_LOOKING_AT", "UPLOAD_DETECTOR_NOTE", "example_label", "baseline_caption"]
+import re
+
+__all__ = ["WHAT_AM_I_LOOKING_AT", "UPLOAD_DETECTOR_NOTE", "PAPER_URL", "example_label", "baseline_caption",
+           "in_app_words", "story_line"]
+
+PAPER_URL = "https://aclanthology.org/2021.emnlp-main.775/"
 
 WHAT_AM_I_LOOKING_AT = """
 **The question.** A vision-and-language transformer reads an image and a caption together.
@@ -56,3 +61,40 @@ def baseline_caption(*sources: str) -> str:
     """What replaced the ablated input of a result (``Baseline.source``, as the result records
     it), never called the paper's when it is not."""
     return "Baseline: " + "; ".join(BASELINE_WORDS.get(source, source) for source in sources) + "."
+
+
+# The library and CLI name flags and keyword arguments; on the page the same advice names the
+# sidebar's fields. (pattern, replacement), applied in order.
+_APP_WORDING: tuple[tuple[str, str], ...] = (
+    (r"pass --model (\S+?) --checkpoint PATH", r"type \1 as the model in the sidebar, with its checkpoint file"),
+    (r"pass --model (\S+)", r"type \1 as the model in the sidebar"),
+    (r"--model (\S+?) --checkpoint PATH", r"the model \1 with its checkpoint file"),
+    (r"--model (\S+)", r"the model \1"),
+    (r"pass --checkpoint PATH \(checkpoint=PATH in Python\)", "type its checkpoint file in the sidebar"),
+    (r"--checkpoint", "the checkpoint file"),
+    (r"\(--features\)", "(type the region features path in the sidebar)"),
+    (r"vlexplore does not download unless asked: ", "the app does not download models: "),
+    (r"(?:unset it and )?pass allow_download=True to fetch it here",
+     "download it first on a machine with network and type its folder as hf:DIR"),
+    (r"invalid literal for int\(\) with base 10: ('[^']*')", r"\1 is not a whole number"),
+    (r"Image size \(\d+ pixels\) exceeds limit of \d+ pixels, could be decompression bomb DOS attack\.?",
+     "more pixels than the app reads"),
+    (r" \(or raise max_pixels\)", ""),
+)
+
+
+def in_app_words(message: str) -> str:
+    """A library message as the page says it: advice about CLI flags and keyword arguments
+    becomes advice about the sidebar; Python and Pillow internals become plain words."""
+    for pattern, replacement in _APP_WORDING:
+        message = re.sub(pattern, replacement, message)
+    return message
+
+
+def story_line(phrase: str, words_lost_bits: float, region_lost_bits: float) -> str:
+    """The paper's finding for one phrase in one sentence: what removing the image costs the
+    words, and what removing the words costs the region (NaN: not measured)."""
+    first = f"Without its regions, the model loses **{words_lost_bits:+.2f} bits** on \u201c{phrase}\u201d"
+    if region_lost_bits != region_lost_bits:  # NaN
+        return first + "; the words' effect on its region cannot be measured here."
+    return first + f"; without the words, it loses **{region_lost_bits:+.3f} bits** on this region."

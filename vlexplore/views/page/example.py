@@ -36,6 +36,7 @@ class ExampleView:
     phrase_index: int = 0  # the chosen phrase in ``edited``
     image: np.ndarray | None = None
     diagnosis: Diagnosis | None = None
+    phrase_labels: list[str] = field(default_factory=list)  # the phrase choices, as the edited caption reads
     edit_messages: list[tuple[str, str]] = field(default_factory=list)  # under the editors
     messages: list[tuple[str, str]] = field(default_factory=list)  # under the image
 
@@ -58,10 +59,41 @@ def compute(example: Example) -> ExampleView:
         return view
     apply_box_selection(example)
     view.edited, view.phrase_index = edit(example, view.edit_messages)
+    view.phrase_labels = phrase_labels(example)
     view.image = picture(view.edited or example, view.messages)
     if view.edited is not None:
+        flag_unknown_words(view)
         diagnose_edited(view)
     return view
+
+
+def phrase_labels(example: Example) -> list[str]:
+    """The phrase choices as the caption being edited reads them (an edit inside a phrase
+    renames it; a phrase the edit removed says so)."""
+    caption = " ".join(str(st.session_state.get(Key.CAPTION_INPUT, "")).split())
+    relocated = ex.relocate_phrases(example, caption) if caption and caption != example.caption \
+        else example.phrases
+    return [(now.text if now is not None else f"{old.text} (not in the caption)")
+            + ("" if len(old.boxes) else " (no box)") for old, now in zip(example.phrases, relocated, strict=True)]
+
+
+def flag_unknown_words(view: ExampleView) -> None:
+    """Words the model cannot spell are said before any score is read (they become [UNK])."""
+    edited, model = view.edited, view.model
+    unknown = ex.unknown_words(getattr(model, "tokenizer", None), edited.caption)
+    if not unknown:
+        return
+    own = set(edited.phrases[view.phrase_index].text.split())
+    in_phrase = [w for w in unknown if w in own]
+    others = [w for w in unknown if w not in own]
+    vocabulary = f"{st.session_state[Key.MODEL]}'s vocabulary"
+    if in_phrase:
+        view.edit_messages.append(("warning", f"{', '.join(map(repr, in_phrase))} not in {vocabulary}: the model "
+                                              "sees an unknown-word token there, so its loss on these words "
+                                              "measures nothing. Use words the model knows."))
+    if others:
+        view.edit_messages.append(("info", f"{', '.join(map(repr, others))} not in {vocabulary}: the model reads "
+                                           "an unknown-word token in their place."))
 
 
 def picture(example: Example, messages: list) -> np.ndarray:
@@ -84,11 +116,15 @@ def apply_box_selection(example: Example) -> None:
             s[key] = float(value)
 
 
-def seed_editors(example: Example) -> None:
+def seed_editors(example: Example, messages: list) -> None:
     """Start the editors from the example (or from the link's edits) where they are empty."""
     s = st.session_state
     s.setdefault(Key.CAPTION_INPUT, s[Key.CAPTION_EDIT] or example.caption)
-    if s.pop(Key.PICK_PHRASE, False) or int(s[Key.PHRASE]) >= len(example.phrases):
+    picked = s.pop(Key.PICK_PHRASE, False)
+    if not picked and int(s[Key.PHRASE]) >= len(example.phrases):
+        messages.append(("warning", f"There is no phrase {int(s[Key.PHRASE])} in this example (it has "
+                                    f"{len(example.phrases)}); showing its first phrase with a box."))
+    if picked or int(s[Key.PHRASE]) >= len(example.phrases):
         s[Key.PHRASE] = (example.diagnosable_phrases() or [0])[0]
     chosen = example.phrases[int(s[Key.PHRASE])]
     width, height = example.image_size
@@ -111,7 +147,7 @@ def edit(example: Example, messages: list) -> tuple[Example | None, int]:
     if not example.phrases:
         messages.append(("warning", "This example has no phrase."))
         return None, 0
-    seed_editors(example)
+    seed_editors(example, messages)
     caption = s[Key.CAPTION_INPUT]
     box = [s[key] for key in Key.BOX_INPUTS] if s.get(Key.REDRAW) else None
     s[Key.BOX_EDIT] = format_box(box) if box is not None else ""
@@ -180,20 +216,21 @@ def image_height(example: Example, column_px: int = IMAGE_COLUMN_PX) -> int:
 
 def caption_section(view: ExampleView) -> None:
     """The editors (caption, phrase, other words, redrawn box), then the caption in colour."""
-    s, example = st.session_state, view.example
+    s = st.session_state
     st.text_input("Caption (edit to see what the model does with other words)", key=Key.CAPTION_INPUT)
-    phrases = example.phrases
-    if phrases:
-        st.radio("Phrase", list(range(len(phrases))), key=Key.PHRASE, horizontal=True,
-                 on_change=session.phrase_changed,
-                 format_func=lambda i: phrases[i].text + ("" if len(phrases[i].boxes) else " (no box)"))
+    labels = view.phrase_labels
+    if labels:
+        st.radio("Phrase", list(range(len(labels))), key=Key.PHRASE, horizontal=True,
+                 on_change=session.phrase_changed, format_func=labels.__getitem__)
         with st.expander("Other words, or redraw the box", expanded=bool(s.get(Key.REDRAW) or s[Key.WORDS])):
             st.text_input("Ablate other words of the caption (with this phrase's box)", key=Key.WORDS,
                           placeholder="e.g. walks", help="Leave empty to ablate the phrase itself.")
             st.toggle("Redraw the box (drag on the image, or type)", key=Key.REDRAW)
             if s[Key.REDRAW]:
-                for column, key in zip(st.columns(4), Key.BOX_INPUTS, strict=True):
-                    column.number_input(key[-2:], key=key, step=1.0, format="%.0f")
+                with st.form(Key.BOX_FORM, border=False):  # one run per box, not one per field
+                    for column, key in zip(st.columns(4), Key.BOX_INPUTS, strict=True):
+                        column.number_input(key[-2:], key=key, step=1.0, format="%.0f")
+                    st.form_submit_button("Apply box", help="Or press Enter in a field.")
     show(view.edit_messages)
     if view.edited is not None:
         st.markdown(overlay.caption_html(view.edited.caption, view.edited.phrases, view.phrase_index),
@@ -218,16 +255,39 @@ def scores_section(view: ExampleView) -> None:
     v4l, l4v = diagnosis.scores["vis4lang"], diagnosis.scores["lang4vis"]
     shown_v4l, shown_l4v = s[Key.VIS4LANG], s[Key.LANG4VIS]
     c1, c2, c3 = st.columns(3)
-    c1.metric(f"MLM loss, {LABEL[shown_v4l]}", f"{v4l[shown_v4l]:.2f} bits", delta_color="inverse",
-              delta=None if shown_v4l == "none" else f"{v4l[shown_v4l] - v4l['none']:+.2f}")
+    change_metric(c1, "MLM loss", shown_v4l, v4l, 2)
     if math.isnan(l4v[shown_l4v]):
-        c2.metric("MRC-KL", "n/a")
+        c2.metric("MRC-KL", "n/a", help=not_scored_reason(diagnosis))
     else:
-        c2.metric(f"MRC-KL, {LABEL[shown_l4v]}", f"{l4v[shown_l4v]:.3f} bits", delta_color="inverse",
-                  delta=None if shown_l4v == "none" else f"{l4v[shown_l4v] - l4v['none']:+.3f}")
+        change_metric(c2, "MRC-KL", shown_l4v, l4v, 3)
     c3.metric("Aligned regions", f"{len(diagnosis.alignment.aligned)} of {len(diagnosis.unit_boxes)}")
+    if math.isnan(l4v[shown_l4v]):
+        st.caption(f"MRC-KL n/a: {not_scored_reason(diagnosis)}.")
     st.caption("Arrows: change against None (red = worse prediction).")
     st.caption(baseline_caption(diagnosis.baseline.source))  # the one this result used, as it records it
+
+
+def change_metric(column, name: str, shown: str, scores: dict, digits: int) -> None:
+    """A score in bits with its change against None; a change that rounds to zero has no arrow."""
+    delta, colour, arrow = None, "inverse", "auto"
+    if shown != "none":
+        change = scores[shown] - scores["none"]
+        delta = f"{change:+.{digits}f}"
+        if float(delta) == 0:
+            delta, colour, arrow = f"{0:.{digits}f} (no change)", "off", "off"
+    column.metric(f"{name}, {LABEL[shown]}", f"{scores[shown]:.{digits}f} bits", delta=delta,
+                  delta_color=colour, delta_arrow=arrow)
+
+
+def not_scored_reason(diagnosis: Diagnosis) -> str:
+    """Why the headline MRC-KL has no value for this phrase, in words."""
+    if diagnosis.lang4vis_note:
+        return diagnosis.lang4vis_note
+    settings = diagnosis.settings
+    if diagnosis.alignment.target is None:
+        return (f"no detector region overlaps the phrase's box by more than {settings.threshold:g} "
+                f"({settings.alignment.upper()}), so there is no target region to score")
+    return "the model gave no region prediction at the target region"
 
 
 def messages_section(view: ExampleView) -> None:
@@ -260,9 +320,10 @@ def vision_tab(view: ExampleView) -> dict:
     c1, c2 = st.columns(2)
     with c1:
         scored = sorted(diagnosis.regions["region"].unique().tolist())
-        target = diagnosis.alignment.target
+        targets = set(diagnosis.regions.loc[diagnosis.regions["target"], "region"].tolist())  # as the bars mark it
+        target = next(iter(targets), None)
         region = st.selectbox("Region", scored, index=scored.index(target) if target in scored else 0,
-                              format_func=lambda r: f"r{r}" + (" (target)" if r == target else ""),
+                              format_func=lambda r: f"r{r}" + (" (target)" if r in targets else ""),
                               key=Key.CLASS_REGION)
         figs["classes"] = figures.class_distribution_figure(diagnosis, region, shown, model=view.model)
         st.plotly_chart(figs["classes"], key=Key.FIG_CLASSES)

@@ -6,7 +6,7 @@ import streamlit as st
 
 from ...protocol import PAPER
 from .. import sources
-from ..state import VIEWS, Key
+from ..state import THRESHOLD_MAX, VIEWS, Key
 from . import session
 
 VIEW_NAMES = {"example": "One example", "dataset": "Whole set", "about": "What am I looking at?"}
@@ -58,7 +58,7 @@ def dataset_inputs() -> None:
 
 def settings_inputs() -> None:
     st.subheader("Ablation settings")
-    st.slider("Alignment threshold", 0.0, 0.95, step=0.05, key=Key.THRESHOLD,
+    st.slider("Alignment threshold", 0.0, THRESHOLD_MAX, step=0.05, key=Key.THRESHOLD,
               help="A region is aligned with a phrase when its overlap with a gold box is above this.")
     st.radio("Overlap measure", ("iot", "iou"), key=Key.ALIGNMENT, horizontal=True,
              format_func={"iot": "IoT (paper)", "iou": "IoU"}.get)
