@@ -396,3 +396,15 @@ def test_a_threshold_above_the_slider_is_clamped_and_the_deck_round_trips():
     assert state.threshold == 0.95 and "0.97" in problems[0] and "0.95" in problems[0]
     assert state.present is True and state.deck == "ex0:1,ex2:0" and "'bad:x'" in problems[1]
     assert from_query(to_query(state))[0] == state and to_query(state)["present"] == "1"
+
+
+def test_the_change_map_is_symmetric_in_bits_with_a_noise_floor(diagnosis):
+    heat = figures.heat_figure(diagnosis, overlay.example_image(diagnosis.example), "phrase")
+    trace = next(t for t in heat.data if t.type == "heatmap")
+    change = figures.region_change(diagnosis, "phrase")
+    assert trace.zmin == -trace.zmax and trace.zmax >= max(figures.HEAT_MIN_RANGE_BITS, np.nanmax(np.abs(change)))
+    floor = figures.noise_floor_bits(diagnosis)
+    assert floor > 0 and "bits" in trace.colorbar.title.text and f"{floor:.3f}" in trace.colorbar.title.text
+    z = np.asarray(trace.z, dtype=float)
+    if np.all(np.abs(change[np.isfinite(change)]) <= floor):
+        assert np.isnan(z).all()  # nothing above the noise: nothing painted

@@ -27,6 +27,7 @@ __all__ = [
     "class_distribution_figure",
     "region_change",
     "heat_figure",
+    "noise_floor_bits",
     "dataset_figure",
     "effect_table",
 ]
@@ -188,14 +189,34 @@ def region_change(diagnosis: Diagnosis, condition: str) -> np.ndarray:
     return out
 
 
+HEAT_MIN_RANGE_BITS = 0.25  # the change map's colour scale reaches at least this far either way
+
+
+def noise_floor_bits(diagnosis: Diagnosis) -> float:
+    """The MRC-KL change that masking words causes where they do not refer: twice the RMS of the
+    Phrase − None change at the regions not aligned with the phrase (0 when none is scored)."""
+    change = region_change(diagnosis, "phrase")
+    aligned = np.zeros(len(change), bool)
+    aligned[np.asarray(list(diagnosis.alignment.aligned), dtype=int)] = True
+    control = change[~aligned & np.isfinite(change)]
+    return float(2 * np.sqrt(np.mean(control**2))) if control.size else 0.0
+
+
 def heat_figure(diagnosis: Diagnosis, image: np.ndarray, condition: str = "phrase",
                 height: int = 380) -> go.Figure:
-    """The image with each region tinted by its MRC-KL change against None (red = worse)."""
+    """The image with each region tinted by its MRC-KL change against None (red = worse), on a
+    symmetric scale of at least ±``HEAT_MIN_RANGE_BITS``; changes within the noise floor are
+    not drawn, so a near-zero effect looks like one."""
     change = region_change(diagnosis, condition)
-    heat = overlay.region_heat(diagnosis.unit_boxes, change, diagnosis.example.image_size)
+    floor = noise_floor_bits(diagnosis)
+    shown = np.where(np.abs(change) > floor, change, np.nan)
+    heat = overlay.region_heat(diagnosis.unit_boxes, shown, diagnosis.example.image_size)
+    finite = np.abs(change[np.isfinite(change)])
+    scale = max(HEAT_MIN_RANGE_BITS, float(finite.max()) if finite.size else 0.0)
     return overlay.image_figure(
-        image, diagnosis.example.phrases, diagnosis.phrase_index, heat=heat,
-        heat_title=f"{CONDITION_LABELS[condition]} − None", height=height,
+        image, diagnosis.example.phrases, diagnosis.phrase_index, heat=heat, heat_range=scale,
+        heat_title=f"{CONDITION_LABELS[condition]} − None (bits); |change| ≤ {floor:.3f} not drawn",
+        height=height,
     )
 
 

@@ -18,7 +18,7 @@ part of one modality and measuring how much worse the model predicts the other.
 by `[MASK]` and the model must guess them. We read the loss of the true words in **bits**
 (lower = better) in three conditions:
 *None* — the image is intact; *Object* — the detector regions that overlap the phrase's gold
-box (dashed red on the image) are replaced by the average region feature; *All* — every
+box (dashed outlines on the image) are replaced by the average region feature; *All* — every
 region is replaced. If the loss rises from None to Object, the model was looking at the object.
 
 **Language-for-vision (MRC-KL).** The regions under the phrase are zeroed, and the model must

@@ -204,7 +204,7 @@ def image_section(view: ExampleView) -> None:
                                    selectable=True, height=height)
     st.plotly_chart(fig, key=Key.IMAGE_SELECT, on_select="rerun", selection_mode="box",
                     config={"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d"]})
-    st.caption(f"Gold boxes in the phrase colours · grey: detector regions · dashed red: replaced under "
+    st.caption(f"Gold boxes in the phrase colours · grey: detector regions · dashed outline: replaced under "
                f"**{LABEL[shown]}** · dotted: MRC target. Drag a rectangle to redraw the phrase's box.")
 
 
@@ -330,7 +330,10 @@ def vision_tab(view: ExampleView) -> dict:
     with c2:
         changed = shown if shown != "none" else "phrase"
         figs["change map"] = figures.heat_figure(diagnosis, view.image, changed, height=360)
-        st.markdown(f"Per-region MRC-KL change, **{LABEL[changed]} − None** (red: worse without words)")
+        st.markdown(f"Per-region MRC-KL change, **{LABEL[changed]} − None**, in bits (red: worse without "
+                    f"words; white: no change). Changes within the noise floor "
+                    f"({figures.noise_floor_bits(diagnosis):.3f} bits: twice the RMS change at regions the "
+                    f"phrase does not refer to) are not drawn.")
         st.plotly_chart(figs["change map"], key=Key.FIG_HEAT)
     return figs
 
