@@ -30,6 +30,7 @@ def example_view() -> None:
     if view.model is None:
         example.messages_section(view)
         return
+    example.model_section(view)
     left, right = st.columns([11, 9], gap="medium")
     with left:
         example.image_section(view)

@@ -337,6 +337,10 @@ def test_default_page_opens_the_built_in_model_or_names_what_is_missing():
     if at.metric:  # the built-in model and examples are installed
         assert at.session_state["model"] == "demo" and at.session_state["example"]
         assert query(at)["example"] == at.session_state["example"]
+        line = next(c for c in captions(at) if c.startswith("**Model `demo`**"))  # named for what it is
+        assert "M parameters" in line and "synthetic shapes" in line and "not one of the paper's" in line
+        token = at.radio(key="token_index")  # the phrase's content word, not its article
+        assert token.format_func(token.value).lower() not in ("a", "the", "one")
     else:
         assert at.error and any("demo" in e.value or "checkpoint" in e.value for e in at.error)
 
@@ -609,3 +613,25 @@ def test_a_tiny_upload_gets_its_own_message(vilt_dir):
     at.button[[b.label for b in at.button].index("Use this image")].click().run()
     assert any("1x1 pixels, too small" in e.value for e in at.error), [e.value for e in at.error]
     assert not any("detector" in e.value for e in at.error) and not at.exception
+
+
+# ---------------------------------------------------------------- issue 13: tells the story by itself
+def test_the_page_opens_on_a_content_word_and_names_the_model_and_paper():
+    at = start()
+    token = at.radio(key="token_index")
+    assert token.format_func(token.value).lower() in ("tall", "man")  # never the determiner "a"
+    topk = chart(at, "fig_topk")
+    assert f"masked token {token.value + 1}" in topk["layout"]["title"]["text"]
+    line = next(c for c in captions(at) if c.startswith("**Model `counted`**"))
+    assert "aclanthology.org/2021.emnlp-main.775" in line
+    at.radio(key="phrase").set_value(1).run()  # another phrase: its own best word
+    token = at.radio(key="token_index")
+    assert token.format_func(token.value).lower() in ("small", "dog")
+
+
+def test_the_whole_set_figure_names_each_paper_model_on_its_bars():
+    at = start(view="dataset")
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    paper = [t for t in spec["data"] if t["name"].endswith("(paper)")]
+    assert len(paper) == 10  # five models, two panels
+    assert all(set(t["text"]) == {t["name"].removesuffix(" (paper)")} for t in paper)

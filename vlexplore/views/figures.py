@@ -17,6 +17,7 @@ from ..engine import Diagnosis
 from ..models.base import VLModel
 from ..protocol import LANG4VIS, VIS4LANG
 from . import overlay
+from .text import FUNCTION_WORDS
 
 __all__ = [
     "CONDITION_LABELS",
@@ -30,6 +31,7 @@ __all__ = [
     "noise_floor_bits",
     "dataset_figure",
     "effect_table",
+    "default_token",
 ]
 
 CONDITION_LABELS = {"none": "None", "object": "Object", "phrase": "Phrase", "all": "All"}
@@ -244,6 +246,8 @@ def dataset_figure(summary_frame: pd.DataFrame, paper: pd.DataFrame | None = Non
                     x=[CONDITION_LABELS[c] for c in conditions], y=part["bits"], name=f"{name} (paper)",
                     legendgroup=f"paper-{name}", showlegend=col == 1, offsetgroup=f"paper-{i}",
                     marker=dict(color=PAPER_COLOUR, opacity=0.35 + 0.12 * i, pattern=dict(shape="/")),
+                    text=[name] * len(conditions), textposition="outside", textangle=-90,  # named on the bar
+                    textfont=dict(size=11), cliponaxis=False, constraintext="none",
                     customdata=[[side, c] for c in conditions],  # a click lists this run's phrases
                     hovertemplate="%{x}: %{y:.3f} bits<extra>" + f"{name}, published (Flickr30k val)" + "</extra>",
                 ), row=1, col=col)
@@ -261,3 +265,17 @@ def effect_table(results: pd.DataFrame, side: str, condition: str) -> pd.DataFra
     order = table["bits"] if condition == "none" else table["effect"]  # None: the hardest first
     table = table.assign(_order=order).sort_values("_order", ascending=False).drop(columns="_order")
     return table[["example_id", "phrase_index", "phrase", "bits", "effect"]].reset_index(drop=True)
+
+
+def default_token(tokens: pd.DataFrame) -> int:
+    """The masked sub-token to open the top predictions on: the phrase's most informative
+    content word, i.e. the one whose loss the image changes most (All − None, in bits), skipping
+    function words ("a", "the", ...) unless the phrase has nothing else."""
+    if tokens.empty:
+        return 0
+    table = tokens.pivot_table(index=["token_index", "token"], columns="condition", values="mlm_bits")
+    gain = (table["all"] - table["none"]) if {"all", "none"} <= set(table.columns) else table.iloc[:, 0]
+    gain = gain.reset_index(name="gain")
+    content = gain[~gain["token"].str.lower().isin(FUNCTION_WORDS) & gain["token"].str.isalnum()]
+    chosen = content if not content.empty else gain
+    return int(chosen.sort_values("gain", ascending=False, kind="stable")["token_index"].iloc[0])

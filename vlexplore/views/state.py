@@ -101,8 +101,8 @@ class Key:
     BAR_SIDE, BAR_CONDITION, OPEN_ROW = "bar_side", "bar_condition", "open_row"
 
     # what another phrase resets (its own gold box), and what another example resets (all edits)
-    PHRASE_RESETS = (*BOX_INPUTS, REDRAW, APPLIED_SELECTION)
-    EXAMPLE_RESETS = (CAPTION_INPUT, *BOX_INPUTS, REDRAW)
+    PHRASE_RESETS = (*BOX_INPUTS, REDRAW, APPLIED_SELECTION, TOKEN_INDEX)
+    EXAMPLE_RESETS = (CAPTION_INPUT, *BOX_INPUTS, REDRAW, TOKEN_INDEX)
 
     @staticmethod
     def of_field(name: str) -> str:

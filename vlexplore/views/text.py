@@ -5,7 +5,13 @@ from __future__ import annotations
 import re
 
 __all__ = ["WHAT_AM_I_LOOKING_AT", "UPLOAD_DETECTOR_NOTE", "PAPER_URL", "example_label", "baseline_caption",
-           "in_app_words", "story_line"]
+           "in_app_words", "story_line", "model_line", "FUNCTION_WORDS"]
+
+# Words that carry little of what the image shows; the masked token the page opens on is the
+# phrase's most informative word that is not one of these.
+FUNCTION_WORDS = frozenset(
+    ["a", "an", "the", "one", "two", "three", "this", "that", "these", "those", "some", "any", "his", "her", "its", "their", "my", "your", "our", "of", "in", "on", "at", "to", "with", "and", "or", "is", "are", "was", "were", "be", "there", "here", "by", "for", "from", "next", "above", "below", "left", "right"]
+)
 
 PAPER_URL = "https://aclanthology.org/2021.emnlp-main.775/"
 
@@ -98,3 +104,11 @@ def story_line(phrase: str, words_lost_bits: float, region_lost_bits: float) -> 
     if region_lost_bits != region_lost_bits:  # NaN
         return first + "; the words' effect on its region cannot be measured here."
     return first + f"; without the words, it loses **{region_lost_bits:+.3f} bits** on this region."
+
+
+def model_line(spec: str, description: str, builtin: bool) -> str:
+    """Which model the page shows, in words, with the paper the method comes from."""
+    what = description or "a model loaded from " + spec
+    if builtin:
+        what += ": a toy model of synthetic shapes that ships with vlexplore, not one of the paper's models"
+    return (f"**Model `{spec}`**: {what}. Method: [Frank, Bugliarello & Elliott, EMNLP 2021]({PAPER_URL}).")

@@ -8,9 +8,9 @@ import streamlit as st
 from ...diagnostics import paper_results, results_frame, summarize, summary_frame
 from ...engine import diagnose_dataset
 from ...protocol import LANG4VIS, VIS4LANG
-from .. import figures
+from .. import figures, sources
 from ..state import Key
-from ..text import WHAT_AM_I_LOOKING_AT, baseline_caption, in_app_words
+from ..text import WHAT_AM_I_LOOKING_AT, baseline_caption, in_app_words, model_line
 from . import session
 
 LABEL = figures.CONDITION_LABELS
@@ -59,6 +59,8 @@ def summary_section(results: list, skipped: list[str]) -> None:
     s = st.session_state
     summary = summarize(results)
     st.subheader(f"{s[Key.MODEL]} on {s[Key.DATASET]}: {summary['n']} phrases")
+    model = session.get_model(session.model_source())  # cached; it ran the set
+    st.caption(model_line(s[Key.MODEL], getattr(model, "description", ""), s[Key.MODEL] in sources.BUILTIN_MODELS))
     st.caption(baseline_caption(*sorted({result.baseline for result in results})))  # as the results record
     if skipped:
         with st.expander(f"{len(skipped)} phrases skipped"):

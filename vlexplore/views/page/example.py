@@ -16,9 +16,9 @@ from ...models.base import VLModel
 from ...protocol import LANG4VIS, VIS4LANG
 from ...records import Example
 from .. import examples as ex
-from .. import figures, overlay
+from .. import figures, overlay, sources
 from ..state import Key, format_box, parse_box, selection_box
-from ..text import baseline_caption
+from ..text import baseline_caption, model_line
 from . import session
 from .picker import show
 
@@ -290,6 +290,12 @@ def not_scored_reason(diagnosis: Diagnosis) -> str:
     return "the model gave no region prediction at the target region"
 
 
+def model_section(view: ExampleView) -> None:
+    """One line naming the model for what it is, with the paper linked."""
+    st.caption(model_line(st.session_state[Key.MODEL], getattr(view.model, "description", ""),
+                          st.session_state[Key.MODEL] in sources.BUILTIN_MODELS))
+
+
 def messages_section(view: ExampleView) -> None:
     """What went wrong or needs saying: model, image, diagnosis (under the image)."""
     show(view.messages)
@@ -302,6 +308,8 @@ def language_tab(view: ExampleView) -> dict:
     st.plotly_chart(figs["tokens"], key=Key.FIG_TOKENS)
     tokens = diagnosis.tokens
     n_tokens = int(tokens["token_index"].max()) + 1 if not tokens.empty else 1
+    if st.session_state.get(Key.TOKEN_INDEX) not in range(n_tokens):
+        st.session_state[Key.TOKEN_INDEX] = figures.default_token(tokens)
     token = st.radio("Masked token", list(range(n_tokens)), horizontal=True, key=Key.TOKEN_INDEX,
                      format_func=lambda i: tokens[tokens.token_index == i].token.iloc[0])
     figs["top predictions"] = figures.topk_figure(diagnosis, int(token or 0), shown)
