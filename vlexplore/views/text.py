@@ -9,9 +9,11 @@ __all__ = ["WHAT_AM_I_LOOKING_AT", "UPLOAD_DETECTOR_NOTE", "PAPER_URL", "example
 
 # Words that carry little of what the image shows; the masked token the page opens on is the
 # phrase's most informative word that is not one of these.
-FUNCTION_WORDS = frozenset(
-    ["a", "an", "the", "one", "two", "three", "this", "that", "these", "those", "some", "any", "his", "her", "its", "their", "my", "your", "our", "of", "in", "on", "at", "to", "with", "and", "or", "is", "are", "was", "were", "be", "there", "here", "by", "for", "from", "next", "above", "below", "left", "right"]
-)
+FUNCTION_WORDS = frozenset((
+    "a", "an", "the", "one", "two", "three", "this", "that", "these", "those", "some", "any", "his", "her",
+    "its", "their", "my", "your", "our", "of", "in", "on", "at", "to", "with", "and", "or", "is", "are",
+    "was", "were", "be", "there", "here", "by", "for", "from", "next", "above", "below", "left", "right",
+))
 
 PAPER_URL = "https://aclanthology.org/2021.emnlp-main.775/"
 
