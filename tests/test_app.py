@@ -635,3 +635,32 @@ def test_the_whole_set_figure_names_each_paper_model_on_its_bars():
     paper = [t for t in spec["data"] if t["name"].endswith("(paper)")]
     assert len(paper) == 10  # five models, two panels
     assert all(set(t["text"]) == {t["name"].removesuffix(" (paper)")} for t in paper)
+
+
+# ---------------------------------------------------------------- issue 13: presenter mode
+def test_presenter_mode_from_a_link_steps_through_its_deck():
+    at = start(present="1", deck="ex1:1,ex2:0", example="ex1", phrase="1")
+    assert at.toggle(key="present").value is True
+    story = next(m.value for m in at.markdown if m.value.startswith("Without its regions"))
+    assert "a small dog" in story and "bits" in story
+    assert "Deck: **1 of 2**" in [m.value for m in at.markdown]
+    assert "MLM loss, Object" in metrics(at) and chart(at, "fig_tokens")["layout"]["font"]["size"] >= 16
+    at.button(key="deck_next").click().run()
+    assert (at.session_state["example"], at.session_state["phrase"]) == ("ex2", 0)
+    assert query(at)["deck"] == "ex1:1,ex2:0" and query(at)["present"] == "1"
+    at.button(key="deck_next").click().run()  # round again
+    assert (at.session_state["example"], at.session_state["phrase"]) == ("ex1", 1)
+    at.button(key="deck_previous").click().run()
+    assert at.session_state["example"] == "ex2"
+
+
+def test_the_presenter_builds_and_shares_a_deck():
+    at = start()
+    at.toggle(key="present").set_value(True).run()
+    assert "Deck: 0 views; this one is not in it" in [m.value for m in at.markdown]
+    at.button(key="deck_edit").click().run()
+    at.button(key="open_ex2").click().run()
+    at.button(key="deck_edit").click().run()
+    assert query(at)["deck"] == "ex0:0,ex2:0" and query(at)["present"] == "1"
+    at.button(key="deck_edit").click().run()  # take ex2 out again
+    assert query(at)["deck"] == "ex0:0"

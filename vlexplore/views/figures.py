@@ -32,6 +32,7 @@ __all__ = [
     "dataset_figure",
     "effect_table",
     "default_token",
+    "for_slides",
 ]
 
 CONDITION_LABELS = {"none": "None", "object": "Object", "phrase": "Phrase", "all": "All"}
@@ -279,3 +280,22 @@ def default_token(tokens: pd.DataFrame) -> int:
     content = gain[~gain["token"].str.lower().isin(FUNCTION_WORDS) & gain["token"].str.isalnum()]
     chosen = content if not content.empty else gain
     return int(chosen.sort_values("gain", ascending=False, kind="stable")["token_index"].iloc[0])
+
+
+def for_slides(fig: go.Figure, font_px: int = 16, margin_px: int | None = None) -> go.Figure:
+    """A copy of ``fig`` for a projector or a slide: every text at least ``font_px`` (titles,
+    subplot titles, ticks, legend, bar labels) and, with ``margin_px``, margins that leave room
+    for the axis labels (axes grow their margins to fit their tick labels)."""
+    fig = go.Figure(fig)
+    fig.update_layout(font=dict(size=font_px))
+    if fig.layout.title and fig.layout.title.text:
+        fig.update_layout(title_font_size=font_px + 2)
+    for annotation in fig.layout.annotations:  # subplot titles and badges
+        annotation.font.size = max(font_px, annotation.font.size or 0)
+    fig.update_traces(textfont_size=font_px, selector=dict(type="bar"))
+    fig.update_xaxes(automargin=True, tickfont_size=font_px)
+    fig.update_yaxes(automargin=True, tickfont_size=font_px)
+    if margin_px is not None:
+        top = margin_px + (font_px * 2 if fig.layout.title and fig.layout.title.text else 0)
+        fig.update_layout(margin=dict(l=margin_px, r=margin_px, t=top, b=margin_px))
+    return fig

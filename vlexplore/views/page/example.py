@@ -183,14 +183,15 @@ def diagnose_edited(view: ExampleView) -> None:
 
 
 # ---------------------------------------------------------------- draw, in page order
-def image_section(view: ExampleView) -> None:
-    """The picture with gold boxes, regions, what is replaced and the MRC target; drag to redraw."""
+def image_section(view: ExampleView, column_px: int = IMAGE_COLUMN_PX, max_px: int = 480) -> None:
+    """The picture with gold boxes, regions, what is replaced and the MRC target; drag to redraw.
+    ``column_px``: the column's width; the plot is as tall as the picture there, at most ``max_px``."""
     if view.edited is None:
         st.plotly_chart(overlay.image_figure(view.image, view.example.phrases), key=Key.IMAGE_PLAIN,
                         config={"displaylogo": False})
         return
     edited, diagnosis, shown = view.edited, view.diagnosis, st.session_state[Key.VIS4LANG]
-    height = image_height(edited)
+    height = image_height(edited, column_px, max_px)
     if diagnosis is None:
         fig = overlay.image_figure(view.image, edited.phrases, view.phrase_index,
                                    edited.regions.boxes if edited.regions is not None else None,
@@ -208,20 +209,17 @@ def image_section(view: ExampleView) -> None:
                f"**{LABEL[shown]}** · dotted: MRC target. Drag a rectangle to redraw the phrase's box.")
 
 
-def image_height(example: Example, column_px: int = IMAGE_COLUMN_PX) -> int:
+def image_height(example: Example, column_px: int = IMAGE_COLUMN_PX, max_px: int = 480) -> int:
     """Plot height that fits the picture's aspect in the left column (no empty band)."""
     width, height = example.image_size
-    return int(min(480, max(240, column_px * height / width)))
+    return int(min(max_px, max(240, column_px * height / width)))
 
 
 def caption_section(view: ExampleView) -> None:
     """The editors (caption, phrase, other words, redrawn box), then the caption in colour."""
     s = st.session_state
     st.text_input("Caption (edit to see what the model does with other words)", key=Key.CAPTION_INPUT)
-    labels = view.phrase_labels
-    if labels:
-        st.radio("Phrase", list(range(len(labels))), key=Key.PHRASE, horizontal=True,
-                 on_change=session.phrase_changed, format_func=labels.__getitem__)
+    if phrase_choice(view):
         with st.expander("Other words, or redraw the box", expanded=bool(s.get(Key.REDRAW) or s[Key.WORDS])):
             st.text_input("Ablate other words of the caption (with this phrase's box)", key=Key.WORDS,
                           placeholder="e.g. walks", help="Leave empty to ablate the phrase itself.")
@@ -232,6 +230,19 @@ def caption_section(view: ExampleView) -> None:
                         column.number_input(key[-2:], key=key, step=1.0, format="%.0f")
                     st.form_submit_button("Apply box", help="Or press Enter in a field.")
     show(view.edit_messages)
+    coloured_caption(view)
+
+
+def phrase_choice(view: ExampleView) -> bool:
+    """The phrase radio (as the edited caption reads); False when the example has no phrase."""
+    labels = view.phrase_labels
+    if labels:
+        st.radio("Phrase", list(range(len(labels))), key=Key.PHRASE, horizontal=True,
+                 on_change=session.phrase_changed, format_func=labels.__getitem__)
+    return bool(labels)
+
+
+def coloured_caption(view: ExampleView) -> None:
     if view.edited is not None:
         st.markdown(overlay.caption_html(view.edited.caption, view.edited.phrases, view.phrase_index),
                     unsafe_allow_html=True)

@@ -17,6 +17,9 @@ def sidebar() -> None:
         st.title("vlexplore")
         st.caption("Cross-modal input ablation (Frank, Bugliarello & Elliott, EMNLP 2021)")
         st.radio("View", VIEWS, key=Key.VIEW, format_func=VIEW_NAMES.get, horizontal=True)
+        st.toggle("Presenter mode", key=Key.PRESENT, help="One example large, its headline and the story in "
+                  "one line, and a deck of examples to step through (PageDown / PageUp). The link keeps the "
+                  "mode and the deck: open it with the sidebar closed on the projector.")
         model_inputs()
         dataset_inputs()
         settings_inputs()
