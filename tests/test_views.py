@@ -408,3 +408,12 @@ def test_the_change_map_is_symmetric_in_bits_with_a_noise_floor(diagnosis):
     z = np.asarray(trace.z, dtype=float)
     if np.all(np.abs(change[np.isfinite(change)]) <= floor):
         assert np.isnan(z).all()  # nothing above the noise: nothing painted
+
+
+def test_the_story_says_loses_or_gains_in_bits():
+    from vlexplore.views.text import story_line
+
+    line = story_line("a pink star", 0.1, -0.0021)
+    assert line == ("Without its regions, the model loses **0.10 bits** on \u201ca pink star\u201d; "
+                    "without the words, it gains **0.002 bits** on this region.")
+    assert "cannot be measured" in story_line("x", 1.0, float("nan"))

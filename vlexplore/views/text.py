@@ -102,15 +102,19 @@ def in_app_words(message: str) -> str:
 def story_line(phrase: str, words_lost_bits: float, region_lost_bits: float) -> str:
     """The paper's finding for one phrase in one sentence: what removing the image costs the
     words, and what removing the words costs the region (NaN: not measured)."""
-    first = f"Without its regions, the model loses **{words_lost_bits:+.2f} bits** on \u201c{phrase}\u201d"
+
+    def costs(bits: float, digits: int) -> str:
+        return f"{'loses' if bits >= 0 else 'gains'} **{abs(bits):.{digits}f} bits**"
+
+    first = f"Without its regions, the model {costs(words_lost_bits, 2)} on \u201c{phrase}\u201d"
     if region_lost_bits != region_lost_bits:  # NaN
         return first + "; the words' effect on its region cannot be measured here."
-    return first + f"; without the words, it loses **{region_lost_bits:+.3f} bits** on this region."
+    return first + f"; without the words, it {costs(region_lost_bits, 3)} on this region."
 
 
 def model_line(spec: str, description: str, builtin: bool) -> str:
     """Which model the page shows, in words, with the paper the method comes from."""
     what = description or "a model loaded from " + spec
     if builtin:
-        what += ": a toy model of synthetic shapes that ships with vlexplore, not one of the paper's models"
-    return (f"**Model `{spec}`**: {what}. Method: [Frank, Bugliarello & Elliott, EMNLP 2021]({PAPER_URL}).")
+        what = f"a toy model of synthetic shapes that ships with vlexplore, not one of the paper's models ({what})"
+    return f"**Model `{spec}`**: {what}. Method: [Frank, Bugliarello & Elliott, EMNLP 2021]({PAPER_URL})."

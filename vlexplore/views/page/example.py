@@ -183,9 +183,11 @@ def diagnose_edited(view: ExampleView) -> None:
 
 
 # ---------------------------------------------------------------- draw, in page order
-def image_section(view: ExampleView, column_px: int = IMAGE_COLUMN_PX, max_px: int = 480) -> None:
+def image_section(view: ExampleView, column_px: int = IMAGE_COLUMN_PX, max_px: int = 480,
+                  font_px: int | None = None) -> None:
     """The picture with gold boxes, regions, what is replaced and the MRC target; drag to redraw.
-    ``column_px``: the column's width; the plot is as tall as the picture there, at most ``max_px``."""
+    ``column_px``: the column's width; the plot is as tall as the picture there, at most ``max_px``;
+    ``font_px``: its labels at least this large (presenter mode)."""
     if view.edited is None:
         st.plotly_chart(overlay.image_figure(view.image, view.example.phrases), key=Key.IMAGE_PLAIN,
                         config={"displaylogo": False})
@@ -203,6 +205,7 @@ def image_section(view: ExampleView, column_px: int = IMAGE_COLUMN_PX, max_px: i
         fig = overlay.image_figure(view.image, edited.phrases, view.phrase_index, boxes, ablated,
                                    diagnosis.alignment.target if view.regions_model else None,
                                    selectable=True, height=height)
+    fig = figures.for_slides(fig, font_px) if font_px else fig
     st.plotly_chart(fig, key=Key.IMAGE_SELECT, on_select="rerun", selection_mode="box",
                     config={"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d"]})
     st.caption(f"Gold boxes in the phrase colours · grey: detector regions · dashed outline: replaced under "

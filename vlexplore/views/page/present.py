@@ -21,14 +21,15 @@ FONT_PX = 18  # the page's text in presenter mode (plots: PLOT_FONT_PX)
 PLOT_FONT_PX = 16
 IMAGE_COLUMN_PX, IMAGE_MAX_PX = 1080, 640  # the picture's column at 1920 px, and its height there
 CSS = f"""<style>
-.block-container {{max-width: 100%; padding: 1rem 2.2rem 2rem;}}
-[data-testid="stMain"] :is(p, li, label, button, span, div[data-testid="stCaptionContainer"]) {{
+.block-container {{max-width: 100%; padding: 3.4rem 2.2rem 2rem;}}
+[data-testid="stMain"] :is(p, li, label, button, span, kbd, div[data-testid="stCaptionContainer"]) {{
   font-size: {FONT_PX}px;}}
-[data-testid="stMain"] [data-testid="stMetricValue"] div {{font-size: 2.6rem;}}
-[data-testid="stMain"] [data-testid="stMetricLabel"] p {{font-size: 1.15rem;}}
-[data-testid="stMain"] [data-testid="stMetricDelta"] div {{font-size: 1.2rem;}}
-.st-key-presenter_story p {{font-size: 1.6rem; line-height: 1.35;}}
-.st-key-presenter_caption p {{font-size: 1.7rem; line-height: 1.5;}}
+[data-testid="stMain"] button * {{font-size: {FONT_PX}px !important;}}
+[data-testid="stMain"] [data-testid="stMetricValue"] * {{font-size: 2.6rem !important; line-height: 1.2;}}
+[data-testid="stMain"] [data-testid="stMetricLabel"] * {{font-size: 1.2rem !important;}}
+[data-testid="stMain"] [data-testid="stMetricDelta"] * {{font-size: 1.2rem !important;}}
+[data-testid="stMain"] .st-key-presenter_story * {{font-size: 1.6rem !important; line-height: 1.35;}}
+[data-testid="stMain"] .st-key-presenter_caption * {{font-size: 1.9rem !important; line-height: 1.5;}}
 </style>"""
 
 
@@ -99,7 +100,7 @@ def presenter_view(chosen) -> None:
         return
     left, right = st.columns([3, 2], gap="large")
     with left:
-        example.image_section(view, IMAGE_COLUMN_PX, IMAGE_MAX_PX)
+        example.image_section(view, IMAGE_COLUMN_PX, IMAGE_MAX_PX, font_px=PLOT_FONT_PX)
     with right:
         with st.container(key="presenter_caption"):
             example.coloured_caption(view)
