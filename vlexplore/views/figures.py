@@ -247,7 +247,7 @@ def dataset_figure(summary_frame: pd.DataFrame, paper: pd.DataFrame | None = Non
                     x=[CONDITION_LABELS[c] for c in conditions], y=part["bits"], name=f"{name} (paper)",
                     legendgroup=f"paper-{name}", showlegend=col == 1, offsetgroup=f"paper-{i}",
                     marker=dict(color=PAPER_COLOUR, opacity=0.35 + 0.12 * i, pattern=dict(shape="/")),
-                    text=[name] * len(conditions), textposition="outside", textangle=-90,  # named on the bar
+                    text=[name] * len(conditions), textposition="auto", textangle=-90,  # named on the bar
                     textfont=dict(size=11), cliponaxis=False, constraintext="none",
                     customdata=[[side, c] for c in conditions],  # a click lists this run's phrases
                     hovertemplate="%{x}: %{y:.3f} bits<extra>" + f"{name}, published (Flickr30k val)" + "</extra>",

@@ -111,8 +111,9 @@ def phrases_section(results: list) -> None:
         rows = table.head(200)
         labels = {f"{r.example_id}:{r.phrase_index}": f"{r.example_id} · {r.phrase} ({r.effect:+.3f} bits)"
                   for r in rows.itertuples()}
-        if s.get(Key.OPEN_ROW) not in labels:
-            s.pop(Key.OPEN_ROW, None)
+        # set, never left to the widget: a value the browser holds from an older list would show
+        # blank (or stale) while the server already opened on another row
+        s[Key.OPEN_ROW] = s.get(Key.OPEN_ROW) if s.get(Key.OPEN_ROW) in labels else next(iter(labels))
         st.selectbox("Open a phrase", list(labels), key=Key.OPEN_ROW, format_func=labels.get)
         st.button("Open in the example view", on_click=open_chosen_row, type="primary")
     st.download_button("All phrases (CSV)", frame.to_csv(index=False).encode(),

@@ -238,8 +238,11 @@ def caption_section(view: ExampleView) -> None:
 
 def phrase_choice(view: ExampleView) -> bool:
     """The phrase radio (as the edited caption reads); False when the example has no phrase."""
-    labels = view.phrase_labels
+    labels, s = view.phrase_labels, st.session_state
     if labels:
+        # sent to the browser every run: it holds the chosen option's label, which a caption edit
+        # renames, and would show no choice at all under the new label otherwise
+        s[Key.PHRASE] = int(s[Key.PHRASE])
         st.radio("Phrase", list(range(len(labels))), key=Key.PHRASE, horizontal=True,
                  on_change=session.phrase_changed, format_func=labels.__getitem__)
     return bool(labels)
