@@ -170,6 +170,11 @@ def test_pick_toggle_draw_and_export(page):
         page.locator(".st-key-png_export").get_by_role("button", name="PNG", exact=True).click()
     png = Path(download.value.path()).read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert " " not in download.value.suggested_filename
+    with page.expect_download(timeout=60_000) as download:
+        page.locator(".st-key-zip_export").get_by_role("button").click()
+    assert download.value.suggested_filename == "ex0_p1_all.zip"
+    assert Path(download.value.path()).read_bytes()[:2] == b"PK"
     with page.expect_download(timeout=60_000) as download:
         page.locator(".st-key-csv_tokens").get_by_role("button", name="tokens table (CSV)", exact=True).click()
     csv = Path(download.value.path()).read_text()

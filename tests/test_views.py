@@ -417,3 +417,25 @@ def test_the_story_says_loses_or_gains_in_bits():
     assert line == ("Without its regions, the model loses **0.10 bits** on \u201ca pink star\u201d; "
                     "without the words, it gains **0.002 bits** on this region.")
     assert "cannot be measured" in story_line("x", 1.0, float("nan"))
+
+
+def test_exports_fit_slides_and_have_file_names_without_spaces(diagnosis):
+    import zipfile
+
+    from vlexplore.views import export
+
+    assert export.file_name("random:12_p0", "top predictions", ext="png") == "random-12_p0_top-predictions.png"
+    fig = figures.topk_figure(diagnosis, 1)
+    slide = export.slide_figure(fig)
+    assert (slide.layout.width, slide.layout.height) == export.SLIDE_SIZE
+    assert slide.layout.margin.l >= 60 and slide.layout.font.size >= 18
+    assert all(axis.automargin for axis in (slide.layout.yaxis, slide.layout.yaxis2, slide.layout.yaxis3))
+    assert fig.layout.font.size is None  # the page's figure is left as it was
+    archive = zipfile.ZipFile(io.BytesIO(export.phrase_zip({"top predictions": fig},
+                                                           {"tokens": diagnosis.tokens}, "ex0_p0")))
+    assert sorted(archive.namelist()) == ["ex0_p0_tokens.csv", "ex0_p0_top-predictions.html",
+                                          "ex0_p0_top-predictions.png", "plotly.min.js"]
+    assert b'src="plotly.min.js"' in archive.read("ex0_p0_top-predictions.html")
+    png = archive.read("ex0_p0_top-predictions.png")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert Image.open(io.BytesIO(png)).size == (2 * export.SLIDE_SIZE[0], 2 * export.SLIDE_SIZE[1])

@@ -96,6 +96,7 @@ class Key:
     FIG_TOKENS, FIG_TOPK, FIG_REGIONS = "fig_tokens", "fig_topk", "fig_regions"
     FIG_CLASSES, FIG_HEAT = "fig_classes", "fig_heat"
     EXPORT_FIGURE, HTML_EXPORT, PNG_EXPORT = "export_figure", "html_export", "png_export"
+    ZIP_EXPORT = "zip_export"
     # presenter mode
     DECK_PREVIOUS, DECK_NEXT, DECK_EDIT = "deck_previous", "deck_next", "deck_edit"
     # dataset view

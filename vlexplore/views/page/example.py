@@ -16,7 +16,7 @@ from ...models.base import VLModel
 from ...protocol import LANG4VIS, VIS4LANG
 from ...records import Example
 from .. import examples as ex
-from .. import figures, overlay, sources
+from .. import export, figures, overlay, sources
 from ..state import Key, format_box, parse_box, selection_box
 from ..text import baseline_caption, model_line
 from . import session
@@ -360,6 +360,10 @@ def vision_tab(view: ExampleView) -> dict:
                     f"({figures.noise_floor_bits(diagnosis):.3f} bits: twice the RMS change at regions the "
                     f"phrase does not refer to) are not drawn.")
         st.plotly_chart(figs["change map"], key=Key.FIG_HEAT)
+        change = np.abs(figures.region_change(diagnosis, changed))
+        if not np.any(change[np.isfinite(change)] > figures.noise_floor_bits(diagnosis)):
+            st.caption("No region changes by more than the noise floor: the words do not move this model's "
+                       "region predictions.")
     return figs
 
 
@@ -374,16 +378,20 @@ def tables_tab(view: ExampleView) -> dict:
 
 
 def export_section(figs: dict, tables: dict, stem: str) -> None:
-    st.markdown("**Export**")
+    """CSV tables, one figure as HTML or PNG (slide-sized, labels fitted), or all of it in a zip."""
+    export.warm_renderer(prime=True)  # the first PNG must not wait for kaleido's browser to start
+    st.markdown("**Export** (figures at 1600x900 for slides, large type)")
     for column, (name, frame) in zip(st.columns(len(tables)), tables.items(), strict=True):
-        column.download_button(f"{name} table (CSV)", frame.to_csv(index=False).encode(), f"{stem}_{name}.csv",
-                               "text/csv", key=Key.csv_button(name), disabled=frame.empty)
-    c1, c2, c3 = st.columns([2, 1, 1])
+        column.download_button(f"{name} table (CSV)", frame.to_csv(index=False).encode(),
+                               export.file_name(stem, name, ext="csv"), "text/csv", key=Key.csv_button(name),
+                               disabled=frame.empty)
+    c1, c2, c3, c4 = st.columns([2, 1, 1, 2], vertical_alignment="bottom")
     name = c1.selectbox("Figure", list(figs), key=Key.EXPORT_FIGURE)
     fig = figs[name]
-    c2.download_button("HTML", lambda: fig.to_html(include_plotlyjs=True, full_html=True).encode(),
-                       f"{stem}_{name}.html", "text/html", key=Key.HTML_EXPORT)
-    c3.download_button("PNG", lambda: fig.to_image(format="png", width=1200, height=fig.layout.height or 500,
-                                                   scale=2),
-                       f"{stem}_{name}.png", "image/png", key=Key.PNG_EXPORT,
-                       help="Rendered by kaleido when you click (a few seconds).")
+    c2.download_button("HTML", lambda: export.html_bytes(fig), export.file_name(stem, name, ext="html"),
+                       "text/html", key=Key.HTML_EXPORT)
+    c3.download_button("PNG", lambda: export.png_bytes(fig), export.file_name(stem, name, ext="png"),
+                       "image/png", key=Key.PNG_EXPORT, help="Rendered when you click (under a second).")
+    c4.download_button("Export all for this phrase (zip)", lambda: export.phrase_zip(figs, tables, stem),
+                       export.file_name(stem, "all", ext="zip"), "application/zip", key=Key.ZIP_EXPORT,
+                       help="Every figure as PNG and HTML, and every table as CSV.")
