@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["WHAT_AM_I_LOOKING_AT", "UPLOAD_DETECTOR_NOTE", "PAPER_URL", "example_label", "baseline_caption",
-           "in_app_words", "story_line", "model_line", "FUNCTION_WORDS"]
+           "literal", "in_app_words", "story_line", "model_line", "FUNCTION_WORDS"]
 
 # Words that carry little of what the image shows; the masked token the page opens on is the
 # phrase's most informative word that is not one of these.
@@ -16,6 +16,19 @@ FUNCTION_WORDS = frozenset((
 ))
 
 PAPER_URL = "https://aclanthology.org/2021.emnlp-main.775/"
+#: characters that Markdown (and Streamlit's :colour[...] and :material/...: directives) act on
+_LITERAL = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'\\`*_{}[]()#+-!|~$:"})
+
+
+def literal(text: str) -> str:
+    """``text`` for Streamlit's Markdown, shown exactly as typed.
+
+    Captions, paths and messages that quote them come from users and shared links:
+    ``![t](http://host/x.png)`` in a caption would otherwise make every viewer's browser
+    fetch a remote image. HTML and Markdown characters become entities.
+    """
+    return str(text).translate(_LITERAL)
+
 
 WHAT_AM_I_LOOKING_AT = """
 **The question.** A vision-and-language transformer reads an image and a caption together.
@@ -106,7 +119,7 @@ def story_line(phrase: str, words_lost_bits: float, region_lost_bits: float) -> 
     def costs(bits: float, digits: int) -> str:
         return f"{'loses' if bits >= 0 else 'gains'} **{abs(bits):.{digits}f} bits**"
 
-    first = f"Without its regions, the model {costs(words_lost_bits, 2)} on \u201c{phrase}\u201d"
+    first = f"Without its regions, the model {costs(words_lost_bits, 2)} on \u201c{literal(phrase)}\u201d"
     if region_lost_bits != region_lost_bits:  # NaN
         return first + "; the words' effect on its region cannot be measured here."
     return first + f"; without the words, it {costs(region_lost_bits, 3)} on this region."
@@ -117,4 +130,4 @@ def model_line(spec: str, description: str, builtin: bool) -> str:
     what = description or "a model loaded from " + spec
     if builtin:
         what = f"a toy model of synthetic shapes that ships with vlexplore, not one of the paper's models ({what})"
-    return f"**Model `{spec}`**: {what}. Method: [Frank, Bugliarello & Elliott, EMNLP 2021]({PAPER_URL})."
+    return f"**Model {literal(spec)}**: {literal(what)}. Method: [Frank, Bugliarello & Elliott, EMNLP 2021]({PAPER_URL})."

@@ -15,7 +15,7 @@ from ...records import Example, ExampleSet
 from .. import examples as ex
 from .. import sources
 from ..state import Key, parse_box
-from ..text import UPLOAD_DETECTOR_NOTE, example_label, in_app_words
+from ..text import UPLOAD_DETECTOR_NOTE, example_label, in_app_words, literal
 from . import session
 
 GALLERY_SIZE = 8
@@ -41,6 +41,10 @@ def pick() -> Pick:
         chosen = Pick(session.get_dataset(session.dataset_source()))
     except ValueError as error:
         chosen = Pick(None, messages=[("error", str(error))])
+    if chosen.dataset is not None and chosen.dataset.skipped:
+        skipped = chosen.dataset.skipped
+        chosen.messages.append(("warning", f"{len(skipped)} image(s) of this set were left out because their "
+                                           f"files are damaged, e.g. {skipped[0]}"))
     ids = chosen.ids
     if not s[Key.EXAMPLE] and ids:
         s[Key.EXAMPLE] = ids[0]
@@ -70,9 +74,11 @@ def pick() -> Pick:
 
 
 def show(messages: list[tuple[str, str]]) -> None:
-    """Messages in the page's words (the library's advice names CLI flags; the page's names fields)."""
+    """Messages in the page's words (the library's advice names CLI flags; the page's names fields);
+    errors and warnings quote user input, so they are shown literally."""
     for kind, text in messages:
-        getattr(st, kind)(in_app_words(text))
+        text = in_app_words(text)
+        getattr(st, kind)(literal(text) if kind in ("error", "warning") else text)
 
 
 def picker_section(chosen: Pick) -> None:
@@ -116,7 +122,7 @@ def gallery_row(dataset: ExampleSet) -> None:
             st.button(example_label("", example.caption, 34).removeprefix(": "),
                       key=Key.open_button(example.example_id),
                       on_click=session.open_example, args=(example.example_id,),
-                      help=f"{example.example_id}: {example.caption}",
+                      help=literal(f"{example.example_id}: {example.caption}"),
                       type="primary" if example.example_id == st.session_state[Key.EXAMPLE] else "secondary",
                       width="stretch")
 
@@ -157,7 +163,7 @@ def upload_panel() -> None:
                 detector=lambda image: sources.upload_detector()(image),  # looked up once the image is valid
                 name=f"upload {upload.name!r}")
         except ValueError as error:
-            st.error(in_app_words(str(error)))
+            st.error(literal(in_app_words(str(error))))
         else:
             s[Key.UPLOAD_EXAMPLE] = example
             session.open_example(session.UPLOAD_ID)
