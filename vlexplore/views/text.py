@@ -128,6 +128,8 @@ def story_line(phrase: str, words_lost_bits: float, region_lost_bits: float) -> 
 def model_line(spec: str, description: str, builtin: bool) -> str:
     """Which model the page shows, in words, with the paper the method comes from."""
     what = description or "a model loaded from " + spec
-    if builtin:
-        what = f"a toy model of synthetic shapes that ships with vlexplore, not one of the paper's models ({what})"
+    if builtin:  # one line: what it is; its size when the description gives it
+        size = re.search(r"[\d.]+ M parameters", what)
+        what = ("a toy model of synthetic shapes" + (f" ({size.group(0)})" if size else "")
+                + " that ships with vlexplore, not one of the paper's models")
     return f"**Model {literal(spec)}**: {literal(what)}. Method: [Frank, Bugliarello & Elliott, EMNLP 2021]({PAPER_URL})."
