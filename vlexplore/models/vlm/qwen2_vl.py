@@ -1,0 +1,127 @@
+"""Qwen2-VL and Qwen2.5-VL (``Qwen2VLForConditionalGeneration``, ``Qwen2_5_VLForConditionalGeneration``).
+
+Geometry of ``Qwen2VLImageProcessor``: ``smart_resize`` stretches the whole picture (no crop,
+no padding) to a height and width that are multiples of patch_size x merge_size (28 px) with
+the pixel count within [min_pixels, max_pixels]; the vision tower cuts patch_size squares and
+its merger folds each 2 x 2 block into one token, row-major over the blocks
+(``image_grid_thw`` = (1, rows, columns) in patches). Qwen2.5-VL runs its window attention on
+a reordered sequence but puts the merged tokens back in row-major order before returning them,
+so the ablation (on the returned, projected tokens) sees the same grid in both models.
+
+The language model takes 3-D (M-RoPE) positions, computed by the model from the token types
+and ``image_grid_thw`` that ``language_kwargs`` passes along.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..base import ModelLoadError
+from .base import ImageEncoding, VLMBackend, processor_of
+from .geometry import ImageLayout, ImageView, join_views
+
+__all__ = ["Qwen2VLBackend", "ImageOnlyQwenProcessor"]
+
+
+class ImageOnlyQwenProcessor:
+    """The image half of ``Qwen2VLProcessor``, for machines without torchvision.
+
+    transformers builds Qwen's processor with a video processor that needs torchvision; the
+    diagnostic uses still pictures only, so this loads the saved tokenizer, image processor
+    and chat template and expands ``<|image_pad|>`` exactly as ``Qwen2VLProcessor`` does
+    (grid_t * grid_h * grid_w / merge_size^2 copies).
+    """
+
+    image_token = "<|image_pad|>"
+
+    def __init__(self, tokenizer, image_processor, chat_template: str | None) -> None:
+        self.tokenizer = tokenizer
+        self.image_processor = image_processor
+        self.chat_template = chat_template
+
+    @classmethod
+    def from_directory(cls, directory: Path) -> ImageOnlyQwenProcessor:
+        import json
+
+        from transformers import AutoTokenizer, Qwen2VLImageProcessorPil
+
+        tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+        image_processor = Qwen2VLImageProcessorPil.from_pretrained(str(directory), local_files_only=True)
+        template = getattr(tokenizer, "chat_template", None)
+        if (directory / "chat_template.jinja").is_file():
+            template = (directory / "chat_template.jinja").read_text(encoding="utf-8")
+        elif (directory / "chat_template.json").is_file():
+            template = json.loads((directory / "chat_template.json").read_text(encoding="utf-8"))["chat_template"]
+        return cls(tokenizer, image_processor, template)
+
+    def apply_chat_template(self, messages, tokenize: bool = False, add_generation_prompt: bool = False) -> str:
+        return self.tokenizer.apply_chat_template(
+            messages, chat_template=self.chat_template, tokenize=tokenize, add_generation_prompt=add_generation_prompt
+        )
+
+    def __call__(self, text: list[str], images, add_special_tokens: bool = False, return_tensors: str = "pt"):
+        from transformers import BatchFeature
+
+        image_inputs = self.image_processor(images=images, return_tensors="pt")
+        counts = iter((image_inputs["image_grid_thw"].prod(-1) // self.image_processor.merge_size**2).tolist())
+        expanded = []
+        for line in text:
+            parts = line.split(self.image_token)
+            pieces = [parts[0]]
+            for part in parts[1:]:
+                pieces.append(self.image_token * next(counts) + part)
+            expanded.append("".join(pieces))
+        text_inputs = self.tokenizer(expanded, add_special_tokens=add_special_tokens, return_tensors="pt")
+        image_token_id = self.tokenizer.convert_tokens_to_ids(self.image_token)
+        token_types = (text_inputs["input_ids"] == image_token_id).int()  # 1 = image, as the processor
+        return BatchFeature(
+            {**text_inputs, "mm_token_type_ids": token_types, **image_inputs}, tensor_type=return_tensors
+        )
+
+
+class Qwen2VLBackend(VLMBackend):
+    family = "Qwen2-VL"
+
+    def __init__(self, model, *args, **kwargs):
+        if model.config.model_type == "qwen2_5_vl":
+            self.family = "Qwen2.5-VL"
+        super().__init__(model, *args, **kwargs)
+
+    @classmethod
+    def load_processor(cls, directory: Path, model_type: str):
+        """transformers' processor where it loads, else its image half (no torchvision needed)."""
+        try:
+            return processor_of(directory, model_type)
+        except ModelLoadError as error:
+            if not (directory / "preprocessor_config.json").is_file():
+                raise
+            try:
+                return ImageOnlyQwenProcessor.from_directory(directory)
+            except Exception as fallback_error:
+                raise ModelLoadError(
+                    f"{error}; loading its tokenizer and image processor alone failed too "
+                    f"({type(fallback_error).__name__}: {fallback_error})"
+                ) from fallback_error
+
+    def layout(self, image_size: tuple[int, int], processed) -> ImageLayout:
+        width, height = image_size
+        frames, rows, columns = (int(v) for v in processed["image_grid_thw"][0].tolist())
+        merge = int(self.model.config.vision_config.spatial_merge_size)
+        if frames != 1 or rows % merge or columns % merge:
+            raise RuntimeError(f"{self.name}: unexpected image grid {(frames, rows, columns)} for one picture")
+        view = ImageView("image", rows // merge, columns // merge, (0.0, 0.0, float(width), float(height)))
+        return join_views(image_size, [view])
+
+    def vision_kwargs(self, processed) -> dict:
+        return {**super().vision_kwargs(processed), "image_grid_thw": processed["image_grid_thw"].to(self.device)}
+
+    def image_extras(self, processed) -> dict:
+        return {"image_grid_thw": processed["image_grid_thw"]}
+
+    def language_kwargs(self, input_ids: torch.Tensor, encodings: list[ImageEncoding]) -> dict:
+        return {
+            "image_grid_thw": torch.cat([e.extras["image_grid_thw"] for e in encodings]).to(self.device),
+            "mm_token_type_ids": (input_ids == self.image_token_id).int(),
+        }
