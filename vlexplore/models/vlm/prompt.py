@@ -83,18 +83,17 @@ def encode_prompt(
             f"the rendered prompt holds {ids.count(image_token_id)} image tokens, expected one; "
             "the chat template does not place the image where the processor expects it"
         )
-    # word index of every caption character (-1 for the spaces between words)
-    word_of_char = np.full(len(caption), -1)
+    # word index of every caption character; the space before a word belongs to that word,
+    # so a tokenizer that emits the space as its own token has it predicted with the word
+    word_of_char = np.zeros(len(caption), dtype=int)
     position = 0
     for index, word in enumerate(words):
-        word_of_char[position : position + len(word)] = index
+        word_of_char[max(position - 1, 0) : position + len(word)] = index
         position += len(word) + 1
     word_ids: list[int | None] = []
     for begin, end in encoded["offset_mapping"]:
         begin, end = max(begin - start, 0), min(end - start, len(caption))
-        inside = word_of_char[begin:end] if end > begin else np.zeros(0, dtype=int)
-        inside = inside[inside >= 0]
-        word_ids.append(int(inside[0]) if len(inside) else None)
+        word_ids.append(int(word_of_char[begin]) if end > begin else None)
     caption_positions = [i for i, w in enumerate(word_ids) if w is not None]
     truncated = len(caption_positions) > max_caption_tokens
     if truncated:
