@@ -121,7 +121,7 @@ def test_forward_is_deterministic(models, family):
     model = models[family]
     _, batch = three_conditions(model, picture(seed=1))
     first = model.forward(batch).text_logits
-    model._images.clear()
+    model.clear_cache()
     assert torch.equal(first, model.forward(batch).text_logits)
 
 
@@ -142,6 +142,7 @@ def test_object_changes_exactly_the_mapped_image_tokens(models, family, baseline
         seen["embeds"] = kwargs["inputs_embeds"].detach().clone()
 
     handle = _language_model(model).register_forward_pre_hook(keep, with_kwargs=True)
+    model.clear_cache()
     model.baseline = baseline
     try:
         model.forward(batch)
@@ -163,10 +164,10 @@ def test_object_changes_exactly_the_mapped_image_tokens(models, family, baseline
     assert len(all_changed) >= len(image_positions) - 1  # a token may equal the mean by chance only
 
 
-def test_image_is_encoded_once_per_picture(models, monkeypatch):
+def test_picture_encoded_once_and_repeated_rows_run_once(models, monkeypatch):
     model = models["idefics3"]
-    model._images.clear()
-    calls = []
+    model.clear_cache()
+    calls, rows = [], []
     original = model.model.get_image_features
 
     def counting(*args, **kwargs):
@@ -174,14 +175,24 @@ def test_image_is_encoded_once_per_picture(models, monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(model.model, "get_image_features", counting)
-    image = picture(seed=3)
-    _, batch = three_conditions(model, image)
-    model.forward(batch)
-    assert len(calls) == 1  # three conditions, one encoding
-    other_phrase = Phrase("a bike", 7, 2, boxes=np.array([[80.0, 40.0, 140.0, 85.0]]))
-    _, batch = three_conditions(model, image.copy(), other_phrase)  # same pixels, another array
-    model.forward(batch)
-    assert len(calls) == 1
+    handle = _language_model(model).register_forward_pre_hook(
+        lambda module, args, kwargs: rows.append(kwargs["inputs_embeds"].shape[0]), with_kwargs=True
+    )
+    try:
+        image = picture(seed=3)
+        _, batch = three_conditions(model, image)
+        first = model.forward(batch).text_logits
+        assert calls == [1] and rows == [3]  # three conditions, one encoding, one forward
+        other = Phrase("a bike", 7, 2, boxes=np.array([[80.0, 40.0, 140.0, 85.0]]))
+        _, batch = three_conditions(model, image.copy(), other)  # same pixels, another array
+        second = model.forward(batch).text_logits
+        assert calls == [1] and rows == [3, 1]  # None and All rows of this caption are reused
+        model.clear_cache()
+        torch.testing.assert_close(model.forward(batch).text_logits, second, rtol=0, atol=0)
+        assert rows == [3, 1, 3]
+    finally:
+        handle.remove()
+    assert first.shape[0] == second.shape[0] == 3
 
 
 def test_pixel_baseline_paints_the_ablated_cells(models):

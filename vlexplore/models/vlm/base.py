@@ -40,12 +40,15 @@ Baseline = Literal["mean", "zero", "pixels"]
 BASELINES: tuple[str, ...] = ("mean", "zero", "pixels")
 #: how many encoded pictures the backend keeps (a dataset run visits an image once per phrase)
 IMAGE_CACHE_SIZE = 16
+#: how many language-model rows (hidden states of one prompt + ablation) the backend keeps
+ROW_CACHE_SIZE = 64
 
 
 @dataclass
 class ImageEncoding:
     """One picture, processed and encoded once, reused by every condition and phrase."""
 
+    key: tuple  # the picture's content key (shape and hash)
     expansion: tuple[int, ...]  # the token ids the single image placeholder expands into
     features: torch.Tensor  # (P, hidden) projected image tokens, in placeholder order
     layout: ImageLayout  # the cell of each of the P tokens
@@ -118,6 +121,7 @@ class VLMBackend(VLModel):
         self.placeholder = self.tokenizer.convert_ids_to_tokens(self.image_token_id)
         self._images: OrderedDict[tuple, ImageEncoding] = OrderedDict()
         self._layouts: dict[tuple[int, int], ImageLayout] = {}
+        self._rows: OrderedDict[tuple, torch.Tensor] = OrderedDict()
         config = model.config
         text = config.get_text_config()
         self.description = (
@@ -222,7 +226,7 @@ class VLMBackend(VLModel):
                 f"image features and the geometry {len(layout)} cells; the processor beside the "
                 "weights does not belong to this model"
             )
-        encoding = ImageEncoding(expansion, features, layout, self.image_extras(processed))
+        encoding = ImageEncoding(key, expansion, features, layout, self.image_extras(processed))
         self._images[key] = encoding
         while len(self._images) > IMAGE_CACHE_SIZE:
             self._images.popitem(last=False)
@@ -295,18 +299,42 @@ class VLMBackend(VLModel):
             if id(image) not in by_id:
                 by_id[id(image)] = self.encode_image(image)
         encodings = [by_id[id(image)] for image in visual.images]
-        features = [
-            self.ablated_features(np.asarray(image), encoding, ablate)
-            for image, encoding, ablate in zip(visual.images, encodings, visual.patch_ablation, strict=True)
-        ]
         input_ids, attention, positions = self.expand_rows(batch, encodings)
-        hidden = self.language_hidden(input_ids, attention, features, encodings)
-        if int(positions.min()) < 1:
-            raise ValueError("a causal readout cannot predict the first token of the prompt")
-        index = (positions - 1).to(hidden.device)
-        gathered = hidden.gather(1, index[..., None].expand(-1, -1, hidden.shape[-1]))
+        # A row is (picture, ablated tokens, prompt); None and All rows repeat for every phrase
+        # of a caption, so each distinct row runs once and its hidden states are kept.
+        keys = []
+        for encoding, ablate, ids, mask in zip(encodings, visual.patch_ablation, input_ids, attention, strict=True):
+            tokens = ablate[: len(encoding.features)].numpy() & encoding.layout.visible
+            keys.append((encoding.key, self.baseline, np.packbits(tokens).tobytes(), tuple(ids[mask > 0].tolist())))
+        todo = [i for i, key in enumerate(keys) if key not in self._rows and key not in keys[:i]]
+        if todo:
+            features = [
+                self.ablated_features(np.asarray(visual.images[i]), encodings[i], visual.patch_ablation[i])
+                for i in todo
+            ]
+            length = int(attention[todo].sum(dim=1).max())
+            hidden = self.language_hidden(
+                input_ids[todo, :length], attention[todo, :length], features, [encodings[i] for i in todo]
+            )
+            for row, i in enumerate(todo):
+                self._rows[keys[i]] = hidden[row, : int(attention[i].sum())].clone()
+                while len(self._rows) > ROW_CACHE_SIZE:
+                    self._rows.popitem(last=False)
+        # the state at p - 1 predicts the token at p (position 0, the engine's padding, is never read)
+        gathered = torch.stack(
+            [
+                self._rows[key][(row - 1).clamp(min=0, max=len(self._rows[key]) - 1)]
+                for key, row in zip(keys, positions, strict=True)
+            ]
+        )
         logits = self.model.get_output_embeddings()(gathered)
         return VLOutput(text_logits=logits.float().cpu())
+
+    def clear_cache(self) -> None:
+        """Forget encoded pictures and computed rows (after changing the weights, say)."""
+        self._images.clear()
+        self._rows.clear()
+        self._layouts.clear()
 
     def language_hidden(
         self,
