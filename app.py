@@ -16,9 +16,9 @@ from dataclasses import asdict, replace
 import numpy as np
 import streamlit as st
 
-from vlexplore.ablation import LANG4VIS, PAPER, VIS4LANG, AblationSettings
 from vlexplore.diagnostics import paper_results, results_frame, summarize, summary_frame
 from vlexplore.engine import diagnose, diagnose_dataset
+from vlexplore.protocol import LANG4VIS, PAPER, VIS4LANG, AblationSettings
 from vlexplore.views import examples as ex
 from vlexplore.views import figures, overlay, sources
 from vlexplore.views.state import (

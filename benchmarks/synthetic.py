@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from vlexplore.assets import vg_classes
 from vlexplore.records import Example, Phrase, Regions
-from vlexplore.text import vg_classes
 
 CAPTION = "a young man in a red shirt throws a frisbee to a brown dog on the beach"
 IMAGE_SIZE = (500, 375)  # a typical Flickr30k image

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from vlexplore import registry
+from vlexplore.assets import DEMO_DIR
 from vlexplore.geometry import encode_boxes
 from vlexplore.models.base import ModelLoadError, RegionInput, VLBatch
 from vlexplore.models.builtin import (
-    DEMO_DIR,
     BuiltinConfig,
     BuiltinVLModel,
     SingleStreamVL,

@@ -51,3 +51,28 @@ def test_help_lists_options(capsys):
     text = capsys.readouterr().out
     for option in ("--model", "--dataset", "--limit", "--threshold", "--out", "--json"):
         assert option in text
+
+
+def test_non_paper_baseline_is_never_labelled_paper(tmp_path, capsys):
+    assert cli.main(["diagnose", "--model", "tiny", "--dataset", "tinyset", "--quiet", "--baseline", "zero",
+                     "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "not the paper's protocol: baseline zero (paper: dataset average)" in out
+    assert "protocol: paper" not in out
+    rows = pd.read_csv(tmp_path / "phrases.csv")
+    assert set(rows["baseline"]) == {"zero"} and not rows["is_paper"].any()
+    assert set(rows["departures"]) == {"baseline zero (paper: dataset average)"}
+    meta = json.loads((tmp_path / "summary.json").read_text())
+    assert meta["baseline"] == "zero" and meta["is_paper"] is False
+    assert cli.main(["diagnose", "--model", "tiny", "--dataset", "tinyset", "--quiet", "--json",
+                     "--baseline", "zero"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["is_paper"] is False and summary["departures"] == ["baseline zero (paper: dataset average)"]
+
+
+def test_paper_run_says_so(tmp_path, capsys):
+    assert cli.main(["diagnose", "--model", "tiny", "--dataset", "tinyset", "--quiet", "--out", str(tmp_path)]) == 0
+    assert "protocol: paper" in capsys.readouterr().out
+    rows = pd.read_csv(tmp_path / "phrases.csv")
+    assert set(rows["baseline"]) == {"dataset average"} and rows["is_paper"].all()
+    assert json.loads((tmp_path / "summary.json").read_text())["is_paper"] is True

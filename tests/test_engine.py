@@ -6,9 +6,9 @@ import pytest
 import torch
 from tiny import TinyVL, make_example
 
-from vlexplore.ablation import AblationSettings
 from vlexplore.diagnostics import label_agreement, results_frame, summarize, summary_frame
 from vlexplore.engine import diagnose, diagnose_dataset
+from vlexplore.protocol import AblationSettings
 from vlexplore.records import Example, ExampleSet, Phrase
 
 
@@ -164,3 +164,74 @@ def test_pixel_model_gets_patch_masks():
     assert masks[0].sum() == 0 and masks[2].all()
     assert np.flatnonzero(masks[1].numpy()).tolist() == [0, 1]
     assert "no region-classification head" in result.lang4vis_note
+
+
+def test_baseline_recorded_for_each_path(model):
+    example = make_example()
+    average = np.full(8, 3.0, dtype=np.float32)
+    paper = diagnose(model, example, 0, average_feature=average)
+    assert paper.baseline.source == "dataset average" and paper.result.baseline == "dataset average"
+    assert paper.is_paper and paper.protocol_label == "paper"
+    own = diagnose(model, example, 0)  # no dataset average: the image's own mean stands in
+    assert own.baseline.source == "image mean" and own.result.baseline == "image mean"
+    assert own.settings.is_paper and not own.is_paper  # paper settings, yet not the paper's baseline
+    assert own.protocol_label == "not the paper's protocol: baseline image mean (paper: dataset average)"
+    assert torch.allclose(model.last_batch.visual.features[2], torch.from_numpy(example.regions.features).mean(0))
+    zero = diagnose(model, example, 0, settings=AblationSettings(baseline="zero"), average_feature=average)
+    assert zero.baseline.source == "zero" and not zero.is_paper
+    assert not model.last_batch.visual.features[2].any()
+
+
+def test_dataset_run_records_its_baseline(model):
+    examples = [make_example(seed) for seed in range(2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from_set = list(diagnose_dataset(model, ExampleSet("tiny", examples), progress=False))
+        from_list = list(diagnose_dataset(model, examples, progress=False))
+        zero = list(diagnose_dataset(model, ExampleSet("tiny", examples), AblationSettings(baseline="zero"),
+                                     progress=False))
+    assert {r.baseline for r in from_set} == {"dataset average"} and all(r.is_paper for r in from_set)
+    assert {r.baseline for r in from_list} == {"image mean"} and not any(r.is_paper for r in from_list)
+    assert {r.baseline for r in zero} == {"zero"} and not any(r.is_paper for r in zero)
+    assert summarize(from_set)["is_paper"] and summarize(from_set)["baseline"] == "dataset average"
+    summary = summarize(from_list)
+    assert not summary["is_paper"] and summary["baseline"] == "image mean"
+    assert summary["departures"] == ["baseline image mean (paper: dataset average)"]
+    frame = results_frame(from_list)
+    assert set(frame["baseline"]) == {"image mean"} and not frame["is_paper"].any()
+
+
+class CausalFake(TinyVL):
+    """A generative-style model: causal readout, no region head, its own prompt around the caption."""
+
+    name = "causal-fake"
+    readout = "causal"
+
+    def __init__(self):
+        super().__init__()
+        self.region_class_names = None
+        self.encoded_captions = []
+
+    def encode_caption(self, caption, phrase):
+        from vlexplore.text import encode_caption
+
+        self.encoded_captions.append(caption)
+        return encode_caption(self.tokenizer, "describe : " + caption, Phrase(
+            phrase.text, phrase.first_word + 2, phrase.num_words, boxes=phrase.boxes), self.max_text_length)
+
+
+def test_causal_model_reads_the_phrase_unmasked_through_its_own_encoding():
+    model = CausalFake()
+    example = make_example()
+    result = diagnose(model, example, 0, average_feature=np.zeros(8, np.float32))
+    assert model.encoded_captions == [example.caption]  # the engine asked the model to encode
+    batch = model.last_batch
+    assert batch.size == 3  # vis4lang only
+    tokens = model.tokenizer.convert_ids_to_tokens(batch.input_ids[0].tolist())
+    assert tokens[1:3] == ["describe", ":"]
+    positions = batch.text_positions[0].tolist()
+    assert [tokens[p] for p in positions] == ["a", "tall", "man"]
+    assert not (batch.input_ids == model.tokenizer.mask_token_id).any()  # teacher forcing: nothing masked
+    assert torch.equal(batch.input_ids[0], batch.input_ids[2])
+    assert "causal" in result.lang4vis_note and math.isnan(result.scores["lang4vis"]["none"])
+    assert result.tokens["token"].tolist()[:3] == ["a", "tall", "man"]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from vlexplore import geometry
-from vlexplore.ablation import PAPER, AblationSettings, align
+from vlexplore.protocol import PAPER, AblationSettings, align_regions
 from vlexplore.records import Phrase
 
 
@@ -64,8 +64,8 @@ def test_iou_alignment_option():
     gold = [[10, 10, 19, 19]]
     regions = np.array([[0, 0, 99, 99], [9, 9, 20, 20]])
     phrase = Phrase("x", 0, 1, boxes=gold)
-    assert align(regions, phrase, PAPER).aligned.tolist() == [0, 1]
-    assert align(regions, phrase, AblationSettings(alignment="iou")).aligned.tolist() == [1]
+    assert align_regions(regions, phrase, PAPER).aligned.tolist() == [0, 1]
+    assert align_regions(regions, phrase, AblationSettings(alignment="iou")).aligned.tolist() == [1]
 
 
 def test_encode_boxes_matches_volta_layout():

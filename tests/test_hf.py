@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from vlexplore.assets import BERT_VOCAB
 from vlexplore.engine import diagnose, diagnose_dataset
 from vlexplore.geometry import patches_under_boxes
 from vlexplore.models.base import ModelLoadError, PixelInput, RegionInput, VLBatch
@@ -20,7 +21,7 @@ from vlexplore.models.hf import load_from_spec
 from vlexplore.models.hf_lxmert import vg_object_classes
 from vlexplore.records import Example, ExampleSet, Phrase, Regions
 from vlexplore.registry import load_model
-from vlexplore.text import BERT_VOCAB, bert_tokenizer
+from vlexplore.text import bert_tokenizer
 
 transformers = pytest.importorskip("transformers")
 

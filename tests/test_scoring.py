@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from vlexplore.scoring import mlm_bits, mlm_scores, mrc_kl_bits, nats_to_bits, top_k
+from vlexplore.protocol.scoring import mlm_bits, mlm_scores, mrc_kl_bits, nats_to_bits, top_k
 
 
 def test_bits_are_nats_over_ln2():

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 from tiny import TinyVL, make_example
 
-from vlexplore.ablation import PAPER
 from vlexplore.diagnostics import paper_results, summarize, summary_frame
 from vlexplore.engine import diagnose, diagnose_dataset
+from vlexplore.protocol import PAPER
 from vlexplore.records import ExampleSet, Regions
 from vlexplore.views import examples as ex
 from vlexplore.views import figures, overlay

@@ -214,7 +214,7 @@ def test_demo_set_is_the_world_rendered_from_its_seeds():
 def _shipped_opencv() -> str:
     import json
 
-    from vlexplore.world.demo import DEMO_DIR
+    from vlexplore.assets import DEMO_DIR
 
     return json.loads((DEMO_DIR / "heldout.json").read_text()).get("opencv", "")
 

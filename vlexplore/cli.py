@@ -1,4 +1,7 @@
-"""The ``vlexplore`` command: the same library calls the app makes, over a whole dataset."""
+"""The ``vlexplore`` command: the same library calls the app makes, over a whole dataset.
+
+May import anything in vlexplore (lazily, so ``--help`` stays fast); nothing imports it.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ EPILOG = """examples:
 
 
 def _settings(args):
-    from .ablation import AblationSettings
+    from .protocol import AblationSettings
 
     return AblationSettings(
         threshold=args.threshold,

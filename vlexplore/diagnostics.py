@@ -1,4 +1,7 @@
-"""Aggregates over per-phrase results, as tidy frames and the CLI's summary dict."""
+"""Aggregates over per-phrase results, as tidy frames and the CLI's summary dict.
+
+May import: assets, protocol, engine (never views, app or cli).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .ablation import LANG4VIS, VIS4LANG
+from .assets import PAPER_HEADLINE
 from .engine import PhraseResult
-from .text import ASSETS
+from .protocol import LANG4VIS, VIS4LANG, protocol_label
 
 __all__ = [
     "results_frame",
@@ -22,14 +25,11 @@ __all__ = [
     "format_table",
 ]
 
-PAPER_HEADLINE = ASSETS / "reference" / "paper_headline.tsv"
-
-
 def results_frame(results: Iterable[PhraseResult]) -> pd.DataFrame:
     """One row per phrase (wide: the six scores as columns)."""
     rows = [r.as_dict() for r in results]
     if not rows:
-        return pd.DataFrame(columns=list(PhraseResult.__dataclass_fields__))
+        return pd.DataFrame(columns=[*PhraseResult.__dataclass_fields__, "is_paper"])
     return pd.DataFrame(rows)
 
 
@@ -42,15 +42,21 @@ def summarize(results: Iterable[PhraseResult]) -> dict:
     """The aggregate diagnostic: mean bits per condition.
 
     ``n`` counts phrases scored for vision-for-language; ``n_lang4vis`` those with a
-    target region (and a region head), over which MRC-KL is averaged.
+    target region (and a region head), over which MRC-KL is averaged. ``baseline`` names
+    the replacement(s) used; ``is_paper`` is true only when every phrase followed the
+    paper's protocol, and ``departures`` lists every way any phrase did not.
     """
     results = list(results)
     l4v = [r for r in results if not math.isnan(r.mrc_kl_bits_none)]
+    departures = sorted({d for r in results for d in r.departures})
     return {
         "n": len(results),
         "n_lang4vis": len(l4v),
         "vis4lang": {c: _mean(getattr(r, f"mlm_bits_{c}") for r in results) for c in VIS4LANG},
         "lang4vis": {c: _mean(getattr(r, f"mrc_kl_bits_{c}") for r in l4v) for c in LANG4VIS},
+        "baseline": ", ".join(sorted({r.baseline for r in results})),
+        "is_paper": bool(results) and not departures,
+        "departures": departures,
     }
 
 
@@ -101,4 +107,8 @@ def format_table(summary: dict, model: str = "") -> str:
     note = ""
     if summary.get("n_lang4vis", summary["n"]) != summary["n"]:
         note = f"\n(MRC-KL over the {summary['n_lang4vis']} phrases with an aligned target region)"
-    return f"{header}\n{row}{note}\n(bits; lower is better)"
+    if summary.get("is_paper"):
+        protocol = "protocol: paper"
+    else:
+        protocol = "WARNING: " + protocol_label(summary.get("departures") or ["departures not recorded"])
+    return f"{header}\n{row}{note}\n(bits; lower is better; baseline: {summary.get('baseline') or 'unknown'})\n{protocol}"

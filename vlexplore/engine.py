@@ -2,6 +2,9 @@
 
 ``diagnose`` answers one (example, phrase) for the app; ``diagnose_dataset`` streams
 per-phrase records over a dataset for the CLI, packing several phrases into each forward.
+The engine only orchestrates: what the rows hold, which baseline stands in and which
+sides apply are decided in ``vlexplore.protocol``.
+May import: records, images, text, protocol, models.base (never views, app or cli).
 """
 
 from __future__ import annotations
@@ -15,22 +18,24 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import ablation, geometry
-from .ablation import LANG4VIS, PAPER, VIS4LANG, AblationSettings, Alignment
+from . import protocol
 from .images import example_picture
 from .models.base import PixelInput, RegionInput, VLBatch, VLModel
-from .records import Example, ExampleSet, Phrase
-from .scoring import mlm_scores, mrc_kl_bits
-from .text import CaptionTruncatedWarning, EncodedCaption, encode_caption
+from .protocol import LANG4VIS, PAPER, VIS4LANG, AblationSettings, Alignment, Baseline, Condition
+from .protocol.scoring import mlm_scores, mrc_kl_bits
+from .records import Example, ExampleSet, Phrase, Regions
+from .text import CaptionTruncatedWarning, EncodedCaption
 
-__all__ = ["Diagnosis", "PhraseResult", "diagnose", "diagnose_dataset", "prepare", "run_prepared"]
-
-Condition = tuple[str, str]  # ("vis4lang", "object"), ("lang4vis", "phrase"), ...
+__all__ = ["Diagnosis", "PhraseResult", "Prepared", "diagnose", "diagnose_dataset", "prepare", "run_prepared"]
 
 
 @dataclass
 class PhraseResult:
-    """One row of a dataset run: the six scores of one phrase and what they rest on."""
+    """One row of a dataset run: the six scores of one phrase and what they rest on.
+
+    ``baseline`` is the replacement actually used (``Baseline.source``); ``departures``
+    lists how the run differs from the paper's protocol (empty: it is the paper's).
+    """
 
     example_id: str
     image_id: str
@@ -41,6 +46,8 @@ class PhraseResult:
     n_tokens: int
     n_aligned: int
     target_region: int
+    baseline: str
+    departures: tuple[str, ...]
     mlm_bits_none: float
     mlm_bits_object: float
     mlm_bits_all: float
@@ -50,9 +57,15 @@ class PhraseResult:
     detector_top_classes: tuple[str, ...] = ()  # detector's top-5 at the target region
     truncated: bool = False
 
+    @property
+    def is_paper(self) -> bool:
+        return not self.departures
+
     def as_dict(self) -> dict:
         row = asdict(self)
         row["detector_top_classes"] = "|".join(self.detector_top_classes)
+        row["departures"] = "; ".join(self.departures)
+        row["is_paper"] = self.is_paper
         return row
 
 
@@ -63,24 +76,32 @@ class Prepared:
     example: Example
     phrase_index: int
     encoded: EncodedCaption
-    conditions: list[Condition]
-    input_ids: list[np.ndarray]
-    visual_rows: list[tuple]  # per row: (features, global, ablated) or (patch_ablation,)
+    rows: list[protocol.ConditionRow]
     unit_boxes: np.ndarray  # region boxes, or patch boxes for pixel models
     alignment: Alignment
+    baseline: Baseline
+    sides: protocol.Sides
+    settings: AblationSettings
     region_positions: np.ndarray  # scored regions (the MRC target, or all)
     detector_targets: np.ndarray | None  # (K, C) detector distribution at region_positions
-    lang4vis_note: str | None
     image: np.ndarray | None = None
 
     @property
     def phrase(self) -> Phrase:
         return self.example.phrases[self.phrase_index]
 
+    @property
+    def conditions(self) -> list[Condition]:
+        return [row.condition for row in self.rows]
+
 
 @dataclass
 class Diagnosis:
-    """Everything the app shows for one phrase; frames are tidy (one row per value)."""
+    """Everything the app shows for one phrase; frames are tidy (one row per value).
+
+    ``baseline.source`` says what replaced the ablated regions; ``is_paper`` is true only
+    when settings and baseline are both the paper's, and ``protocol_label`` says so in words.
+    """
 
     example: Example
     phrase_index: int
@@ -93,6 +114,7 @@ class Diagnosis:
     regions: pd.DataFrame
     scores: dict[str, dict[str, float]]
     result: PhraseResult
+    baseline: Baseline
     lang4vis_note: str | None = None
     warnings: list[str] = field(default_factory=list)
     # the model's class distribution per lang4vis condition, (K, C) at region_positions
@@ -103,6 +125,18 @@ class Diagnosis:
     def phrase(self) -> Phrase:
         return self.example.phrases[self.phrase_index]
 
+    @property
+    def departures(self) -> tuple[str, ...]:
+        return self.result.departures
+
+    @property
+    def is_paper(self) -> bool:
+        return self.result.is_paper
+
+    @property
+    def protocol_label(self) -> str:
+        return protocol.protocol_label(self.departures)
+
 
 def _image_of(example: Example) -> np.ndarray:
     image = example_picture(example)  # decoded once: a dataset run visits an image once per phrase
@@ -111,6 +145,18 @@ def _image_of(example: Example) -> np.ndarray:
     raise ValueError(
         f"example {example.example_id} has no image; pixel-input models (ViLT) need the picture itself"
     )
+
+
+def _regions_of(model: VLModel, example: Example) -> Regions:
+    regions = example.regions
+    if regions is None:
+        raise ValueError(f"example {example.example_id} has no detector regions; {model.name} needs region features")
+    if model.feature_dim is not None and regions.feature_dim != model.feature_dim:
+        raise ValueError(
+            f"example {example.example_id}: region features are {regions.feature_dim}-d but "
+            f"{model.name} expects {model.feature_dim}-d; use features from this model's detector"
+        )
+    return regions
 
 
 def prepare(
@@ -128,79 +174,46 @@ def prepare(
             f"{len(example.phrases)} phrases)"
         )
     phrase = example.phrases[phrase_index]
-    ablation.require_gold_boxes(phrase)
-    tokenizer = model.tokenizer
-    encoded = encode_caption(tokenizer, example.caption, phrase, model.max_text_length)
-    texts = ablation.text_for_conditions(
-        encoded.input_ids, encoded.phrase_positions, encoded.text_positions, tokenizer.mask_token_id
-    )
-    lang4vis_note = None
-    image = None
+    protocol.require_gold_boxes(phrase)
+    encoded = model.encode_caption(example.caption, phrase)
+    image, regions = None, None
     if model.input_kind == "pixels":
         image = _image_of(example)
         unit_boxes = np.asarray(model.patch_boxes(example.image_size), dtype=np.float64)
-        object_mask = geometry.patches_under_boxes(unit_boxes, phrase.boxes, settings.patch_coverage)
-        aligned = np.flatnonzero(object_mask)
-        alignment = Alignment(aligned, None, object_mask.astype(float))
-        n = len(unit_boxes)
-        masks = {"none": np.zeros(n, bool), "object": object_mask, "all": np.ones(n, bool)}
-        conditions = [("vis4lang", c) for c in VIS4LANG]
-        visual_rows = [(masks[c],) for c in VIS4LANG]
-        region_positions = np.zeros(0, dtype=np.int64)
-        detector_targets = None
-        lang4vis_note = f"{model.name} has no region-classification head, so language-for-vision cannot be measured"
+        alignment = protocol.align_patches(unit_boxes, phrase, settings)
+        baseline = protocol.BLANK_PATCH
+        v4l = protocol.vis4lang_patches(len(unit_boxes), alignment.aligned)
     else:
-        regions = example.regions
-        if regions is None:
-            raise ValueError(
-                f"example {example.example_id} has no detector regions; {model.name} needs region features"
-            )
-        if model.feature_dim is not None and regions.feature_dim != model.feature_dim:
-            raise ValueError(
-                f"example {example.example_id}: region features are {regions.feature_dim}-d but "
-                f"{model.name} expects {model.feature_dim}-d; use features from this model's detector"
-            )
-        unit_boxes = regions.boxes
-        alignment = ablation.align(regions.boxes, phrase, settings)
-        if settings.baseline == "average" and average_feature is None:
-            average_feature = ablation.global_feature(regions.features)
-        v4l = ablation.vis4lang_regions(regions.features, alignment.aligned, settings, average_feature)
-        conditions = [("vis4lang", c) for c in VIS4LANG]
-        visual_rows = [v4l[c] for c in VIS4LANG]
-        if not model.has_region_head:
-            lang4vis_note = f"{model.name} has no region-classification head, so language-for-vision cannot be measured"
-        elif regions.cls_prob is None:
-            lang4vis_note = "these regions carry no detector class distribution (cls_prob), so MRC-KL cannot be computed"
-        elif alignment.target is None and not all_regions:
-            lang4vis_note = (
-                f"no detector region overlaps the phrase's boxes by more than {settings.threshold:g} "
-                f"({settings.alignment.upper()}), so there is no target region to score"
-            )
-        if lang4vis_note is None:
-            l4v = ablation.lang4vis_regions(regions.features, alignment.aligned, settings)
-            conditions += [("lang4vis", c) for c in LANG4VIS]
-            visual_rows += [l4v] * len(LANG4VIS)
-            region_positions = (
-                np.arange(len(regions), dtype=np.int64)
-                if all_regions
-                else np.array([alignment.target], dtype=np.int64)
-            )
-            detector_targets = model.detector_targets(regions.cls_prob[region_positions], regions.class_names)
-        else:
-            region_positions = np.zeros(0, dtype=np.int64)
-            detector_targets = None
+        regions = _regions_of(model, example)
+        unit_boxes = np.asarray(regions.boxes)
+        alignment = protocol.align_regions(regions.boxes, phrase, settings)
+        baseline = protocol.resolve_baseline(regions.features, settings, average_feature)
+        v4l = protocol.vis4lang_regions(regions.features, alignment.aligned, baseline.vector, settings)
+    visual = {("vis4lang", c): row for c, row in v4l.items()}
+    sides = protocol.decide_sides(model, regions, alignment, settings, all_regions)
+    region_positions, detector_targets = np.zeros(0, dtype=np.int64), None
+    if sides.lang4vis:
+        l4v = protocol.lang4vis_regions(regions.features, alignment.aligned, settings)
+        visual.update({("lang4vis", c): l4v for c in LANG4VIS})
+        region_positions = np.arange(len(regions)) if all_regions else np.array([alignment.target])
+        region_positions = region_positions.astype(np.int64)
+        detector_targets = model.detector_targets(regions.cls_prob[region_positions], regions.class_names)
+    texts = protocol.text_for_conditions(
+        encoded.input_ids, encoded.phrase_positions, encoded.text_positions,
+        getattr(model.tokenizer, "mask_token_id", None), model.readout,
+    )
     return Prepared(
         example=example,
         phrase_index=phrase_index,
         encoded=encoded,
-        conditions=conditions,
-        input_ids=[texts[c] for c in conditions],
-        visual_rows=visual_rows,
-        unit_boxes=np.asarray(unit_boxes),
+        rows=[protocol.ConditionRow(c, texts[c], visual[c]) for c in sides.conditions],
+        unit_boxes=unit_boxes,
         alignment=alignment,
+        baseline=baseline,
+        sides=sides,
+        settings=settings,
         region_positions=region_positions,
         detector_targets=detector_targets,
-        lang4vis_note=lang4vis_note,
         image=image,
     )
 
@@ -215,38 +228,36 @@ def _pad(rows: Sequence[np.ndarray], length: int, value=0) -> np.ndarray:
 
 def collate(items: Sequence[Prepared], pad_id: int = 0) -> VLBatch:
     """Pack the rows of several phrases into one batch (text and regions padded)."""
-    input_ids = [ids for item in items for ids in item.input_ids]
+    rows = [(item, row) for item in items for row in item.rows]
+    input_ids = [row.input_ids for _, row in rows]
     lengths = [len(ids) for ids in input_ids]
-    t = max(lengths)
-    ids = _pad(input_ids, t, pad_id)
+    ids = _pad(input_ids, max(lengths), pad_id)
     attention = np.zeros_like(ids)
     for i, n in enumerate(lengths):
         attention[i, :n] = 1
-    text_positions = [np.array(item.encoded.phrase_positions) for item in items for _ in item.conditions]
-    region_positions = [item.region_positions for item in items for _ in item.conditions]
-    kinds = {len(item.visual_rows[0]) for item in items}
-    if kinds == {1}:
+    text_positions = [np.array(item.encoded.phrase_positions) for item, _ in rows]
+    region_positions = [item.region_positions for item, _ in rows]
+    visuals = [row.visual for _, row in rows]
+    if all(isinstance(v, protocol.PatchRow) for v in visuals):
         visual = PixelInput(
-            images=[item.image for item in items for _ in item.conditions],
-            patch_ablation=torch.as_tensor(_pad([row[0] for item in items for row in item.visual_rows], max(
-                len(row[0]) for item in items for row in item.visual_rows), False)),
+            images=[item.image for item, _ in rows],
+            patch_ablation=torch.as_tensor(_pad([v.ablated for v in visuals], max(len(v.ablated) for v in visuals), False)),
+        )
+    elif all(isinstance(v, protocol.RegionRow) for v in visuals):
+        n = max(len(v.features) for v in visuals)
+        mask = np.zeros((len(visuals), n), dtype=np.int64)
+        for i, v in enumerate(visuals):
+            mask[i, : len(v.features)] = 1
+        visual = RegionInput(
+            features=torch.from_numpy(_pad([v.features for v in visuals], n, 0.0)),
+            global_features=torch.from_numpy(np.stack([v.global_feature for v in visuals])),
+            boxes=torch.from_numpy(_pad([item.unit_boxes.astype(np.float32) for item, _ in rows], n, 0.0)),
+            image_sizes=torch.tensor([item.example.image_size for item, _ in rows], dtype=torch.float32),
+            mask=torch.from_numpy(mask),
+            ablated=torch.from_numpy(_pad([v.ablated for v in visuals], n, False)),
         )
     else:
-        features = [row[0] for item in items for row in item.visual_rows]
-        n = max(len(f) for f in features)
-        boxes = [item.unit_boxes for item in items for _ in item.conditions]
-        sizes = [item.example.image_size for item in items for _ in item.conditions]
-        mask = np.zeros((len(features), n), dtype=np.int64)
-        for i, f in enumerate(features):
-            mask[i, : len(f)] = 1
-        visual = RegionInput(
-            features=torch.from_numpy(_pad(features, n, 0.0)),
-            global_features=torch.from_numpy(np.stack([row[1] for item in items for row in item.visual_rows])),
-            boxes=torch.from_numpy(_pad([b.astype(np.float32) for b in boxes], n, 0.0)),
-            image_sizes=torch.tensor(sizes, dtype=torch.float32),
-            mask=torch.from_numpy(mask),
-            ablated=torch.from_numpy(_pad([row[2] for item in items for row in item.visual_rows], n, False)),
-        )
+        raise ValueError("one batch cannot mix region rows and patch rows; prepare them with one model")
     m = max(len(p) for p in text_positions)
     k = max(len(p) for p in region_positions)
     return VLBatch(
@@ -263,21 +274,13 @@ def run_prepared(model: VLModel, items: Sequence[Prepared], top_k: int = 5) -> l
     """One forward for all rows of ``items``; returns raw per-phrase score arrays."""
     batch = collate(items, pad_id=model.tokenizer.pad_token_id or 0)
     output = model.forward(batch)
-    gold = torch.stack(
-        [
-            torch.nn.functional.pad(
-                torch.tensor([item.encoded.input_ids[p] for p in item.encoded.phrase_positions]),
-                (0, batch.text_positions.shape[1] - len(item.encoded.phrase_positions)),
-            )
-            for item in items
-            for _ in item.conditions
-        ]
-    )
+    gold_ids = [np.take(item.encoded.input_ids, item.encoded.phrase_positions) for item in items for _ in item.rows]
+    gold = torch.from_numpy(_pad(gold_ids, batch.text_positions.shape[1], 0).astype(np.int64))  # (B, M)
     token_scores = mlm_scores(output.text_logits, gold, k=top_k)
     raw, row = [], 0
     for item in items:
-        rows = slice(row, row + len(item.conditions))
-        row += len(item.conditions)
+        rows = slice(row, row + len(item.rows))
+        row += len(item.rows)
         m = len(item.encoded.phrase_positions)
         entry = {
             "mlm_bits": token_scores.mlm_bits[rows, :m],
@@ -320,6 +323,8 @@ def _result(item: Prepared, raw: dict) -> PhraseResult:
         n_tokens=len(item.encoded.phrase_positions),
         n_aligned=len(item.alignment.aligned),
         target_region=-1 if target is None else int(target),
+        baseline=item.baseline.source,
+        departures=protocol.paper_departures(item.settings, item.baseline.source),
         mlm_bits_none=mlm["none"],
         mlm_bits_object=mlm["object"],
         mlm_bits_all=mlm["all"],
@@ -343,18 +348,10 @@ def _frames(model: VLModel, item: Prepared, raw: dict) -> tuple[pd.DataFrame, pd
             gold_token = item.encoded.tokens[position]
             top_tokens = tokenizer.convert_ids_to_tokens(raw["top_ids"][r, j].tolist())
             token_rows.append(
-                {
-                    **base,
-                    "position": position,
-                    "token_index": j,
-                    "token": gold_token,
-                    "gold_id": int(raw["gold_ids"][j]),
-                    "condition": condition,
-                    "mlm_bits": float(raw["mlm_bits"][r, j]),
-                    "gold_prob": float(raw["gold_prob"][r, j]),
-                    "gold_rank": int(raw["gold_rank"][r, j]),
-                    "top_token": top_tokens[0],
-                }
+                {**base, "position": position, "token_index": j, "token": gold_token,
+                 "gold_id": int(raw["gold_ids"][j]), "condition": condition,
+                 "mlm_bits": float(raw["mlm_bits"][r, j]), "gold_prob": float(raw["gold_prob"][r, j]),
+                 "gold_rank": int(raw["gold_rank"][r, j]), "top_token": top_tokens[0]}
             )
             for rank, (tok, prob) in enumerate(zip(top_tokens, raw["top_probs"][r, j].tolist(), strict=True)):
                 topk_rows.append(
@@ -407,8 +404,9 @@ def diagnose(
     """All six conditions of one phrase in one forward pass.
 
     ``average_feature`` is the dataset-average region feature (the paper's baseline); when
-    it is not given, the mean of this image's regions stands in. ``all_regions`` scores MRC
-    at every region rather than the target alone (for the app's per-region views).
+    it is not given, the mean of this image's regions stands in, and the result records
+    "image mean" and is not labelled paper. ``all_regions`` scores MRC at every region
+    rather than the target alone (for the app's per-region views).
     """
     settings = settings or PAPER
     with warnings.catch_warnings(record=True) as caught:
@@ -417,14 +415,12 @@ def diagnose(
     raw = run_prepared(model, [item], top_k=top_k)[0]
     result = _result(item, raw)
     tokens, topk, regions = _frames(model, item, raw)
-    ablated = {c: np.asarray(row[-1], dtype=bool) for c, row in zip(item.conditions, item.visual_rows, strict=True)}
-    region_probs = {}
-    if "region_probs" in raw:
-        region_probs = {
-            condition: raw["region_probs"][r]
-            for r, (side, condition) in enumerate(item.conditions)
-            if side == "lang4vis"
-        }
+    ablated = {row.condition: row.visual.ablated for row in item.rows}
+    region_probs = {
+        condition: raw["region_probs"][r]
+        for r, (side, condition) in enumerate(item.conditions)
+        if side == "lang4vis" and "region_probs" in raw
+    }
     return Diagnosis(
         example=example,
         phrase_index=phrase_index,
@@ -437,7 +433,8 @@ def diagnose(
         regions=regions,
         scores=_scores(result),
         result=result,
-        lang4vis_note=item.lang4vis_note,
+        baseline=item.baseline,
+        lang4vis_note=item.sides.lang4vis_note,
         warnings=[str(w.message) for w in caught],
         region_probs=region_probs,
         region_positions=item.region_positions,
@@ -457,7 +454,9 @@ def diagnose_dataset(
     """Stream one ``PhraseResult`` per diagnosable phrase, ``batch_size`` phrases per forward.
 
     Phrases that cannot be scored (beyond the token limit, say) are skipped with their
-    reason appended to ``skipped`` (and a warning), never dropped silently.
+    reason appended to ``skipped`` (and a warning), never dropped silently. An
+    ``ExampleSet`` supplies the dataset-average baseline; a plain list of examples without
+    ``average_feature`` falls back to each image's mean, and every result records which.
     """
     settings = settings or PAPER
     if isinstance(examples, ExampleSet):

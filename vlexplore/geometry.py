@@ -2,6 +2,7 @@
 
 Alignment decides which regions a phrase "owns": a region is aligned when its
 intersection over the target (IoT, the gold box) exceeds the threshold, strictly.
+May import: records.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ __all__ = [
     "aligned_regions",
     "target_region",
     "encode_boxes",
+    "patch_coverage",
     "patches_under_boxes",
+    "OverlapMeasure",
 ]
 
-Alignment = Literal["iot", "iou"]
+OverlapMeasure = Literal["iot", "iou"]
 
 
 def area(boxes) -> np.ndarray:
@@ -54,7 +57,7 @@ def iot(regions, targets) -> np.ndarray:
     return intersection(regions, targets) / area(targets)[None, :]
 
 
-def overlap(regions, targets, method: Alignment = "iot") -> np.ndarray:
+def overlap(regions, targets, method: OverlapMeasure = "iot") -> np.ndarray:
     if method == "iot":
         return iot(regions, targets)
     if method == "iou":
@@ -62,7 +65,7 @@ def overlap(regions, targets, method: Alignment = "iot") -> np.ndarray:
     raise ValueError(f"alignment: expected 'iot' or 'iou', got {method!r}")
 
 
-def best_overlap(region_boxes, gold_boxes, method: Alignment = "iot") -> np.ndarray:
+def best_overlap(region_boxes, gold_boxes, method: OverlapMeasure = "iot") -> np.ndarray:
     """(N,) each region's largest overlap with any of the gold boxes (0 when there are none)."""
     gold = as_boxes(gold_boxes, "gold boxes")
     regions = as_boxes(region_boxes, "region boxes")
@@ -71,7 +74,7 @@ def best_overlap(region_boxes, gold_boxes, method: Alignment = "iot") -> np.ndar
     return overlap(regions, gold, method).max(axis=1)
 
 
-def aligned_regions(region_boxes, gold_boxes, threshold: float = 0.5, method: Alignment = "iot") -> np.ndarray:
+def aligned_regions(region_boxes, gold_boxes, threshold: float = 0.5, method: OverlapMeasure = "iot") -> np.ndarray:
     """Indices of regions whose best overlap with any gold box is strictly above ``threshold``."""
     return np.flatnonzero(best_overlap(region_boxes, gold_boxes, method) > threshold)
 
@@ -95,6 +98,15 @@ def encode_boxes(boxes, image_size: tuple[int, int], with_area: bool = True) -> 
     return out.astype(np.float32)
 
 
+def patch_coverage(patch_boxes, gold_boxes) -> np.ndarray:
+    """(P,) the largest share of each patch that any one gold box covers (0 when there are none)."""
+    patches = as_boxes(patch_boxes, "patch boxes")
+    gold = as_boxes(gold_boxes, "gold boxes")
+    if len(gold) == 0 or len(patches) == 0:
+        return np.zeros(len(patches))
+    return (intersection(patches, gold) / area(patches)[:, None]).max(axis=1)
+
+
 def patches_under_boxes(patch_boxes, gold_boxes, min_coverage: float = 0.5) -> np.ndarray:
     """Boolean mask of the patches that a gold box covers by at least ``min_coverage`` of their area.
 
@@ -106,8 +118,7 @@ def patches_under_boxes(patch_boxes, gold_boxes, min_coverage: float = 0.5) -> n
     gold = as_boxes(gold_boxes, "gold boxes")
     if len(gold) == 0:
         return np.zeros(len(patches), dtype=bool)
-    covered = intersection(patches, gold) / area(patches)[:, None]
-    mask = covered.max(axis=1) >= min_coverage
+    mask = patch_coverage(patches, gold) >= min_coverage
     # A box entirely inside one patch covers less than half of it; claim that patch anyway.
     holder = iot(patches, gold).argmax(axis=0)
     mask[holder] = True

@@ -2,6 +2,7 @@
 
 Entries point at ``module:function`` strings and are imported on first use, so naming a
 model never imports the code (or the weights) of the others.
+May import: nothing from vlexplore at import time (entries are imported when named).
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ __all__ = [
     "register_dataset",
     "load_model",
     "load_dataset",
-    "model_names",
-    "dataset_names",
 ]
 
 
@@ -107,10 +106,3 @@ def load_dataset(spec: str, **options):
     function, argument = _resolve(spec, DATASETS, "dataset")
     return function(argument, **options)
 
-
-def model_names() -> list[str]:
-    return [f"{k}:..." if v.prefix else k for k, v in MODELS.items()]
-
-
-def dataset_names() -> list[str]:
-    return [f"{k}:..." if v.prefix else k for k, v in DATASETS.items()]

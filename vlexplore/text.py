@@ -2,6 +2,7 @@
 
 The authors locate a phrase by the whitespace-word index of its first word, so we
 tokenise the caption word by word and map words to sub-tokens through ``word_ids``.
+May import: records, assets (and transformers, lazily).
 """
 
 from __future__ import annotations
@@ -11,25 +12,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .assets import BERT_VOCAB, BERT_VOCAB_SIZE
 from .records import Phrase
 
 __all__ = [
-    "ASSETS",
-    "BERT_VOCAB",
-    "BERT_VOCAB_SIZE",
     "CaptionTruncatedWarning",
     "EncodedCaption",
     "bert_tokenizer",
-    "vg_classes",
-    "VG_CLASSES_FILE",
     "encode_caption",
     "load_tokenizer",
 ]
-
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-BERT_VOCAB = ASSETS / "vocab" / "bert-base-uncased-vocab.txt"
-BERT_VOCAB_SIZE = 30522
-VG_CLASSES_FILE = ASSETS / "vocab" / "vg-objects-vocab-1601.txt"
 
 
 class CaptionTruncatedWarning(UserWarning):
@@ -62,15 +54,6 @@ def load_tokenizer(vocab_file: str | Path, expected_size: int | None = None, low
 def bert_tokenizer():
     """bert-base-uncased WordPiece from the shipped vocabulary (30,522 entries)."""
     return load_tokenizer(BERT_VOCAB, BERT_VOCAB_SIZE)
-
-
-@lru_cache(maxsize=1)
-def vg_classes() -> tuple[str, ...]:
-    """The 1,601 Visual Genome classes of the bottom-up-attention detector (0 = background)."""
-    names = tuple(VG_CLASSES_FILE.read_text(encoding="utf-8").splitlines())
-    if len(names) != 1601 or names[0] != "__background__":
-        raise RuntimeError(f"{VG_CLASSES_FILE} should list __background__ and 1,600 classes, has {len(names)}")
-    return names
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ The recipe is VOLTA's, scaled down: masked language modelling (15% of caption to
 (15% of regions; 90% of them zeroed, 10% kept) against the detector's class distribution
 (silver) or the region's gold class (gold), and image-text matching against captions of
 other scenes. Runs on CPU, deterministic for a seed and a thread count.
+May import: models.builtin, world, and (for its report) engine and diagnostics.
 """
 
 from __future__ import annotations
@@ -414,7 +415,7 @@ def add_train_demo_arguments(parser) -> None:
 
 def run_train_demo(args) -> int:
     """Train the built-in checkpoint(s), write weights, config, model card and held-out set."""
-    from .models.builtin import DEMO_DIR
+    from .assets import DEMO_DIR
     from .world.demo import load_demo_set, write_demo_set
 
     out = Path(args.out) if args.out else DEMO_DIR

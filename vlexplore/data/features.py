@@ -13,6 +13,7 @@
    optionally ``cls_prob`` (N, 1601), ``image_w``, ``image_h``.
 
 Every format yields ``ImageFeatures`` per image; errors name the file and the image.
+May import: assets, records.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..assets import vg_classes
 from ..records import Regions
-from ..text import vg_classes
 
 __all__ = [
     "ImageFeatures",
@@ -39,7 +40,6 @@ __all__ = [
     "read_lmdb",
     "read_npz_dir",
     "detect_format",
-    "vg_classes_1601",
     "restricted_loads",
 ]
 
@@ -52,10 +52,6 @@ NUM_CLASSES = 1601
 #: how far (pixels) a detector box may poke out of the image before we call it an error;
 #: boxes rescaled from the detector's input size land a fraction of a pixel outside
 BOX_SLACK = 2.0
-
-
-def vg_classes_1601() -> tuple[str, ...]:
-    return vg_classes()
 
 
 @dataclass
@@ -89,7 +85,7 @@ class ImageFeatures:
                 features=self.features,
                 image_size=self.image_size,
                 cls_prob=self.cls_prob,
-                class_names=vg_classes_1601() if self.cls_prob is not None else None,
+                class_names=vg_classes() if self.cls_prob is not None else None,
             )
         except ValueError as error:
             raise ValueError(f"{where}: {error}") from error

@@ -5,13 +5,14 @@ phrase's own class (38% top-1) on the phrases whose nouns match exactly one of t
 class names. Without a part-of-speech tagger, every word counts: a phrase's words are
 matched against the class names and their listed synonyms ("television,tv"), longest span
 first so that "stop sign" is one class and not also "sign".
+May import: assets.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from ..text import vg_classes
+from ..assets import vg_classes
 
 __all__ = ["label_match"]
 

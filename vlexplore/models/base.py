@@ -4,6 +4,7 @@ The engine builds a batch of ablated inputs (six conditions per phrase) and call
 ``forward`` once; a backend only has to turn the batch into its own input layout
 (global feature first or not, 4-d or 5-d boxes, pixel patches) and return logits at the
 positions the engine asks for. Scoring never looks inside a model.
+May import: records, text (never the engine or views).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from typing import Literal
 
 import numpy as np
 import torch
+
+from ..records import Phrase
+from ..text import EncodedCaption, encode_caption
 
 __all__ = ["RegionInput", "PixelInput", "VLBatch", "VLOutput", "VLModel", "ModelLoadError"]
 
@@ -61,7 +65,7 @@ class VLBatch:
 
 @dataclass
 class VLOutput:
-    text_logits: torch.Tensor  # (B, M, vocab) at text_positions
+    text_logits: torch.Tensor  # (B, M, vocab) at text_positions: predictions *of* those tokens
     region_logits: torch.Tensor | None = None  # (B, K, classes) at region_positions
 
 
@@ -78,6 +82,12 @@ class VLModel(ABC):
     region_class_names: tuple[str, ...] | None = None
     #: one line for the UI: where the weights came from, what the model is
     description: str = ""
+    #: how the phrase is read out. "mlm": the phrase is masked and predicted (BERT-style).
+    #: "causal": the phrase stays in the input and each of its tokens is predicted from its
+    #: left context (teacher forcing); ``forward`` does the shift, so ``text_logits`` at
+    #: ``text_positions`` are still the predictions of the tokens at those positions.
+    #: Causal models have no region head: Language-for-Vision does not apply to them.
+    readout: Literal["mlm", "causal"] = "mlm"
 
     def __init__(self) -> None:
         self.tokenizer = None  # a Hugging Face tokenizer, set by the backend
@@ -85,6 +95,14 @@ class VLModel(ABC):
     @abstractmethod
     def forward(self, batch: VLBatch) -> VLOutput:
         """Logits at the requested positions for every row of the batch, in one pass."""
+
+    def encode_caption(self, caption: str, phrase: Phrase) -> EncodedCaption:
+        """Token ids of ``caption`` and where ``phrase`` sits in them.
+
+        Default: BERT-style [CLS] caption [SEP]. A generative backend overrides this to put
+        its own prompt around the caption (``phrase_positions`` then index into the whole).
+        """
+        return encode_caption(self.tokenizer, caption, phrase, self.max_text_length)
 
     # Region models -----------------------------------------------------------------
     def detector_targets(self, cls_prob: np.ndarray, class_names: tuple[str, ...] | None) -> np.ndarray:

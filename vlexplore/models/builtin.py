@@ -18,14 +18,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..text import ASSETS, load_tokenizer
+from ..assets import DEMO_DIR
+from ..text import load_tokenizer
 from .base import ModelLoadError, RegionInput, VLBatch, VLModel, VLOutput
 
 __all__ = [
     "BuiltinConfig",
     "SingleStreamVL",
     "BuiltinVLModel",
-    "DEMO_DIR",
     "builtin_tokenizer",
     "visual_inputs",
     "VOCAB_FILE",
@@ -36,7 +36,6 @@ __all__ = [
     "save_builtin",
 ]
 
-DEMO_DIR = ASSETS / "demo"
 VOCAB_FILE = DEMO_DIR / "vocab.txt"
 #: registry name -> checkpoint stem in assets/demo
 SHIPPED = {"demo": "demo", "demo-gold": "demo-gold"}

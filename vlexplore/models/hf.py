@@ -22,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-from ..text import BERT_VOCAB_SIZE, bert_tokenizer, load_tokenizer
+from ..assets import BERT_VOCAB_SIZE
+from ..text import bert_tokenizer, load_tokenizer
 from .base import ModelLoadError, VLModel
 from .vlm.families import FAMILIES as VLM_FAMILIES
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..assets import vg_classes
 from ..geometry import encode_boxes
-from ..text import vg_classes
 from .base import RegionInput, VLBatch, VLOutput
 from .hf import HFBackend, HFOptions, gather_positions, load_checkpoint_tokenizer, load_weights
 

@@ -36,8 +36,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..assets import VOLTA_CONFIG_DIR, vg_classes
 from ..geometry import encode_boxes
-from ..text import ASSETS, bert_tokenizer, vg_classes
+from ..text import bert_tokenizer
 from .base import ModelLoadError, RegionInput, VLBatch, VLModel, VLOutput
 
 __all__ = [
@@ -54,7 +55,7 @@ __all__ = [
     "vg_region_classes",
 ]
 
-CONFIG_DIR = ASSETS / "volta"
+CONFIG_DIR = VOLTA_CONFIG_DIR
 CONFIG_FILES: dict[str, str] = {
     "lxmert": "ctrl_lxmert.json",
     "vilbert": "ctrl_vilbert_base.json",

@@ -13,8 +13,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..ablation import LANG4VIS, VIS4LANG
 from ..engine import Diagnosis
+from ..protocol import LANG4VIS, VIS4LANG
 from . import overlay
 
 __all__ = [

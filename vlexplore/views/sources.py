@@ -16,9 +16,7 @@ from ..records import Example, ExampleSet, Regions
 from .examples import Detector
 
 __all__ = [
-    "DEFAULT_MODEL",
     "BUILTIN_MODELS",
-    "DEFAULT_DATASET",
     "model_choices",
     "dataset_choices",
     "load_model",
@@ -28,9 +26,7 @@ __all__ = [
     "simulated_regions",
 ]
 
-DEFAULT_MODEL = "demo"
 BUILTIN_MODELS = ("demo", "demo-gold")  # their regions come from the world's simulated detector
-DEFAULT_DATASET = "demo"
 
 
 def model_choices() -> list[str]:

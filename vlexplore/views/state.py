@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
-from ..ablation import LANG4VIS, PAPER, VIS4LANG, AblationSettings
+from ..protocol import LANG4VIS, PAPER, VIS4LANG, AblationSettings
 
 __all__ = ["ViewState", "VIEWS", "from_query", "to_query", "parse_box", "format_box", "selection_box"]
 

@@ -4,6 +4,7 @@ The held-out set lives in ``assets/demo`` as two plain files, read without pickl
 ``heldout.npz`` (images, region boxes, features, detector class distributions) and
 ``heldout.json`` (captions, phrases, gold boxes, objects). It is regenerated
 deterministically by ``write_demo_set`` (``vlexplore train-demo`` does it).
+May import: assets, records, geometry, world.detector, world.scenes.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..assets import DEMO_DIR
 from ..records import Example, ExampleSet, Phrase, Regions
-from ..text import ASSETS
 from .detector import DetectorConfig, detect
 from .scenes import CLASS_NAMES, Scene, WorldConfig, make_scene, scene_examples
 
 __all__ = [
-    "DEMO_DIR",
     "HELDOUT_SEED_BASE",
     "HELDOUT_SCENES",
     "heldout_seeds",
@@ -30,7 +30,6 @@ __all__ = [
     "scene_with_regions",
 ]
 
-DEMO_DIR = ASSETS / "demo"
 HELDOUT_SEED_BASE = 1_000_000  # training scenes use seeds below this
 HELDOUT_SCENES = 48
 _FORMAT = 1

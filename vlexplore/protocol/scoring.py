@@ -1,6 +1,7 @@
 """Readouts in bits: MLM loss of the gold sub-tokens, and MRC-KL(P_detector || Q_model).
 
 Everything is computed in natural log and divided by ln 2 at the end, as the authors do.
+May import: nothing from vlexplore (numpy and torch only).
 """
 
 from __future__ import annotations

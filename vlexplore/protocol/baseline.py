@@ -1,0 +1,59 @@
+"""What replaces an ablated region in Vision-for-Language, and a record of which one was used.
+
+The paper replaces it by the dataset-average region feature. Without a dataset (one
+uploaded image, a plain list of examples) the image's own mean region feature stands in;
+``settings.baseline="zero"`` asks for zeros; pixel models replace a patch by a blank one.
+Whichever it was travels with every result, so nothing is labelled "paper" that is not.
+May import: protocol.settings, protocol.conditions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from .conditions import global_feature
+from .settings import PAPER, PAPER_BASELINE, AblationSettings
+
+__all__ = ["BaselineSource", "Baseline", "resolve_baseline", "BLANK_PATCH"]
+
+BaselineSource = Literal["dataset average", "image mean", "zero", "blank patch"]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The replacement feature and where it came from."""
+
+    vector: np.ndarray | None  # (D,) float32; None for pixel models (the backend owns its blank patch)
+    source: BaselineSource
+
+    @property
+    def is_paper(self) -> bool:
+        return self.source == PAPER_BASELINE
+
+
+#: pixel models: an ablated patch becomes a blank (mean-colour) patch, inside the backend
+BLANK_PATCH = Baseline(None, "blank patch")
+
+
+def resolve_baseline(
+    features: np.ndarray, settings: AblationSettings = PAPER, average_feature: np.ndarray | None = None
+) -> Baseline:
+    """The Vision-for-Language replacement for an image's ``features`` (N, D).
+
+    ``average_feature`` is the dataset-average region feature; when it is missing, the mean
+    of ``features`` stands in and the record says "image mean".
+    """
+    features = np.asarray(features)
+    if settings.baseline == "zero":
+        return Baseline(np.zeros(features.shape[1], dtype=np.float32), "zero")
+    if average_feature is None:
+        return Baseline(global_feature(features), "image mean")
+    average_feature = np.asarray(average_feature, dtype=np.float32)
+    if average_feature.shape != (features.shape[1],):
+        raise ValueError(
+            f"average_feature has shape {average_feature.shape}; the regions have {features.shape[1]}-d features"
+        )
+    return Baseline(average_feature, "dataset average")
