@@ -51,7 +51,9 @@ def picture(height=90, width=150, seed=0) -> np.ndarray:
     return np.random.RandomState(seed).randint(0, 256, (height, width, 3), dtype=np.uint8)
 
 
-def three_conditions(model: VLMBackend, image: np.ndarray, phrase: Phrase = PHRASE, caption: str = CAPTION):
+def three_conditions(
+    model: VLMBackend, image: np.ndarray, phrase: Phrase = PHRASE, caption: str = CAPTION, baseline: str = "image mean"
+):
     """A batch of the None / Object / All rows of one phrase, as the engine builds it."""
     encoded = model.encode_caption(caption, phrase)
     size = (image.shape[1], image.shape[0])
@@ -62,7 +64,7 @@ def three_conditions(model: VLMBackend, image: np.ndarray, phrase: Phrase = PHRA
     batch = VLBatch(
         input_ids=ids,
         attention_mask=torch.ones_like(ids),
-        visual=PixelInput(images=[image] * 3, patch_ablation=ablation),
+        visual=PixelInput(images=[image] * 3, patch_ablation=ablation, baseline=baseline),
         text_positions=torch.tensor([encoded.phrase_positions] * 3),
     )
     return encoded, batch
@@ -107,7 +109,7 @@ def test_none_equals_the_models_own_forward_and_nll_is_the_hand_computation(mode
     # mean NLL in bits of the phrase's tokens, by hand from the model's own logits
     log_probs = torch.log_softmax(logits.double(), dim=-1)
     by_hand = -np.mean([log_probs[p, g].item() for p, g in zip(predicted_from, gold, strict=True)]) / math.log(2)
-    from vlexplore.scoring import mlm_bits
+    from vlexplore.protocol.scoring import mlm_bits
 
     ours = mlm_bits(output.text_logits[:1], torch.tensor([gold])).mean()
     assert ours == pytest.approx(by_hand, rel=1e-5)
@@ -131,11 +133,11 @@ def _language_model(model: VLMBackend) -> torch.nn.Module:
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("baseline", ["mean", "zero"])
+@pytest.mark.parametrize("baseline", ["image mean", "zero"])
 def test_object_changes_exactly_the_mapped_image_tokens(models, family, baseline):
     model = models[family]
     image = picture(seed=2)
-    _, batch = three_conditions(model, image)
+    _, batch = three_conditions(model, image, baseline=baseline)
     seen = {}
 
     def keep(module, args, kwargs):
@@ -143,12 +145,10 @@ def test_object_changes_exactly_the_mapped_image_tokens(models, family, baseline
 
     handle = _language_model(model).register_forward_pre_hook(keep, with_kwargs=True)
     model.clear_cache()
-    model.baseline = baseline
     try:
         model.forward(batch)
     finally:
         handle.remove()
-        model.baseline = "mean"
     embeds = seen["embeds"]
     input_ids, _, _ = model.expand_rows(batch, [model.encode_image(image)] * 3)
     image_positions = torch.nonzero(input_ids[0] == model.image_token_id).flatten()
@@ -204,12 +204,9 @@ def test_pixel_baseline_paints_the_ablated_cells(models):
     changed = np.any(painted != image, axis=2)
     assert changed[30, 30] and not changed[80, 140]
     assert len(np.unique(painted[changed].reshape(-1, 3), axis=0)) == 1  # one mean colour
+    _, batch = three_conditions(model, image, baseline="mean colour")
+    output = model.forward(batch)
     _, batch = three_conditions(model, image)
-    model.baseline = "pixels"
-    try:
-        output = model.forward(batch)
-    finally:
-        model.baseline = "mean"
     reference = model.forward(batch).text_logits
     assert torch.equal(output.text_logits[0], reference[0])  # None untouched
     assert not torch.equal(output.text_logits[1], reference[1])
@@ -375,3 +372,52 @@ def test_rows_must_hold_one_placeholder(models):
     batch.input_ids[:, :] = 7
     with pytest.raises(ValueError, match="exactly one image placeholder"):
         model.forward(batch)
+
+
+# Through the engine -------------------------------------------------------------------------
+def _example(image: np.ndarray):
+    from vlexplore.records import Example
+
+    phrases = [PHRASE, Phrase("a bike", 7, 2, boxes=np.array([[80.0, 40.0, 140.0, 85.0]]))]
+    return Example("e0", CAPTION, phrases, image_size=(image.shape[1], image.shape[0]), image=image)
+
+
+def test_diagnose_reads_the_phrase_causally_and_says_why_mrc_is_na(models):
+    from vlexplore.diagnostics import format_table, summarize
+    from vlexplore.engine import diagnose, diagnose_dataset
+
+    model = models["idefics3"]
+    image = picture(seed=7)
+    example = _example(image)
+    diagnosis = diagnose(model, example, 0)
+    logits, full_ids = own_forward_logits(model, image)
+    encoded = model.encode_caption(CAPTION, PHRASE)
+    shift = len(full_ids) - len(encoded.input_ids)
+    log_probs = torch.log_softmax(logits.double(), dim=-1)
+    by_hand = -np.mean(
+        [log_probs[p + shift - 1, encoded.input_ids[p]].item() for p in encoded.phrase_positions]
+    ) / math.log(2)
+    assert diagnosis.result.mlm_bits_none == pytest.approx(by_hand, rel=1e-5)
+    assert diagnosis.result.readout == "causal" and diagnosis.baseline.source == "image mean"
+    assert math.isnan(diagnosis.result.mrc_kl_bits_none) and "causal" in diagnosis.lang4vis_note
+    assert any("readout causal" in d for d in diagnosis.departures)
+    ablated = diagnosis.ablated[("vis4lang", "object")]
+    assert ablated.tolist() == model.patches_under_boxes((150, 90), PHRASE.boxes).tolist()
+    assert set(diagnosis.topk["condition"]) == {"none", "object", "all"}
+    results = list(diagnose_dataset(model, [example, _example(picture(seed=8))], progress=False))
+    assert len(results) == 4 and results[0].mlm_bits_none == pytest.approx(by_hand, rel=1e-5)
+    table = format_table(summarize(results), "tiny")
+    assert "n/a" in table and "MRC-KL n/a: " in table and "nan" not in table
+
+
+def test_border_and_zero_baseline_from_the_settings(models):
+    from vlexplore.engine import diagnose
+    from vlexplore.protocol import AblationSettings
+
+    model = models["idefics3"]
+    example = _example(picture(seed=9))
+    plain = diagnose(model, example, 1)
+    wider = diagnose(model, example, 1, AblationSettings(patch_border=1, baseline="zero"))
+    small, grown = plain.ablated[("vis4lang", "object")], wider.ablated[("vis4lang", "object")]
+    assert (small <= grown).all() and grown.sum() > small.sum()
+    assert wider.baseline.source == "zero" and any("patch_border 1" in d for d in wider.departures)

@@ -78,6 +78,7 @@ class HFOptions:
     device: str = "auto"  # "auto" = cuda when available, else cpu
     cache_dir: str | None = None  # Hugging Face cache to look in (default: HF_HUB_CACHE)
     revision: str | None = None  # hub revision (branch, tag or commit)
+    ablation_space: str | None = None  # generative VLMs: "tokens" (default) or "pixels"
 
     @classmethod
     def parse(cls, options: dict) -> HFOptions:

@@ -11,11 +11,11 @@ import importlib
 from pathlib import Path
 
 from ..base import ModelLoadError
-from .base import BASELINES, VLMBackend
+from .base import ABLATION_SPACES, VLMBackend
 from .families import FAMILIES
 from .prompt import PROMPT, READOUT_NOTE
 
-__all__ = ["FAMILIES", "load_vlm", "VLMBackend", "READOUT_NOTE", "PROMPT", "BASELINES"]
+__all__ = ["FAMILIES", "load_vlm", "VLMBackend", "READOUT_NOTE", "PROMPT", "ABLATION_SPACES"]
 
 
 def load_vlm(directory: Path, name: str, model_type: str, options) -> VLMBackend:
@@ -38,6 +38,5 @@ def load_vlm(directory: Path, name: str, model_type: str, options) -> VLMBackend
         processor,
         name,
         options.torch_device(),
-        baseline=getattr(options, "baseline", None) or "mean",
-        border=getattr(options, "border", None) or 0,
+        ablation_space=getattr(options, "ablation_space", None) or "tokens",
     )

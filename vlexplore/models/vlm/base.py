@@ -28,16 +28,19 @@ from typing import Literal
 import numpy as np
 import torch
 
+from ...protocol import IMAGE_TOKEN_MEAN, MEAN_COLOUR, ZERO_TOKEN, AblationSettings, Baseline
 from ...records import Phrase
 from ...text import EncodedCaption
 from ..base import ModelLoadError, PixelInput, VLBatch, VLModel, VLOutput
 from .geometry import ImageLayout, tokens_under_boxes
 from .prompt import PROMPT, READOUT_NOTE, encode_prompt
 
-__all__ = ["Baseline", "ImageEncoding", "VLMBackend", "BASELINES"]
+__all__ = ["ImageEncoding", "VLMBackend", "ABLATION_SPACES"]
 
-Baseline = Literal["mean", "zero", "pixels"]
-BASELINES: tuple[str, ...] = ("mean", "zero", "pixels")
+#: where an ablation happens: on the projected image tokens, or on the picture's pixels
+ABLATION_SPACES: tuple[str, ...] = ("tokens", "pixels")
+#: the replacement each recorded baseline source stands for
+REPLACEMENTS = {IMAGE_TOKEN_MEAN.source: "mean", ZERO_TOKEN.source: "zero", MEAN_COLOUR.source: "pixels"}
 #: how many encoded pictures the backend keeps (a dataset run visits an image once per phrase)
 IMAGE_CACHE_SIZE = 16
 #: how many language-model rows (hidden states of one prompt + ablation) the backend keeps
@@ -98,23 +101,19 @@ class VLMBackend(VLModel):
         processor,
         name: str,
         device: torch.device,
-        baseline: Baseline = "mean",
-        border: int = 0,
+        ablation_space: Literal["tokens", "pixels"] = "tokens",
         max_caption_tokens: int = 96,
         prompt: str = PROMPT,
     ) -> None:
         super().__init__()
-        if baseline not in BASELINES:
-            raise ValueError(f"baseline must be one of {', '.join(BASELINES)}; got {baseline!r}")
-        if border < 0:
-            raise ValueError(f"border must be 0 or more cells; got {border}")
+        if ablation_space not in ABLATION_SPACES:
+            raise ValueError(f"ablation_space must be one of {', '.join(ABLATION_SPACES)}; got {ablation_space!r}")
         self.model = model.to(device).eval()
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.name = name
         self.device = device
-        self.baseline: Baseline = baseline
-        self.border = int(border)
+        self.ablation_space = ablation_space
         self.max_text_length = int(max_caption_tokens)
         self.prompt = prompt
         self.image_token_id = int(self.config_image_token_id())
@@ -128,7 +127,7 @@ class VLMBackend(VLModel):
             f"{self.family} ({type(model).__name__}, language model {text.num_hidden_layers} layers, "
             f"hidden {text.hidden_size}) from {name[3:] if name.startswith('hf:') else name}; "
             f"prompt '{prompt}', caption = the answer, causal readout (left context only); "
-            f"ablated image tokens become {self.baseline_text()}. No region head: "
+            f"ablated image tokens become {self.replacement_text()}. No region head: "
             "Language-for-Vision (MRC-KL) is not available."
         )
 
@@ -158,12 +157,16 @@ class VLMBackend(VLModel):
         """Extra inputs of the multimodal model's forward (Qwen: grid sizes and token types)."""
         return {}
 
-    def baseline_text(self) -> str:
-        return {
-            "mean": "the mean image-token vector of the picture",
-            "zero": "zero vectors",
-            "pixels": "the features of the picture with those cells painted in their mean colour",
-        }[self.baseline]
+    def replacement_text(self) -> str:
+        if self.ablation_space == "pixels":
+            return "the tokens of the picture with the ablated cells painted in their mean colour"
+        return "the picture's mean image-token vector (or zeros with baseline 'zero')"
+
+    def patch_baseline(self, settings: AblationSettings) -> Baseline:
+        """Image-token mean (the paper-like default), zero, or the pixel-space mean colour."""
+        if self.ablation_space == "pixels":
+            return MEAN_COLOUR
+        return ZERO_TOKEN if settings.baseline == "zero" else IMAGE_TOKEN_MEAN
 
     # The protocol ---------------------------------------------------------------------------
     def encode_caption(self, caption: str, phrase: Phrase) -> EncodedCaption:
@@ -186,9 +189,11 @@ class VLMBackend(VLModel):
         """(P, 4) each image token's cell in original pixels (tiles and global view alike)."""
         return self.image_layout(image_size).cells
 
-    def patches_under_boxes(self, image_size: tuple[int, int], boxes, min_coverage: float = 0.5) -> np.ndarray:
+    def patches_under_boxes(
+        self, image_size: tuple[int, int], boxes, min_coverage: float = 0.5, border: int = 0
+    ) -> np.ndarray:
         """(P,) bool, the image tokens ``boxes`` covers, view by view (see ``geometry.py``)."""
-        return tokens_under_boxes(self.image_layout(image_size), boxes, min_coverage, self.border)
+        return tokens_under_boxes(self.image_layout(image_size), boxes, min_coverage, border)
 
     # Images ----------------------------------------------------------------------------------
     def process(self, image: np.ndarray):
@@ -235,8 +240,14 @@ class VLMBackend(VLModel):
     def image_extras(self, processed) -> dict:
         return {}
 
-    def ablated_features(self, image: np.ndarray, encoding: ImageEncoding, ablate: torch.Tensor) -> torch.Tensor:
-        """(P, hidden) the picture's tokens with the ``ablate`` ones replaced by the baseline."""
+    def ablated_features(
+        self, image: np.ndarray, encoding: ImageEncoding, ablate: torch.Tensor, replacement: str = "mean"
+    ) -> torch.Tensor:
+        """(P, hidden) the picture's tokens with the ``ablate`` ones replaced.
+
+        ``replacement``: "mean" (the picture's mean image token), "zero", or "pixels" (the
+        tokens of the picture whose ablated cells are painted in their mean colour).
+        """
         features = encoding.features
         ablate = ablate.to(features.device, dtype=torch.bool)
         if ablate.shape[0] < len(features) or bool(ablate[len(features) :].any()):
@@ -247,15 +258,15 @@ class VLMBackend(VLModel):
         ablate = ablate[: len(features)] & torch.as_tensor(encoding.layout.visible, device=features.device)
         if not bool(ablate.any()):
             return features
-        if self.baseline == "pixels":
+        if replacement == "pixels":
             painted = paint_cells(image, encoding.layout, ablate.cpu().numpy())
             return self.encode_image(painted).features
-        if self.baseline == "zero":
-            replacement = torch.zeros_like(features[0])
+        if replacement == "zero":
+            vector = torch.zeros_like(features[0])
         else:
             visible = torch.as_tensor(encoding.layout.visible, device=features.device)
-            replacement = features[visible].mean(dim=0)
-        return torch.where(ablate[:, None], replacement[None, :], features)
+            vector = features[visible].mean(dim=0)
+        return torch.where(ablate[:, None], vector[None, :], features)
 
     # Forward ---------------------------------------------------------------------------------
     def expand_rows(self, batch: VLBatch, encodings: list[ImageEncoding]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -299,17 +310,25 @@ class VLMBackend(VLModel):
             if id(image) not in by_id:
                 by_id[id(image)] = self.encode_image(image)
         encodings = [by_id[id(image)] for image in visual.images]
+        if visual.baseline not in REPLACEMENTS:
+            raise ValueError(
+                f"{self.name} replaces image tokens by {', '.join(REPLACEMENTS)}; got baseline {visual.baseline!r} "
+                "(build batches with the engine, which asks model.patch_baseline)"
+            )
+        replacement = REPLACEMENTS[visual.baseline]
         input_ids, attention, positions = self.expand_rows(batch, encodings)
         # A row is (picture, ablated tokens, prompt); None and All rows repeat for every phrase
         # of a caption, so each distinct row runs once and its hidden states are kept.
         keys = []
         for encoding, ablate, ids, mask in zip(encodings, visual.patch_ablation, input_ids, attention, strict=True):
             tokens = ablate[: len(encoding.features)].numpy() & encoding.layout.visible
-            keys.append((encoding.key, self.baseline, np.packbits(tokens).tobytes(), tuple(ids[mask > 0].tolist())))
+            keys.append((encoding.key, replacement, np.packbits(tokens).tobytes(), tuple(ids[mask > 0].tolist())))
         todo = [i for i, key in enumerate(keys) if key not in self._rows and key not in keys[:i]]
         if todo:
             features = [
-                self.ablated_features(np.asarray(visual.images[i]), encodings[i], visual.patch_ablation[i])
+                self.ablated_features(
+                    np.asarray(visual.images[i]), encodings[i], visual.patch_ablation[i], replacement
+                )
                 for i in todo
             ]
             length = int(attention[todo].sum(dim=1).max())

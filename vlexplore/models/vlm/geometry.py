@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...geometry import area, intersection
+from ... import geometry
+from ...geometry import intersection
 from ...records import as_boxes
 
 __all__ = ["ImageView", "ImageLayout", "grid_view", "join_views", "tokens_under_boxes"]
@@ -107,38 +108,20 @@ def tokens_under_boxes(
     """(P,) bool: the image tokens a set of pixel boxes covers, decided view by view.
 
     ViLT's rule (``vlexplore.geometry.patches_under_boxes``) applied in every view on its
-    own: a cell counts when the boxes cover at least ``min_coverage`` of it, and a box that
-    lies in a view but covers no cell that much still claims the one cell holding most of
-    it, in that view (so a small object is removed from a tile *and* from the global view).
+    own: a cell counts when a box covers at least ``min_coverage`` of it, and a box that
+    shows in a view but covers no cell that much still claims the one cell holding most of
+    it, in that view (so a small object is removed from its tile *and* from the global view).
     ``border`` then adds that many rings of neighbouring cells, within the same view.
+    Tokens that show nothing of the picture (padding, CLS) are never marked.
     """
     gold = as_boxes(boxes, "boxes")
     mask = np.zeros(len(layout), dtype=bool)
-    if len(gold) == 0:
-        return mask
-    for index, view in enumerate(layout.views):
+    for index in range(len(layout.views)):
         members = np.flatnonzero((layout.view_of == index) & layout.visible)
-        if len(members) == 0:
+        if len(members) == 0 or len(gold) == 0:
             continue
         cells = layout.cells[members]
-        inter = intersection(cells, gold)  # (cells, boxes)
-        covered = (inter / area(cells)[:, None]).max(axis=1) >= min_coverage
-        share_of_box = inter / area(gold)[None, :]
-        for b in range(len(gold)):
-            if share_of_box[:, b].max() > 0:  # the box shows in this view
-                covered[int(np.argmax(share_of_box[:, b]))] = True
-        if border > 0 and covered.any():
-            grid = np.zeros((view.rows, view.columns), dtype=bool)
-            rows, columns = layout.grid_position[members].T
-            grid[rows[covered], columns[covered]] = True
-            grown = grid.copy()
-            for dr in range(-border, border + 1):
-                for dc in range(-border, border + 1):
-                    shifted = np.zeros_like(grid)
-                    shifted[max(dr, 0) : view.rows + min(dr, 0), max(dc, 0) : view.columns + min(dc, 0)] = grid[
-                        max(-dr, 0) : view.rows + min(-dr, 0), max(-dc, 0) : view.columns + min(-dc, 0)
-                    ]
-                    grown |= shifted
-            covered = grown[rows, columns]
-        mask[members] = covered
-    return mask
+        shown = gold[intersection(cells, gold).max(axis=0) > 0]  # the boxes this view shows
+        if len(shown):
+            mask[members] = geometry.patches_under_boxes(cells, shown, min_coverage)
+    return geometry.grow_patches(mask, layout.grid_position, border, groups=layout.view_of)
