@@ -421,3 +421,18 @@ def test_border_and_zero_baseline_from_the_settings(models):
     small, grown = plain.ablated[("vis4lang", "object")], wider.ablated[("vis4lang", "object")]
     assert (small <= grown).all() and grown.sum() > small.sum()
     assert wider.baseline.source == "zero" and any("patch_border 1" in d for d in wider.departures)
+
+
+def test_a_batch_larger_than_the_row_cache(models, monkeypatch):
+    from vlexplore.engine import diagnose_dataset
+    from vlexplore.models.vlm import base
+
+    model = models["idefics3"]
+    model.clear_cache()
+    monkeypatch.setattr(base, "ROW_CACHE_SIZE", 2)
+    examples = [_example(picture(seed=10)), _example(picture(seed=11))]
+    batched = list(diagnose_dataset(model, examples, batch_size=4, progress=False))  # 12 rows, one forward
+    model.clear_cache()
+    one_by_one = list(diagnose_dataset(model, examples, batch_size=1, progress=False))
+    assert len(model._rows) <= 2
+    assert [r.mlm_bits_object for r in batched] == pytest.approx([r.mlm_bits_object for r in one_by_one], rel=1e-5)

@@ -21,6 +21,7 @@ EPILOG = """examples:
   vlexplore diagnose --model volta:uniter --checkpoint ctrl_uniter/pytorch_model_9.bin \\
       --dataset flickr30k:/data/flickr30k_entities --features /data/flickr30k_val.tsv
   vlexplore diagnose --model hf:/models/vilt-b32-mlm --dataset demo --limit 50
+  vlexplore diagnose --model hf:/models/SmolVLM-256M-Instruct --dataset demo --limit 20
 """
 
 
@@ -32,6 +33,7 @@ def _settings(args):
         alignment=args.alignment,
         baseline=args.baseline,
         recompute_global_lang4vis=args.recompute_global_lang4vis,
+        patch_border=args.patch_border,
     )
 
 
@@ -50,6 +52,10 @@ def cmd_diagnose(args) -> int:
 
     settings = _settings(args)
     model_options = {"checkpoint": args.checkpoint} if args.checkpoint else {}
+    if args.ablation_space:
+        if not args.model.startswith("hf:"):
+            raise ValueError("--ablation-space applies to generative VLMs (hf:DIR with LLaVA, SmolVLM or Qwen2-VL)")
+        model_options["ablation_space"] = args.ablation_space
     dataset_options = {k: v for k, v in (("features", args.features), ("images", args.images)) if v}
     if args.split:
         dataset_options["split"] = args.split
@@ -152,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="vision-for-language replacement feature (default: dataset average)")
     diag.add_argument("--recompute-global-lang4vis", action="store_true",
                       help="recompute the global feature after zeroing aligned regions (the paper does not)")
+    diag.add_argument("--patch-border", type=int, default=0,
+                      help="pixel models: also ablate this many rings of neighbouring patches (default 0)")
+    diag.add_argument("--ablation-space", choices=["tokens", "pixels"],
+                      help="generative VLMs: replace the ablated image tokens (default), or paint the "
+                           "ablated cells in their mean colour and re-encode the picture")
     diag.add_argument("--batch-size", type=int, default=8, help="phrases per forward pass (default 8)")
     diag.add_argument("--threads", type=int, help="torch CPU threads")
     diag.add_argument("--out", help="folder for phrases.csv (one row per phrase) and summary.json")

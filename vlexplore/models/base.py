@@ -93,6 +93,8 @@ class VLModel(ABC):
     #: ``text_positions`` are still the predictions of the tokens at those positions.
     #: Causal models have no region head: Language-for-Vision does not apply to them.
     readout: Literal["mlm", "causal"] = "mlm"
+    #: how the readout differs from the paper's, for the UI ("" for the paper's MLM readout)
+    readout_note: str = ""
 
     def __init__(self) -> None:
         self.tokenizer = None  # a Hugging Face tokenizer, set by the backend
@@ -146,6 +148,11 @@ class VLModel(ABC):
         patches = self.patch_boxes(image_size)
         under = geometry.patches_under_boxes(patches, boxes, min_coverage)
         return geometry.grow_patches(under, geometry.grid_positions(patches), border)
+
+    def patch_views(self, image_size: tuple[int, int]) -> list[str]:
+        """Per patch, the view of the picture it belongs to ("image"; a tile or "global" for
+        models that cut the picture into tiles), so the app can draw one view at a time."""
+        return ["image"] * len(self.patch_boxes(image_size))
 
     def patch_baseline(self, settings: AblationSettings) -> Baseline:
         """What replaces an ablated patch; recorded with every result. Default: a blank patch."""

@@ -189,6 +189,9 @@ class VLMBackend(VLModel):
         """(P, 4) each image token's cell in original pixels (tiles and global view alike)."""
         return self.image_layout(image_size).cells
 
+    def patch_views(self, image_size: tuple[int, int]) -> list[str]:
+        return self.image_layout(image_size).view_names()
+
     def patches_under_boxes(
         self, image_size: tuple[int, int], boxes, min_coverage: float = 0.5, border: int = 0
     ) -> np.ndarray:
@@ -323,7 +326,8 @@ class VLMBackend(VLModel):
         for encoding, ablate, ids, mask in zip(encodings, visual.patch_ablation, input_ids, attention, strict=True):
             tokens = ablate[: len(encoding.features)].numpy() & encoding.layout.visible
             keys.append((encoding.key, replacement, np.packbits(tokens).tobytes(), tuple(ids[mask > 0].tolist())))
-        todo = [i for i, key in enumerate(keys) if key not in self._rows and key not in keys[:i]]
+        found = {key: self._rows[key] for key in keys if key in self._rows}  # this call's rows
+        todo = [i for i, key in enumerate(keys) if key not in found and key not in keys[:i]]
         if todo:
             features = [
                 self.ablated_features(
@@ -336,13 +340,16 @@ class VLMBackend(VLModel):
                 input_ids[todo, :length], attention[todo, :length], features, [encodings[i] for i in todo]
             )
             for row, i in enumerate(todo):
-                self._rows[keys[i]] = hidden[row, : int(attention[i].sum())].clone()
-                while len(self._rows) > ROW_CACHE_SIZE:
-                    self._rows.popitem(last=False)
+                found[keys[i]] = hidden[row, : int(attention[i].sum())].clone()
+        for key in found:  # most recently used last; the oldest rows are forgotten
+            self._rows[key] = found[key]
+            self._rows.move_to_end(key)
+        while len(self._rows) > ROW_CACHE_SIZE:
+            self._rows.popitem(last=False)
         # the state at p - 1 predicts the token at p (position 0, the engine's padding, is never read)
         gathered = torch.stack(
             [
-                self._rows[key][(row - 1).clamp(min=0, max=len(self._rows[key]) - 1)]
+                found[key][(row - 1).clamp(min=0, max=len(found[key]) - 1)]
                 for key, row in zip(keys, positions, strict=True)
             ]
         )
