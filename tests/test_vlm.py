@@ -13,6 +13,7 @@ from tiny_vlm import (
     VOCAB_SIZE,
     save_tiny_idefics3,
     save_tiny_llava,
+    save_tiny_llava_onevision,
     save_tiny_qwen2_vl,
     tiny_tokenizer,
 )
@@ -24,7 +25,7 @@ from vlexplore.models.vlm.geometry import ImageView, join_views, tokens_under_bo
 from vlexplore.models.vlm.prompt import render_prompt
 from vlexplore.records import Phrase
 
-FAMILIES = ["idefics3", "llava", "qwen2_vl", "qwen2_5_vl"]
+FAMILIES = ["idefics3", "llava", "llava_onevision", "qwen2_vl", "qwen2_5_vl"]
 CAPTION = "a man in a red shirt rides a bike"
 PHRASE = Phrase("a red shirt", 3, 3, boxes=np.array([[10.0, 10.0, 60.0, 50.0]]))
 
@@ -34,6 +35,8 @@ def _save(family: str, directory):
         return save_tiny_idefics3(directory)
     if family == "llava":
         return save_tiny_llava(directory)
+    if family == "llava_onevision":
+        return save_tiny_llava_onevision(directory)
     return save_tiny_qwen2_vl(directory, "2" if family == "qwen2_vl" else "2.5")
 
 
@@ -156,12 +159,14 @@ def test_object_changes_exactly_the_mapped_image_tokens(models, family, baseline
     assert 0 < int(mapped.sum()) < len(mapped)
     changed = torch.nonzero((embeds[1] != embeds[0]).any(dim=-1)).flatten()
     assert changed.tolist() == image_positions[mapped].tolist()
-    features = model.encode_image(image).features
-    expected = torch.zeros_like(features[0]) if baseline == "zero" else features.mean(dim=0)
+    encoding = model.encode_image(image)
+    showing_features = encoding.features[torch.as_tensor(encoding.layout.visible)]  # no CLS or row-end token
+    expected = torch.zeros_like(showing_features[0]) if baseline == "zero" else showing_features.mean(dim=0)
     torch.testing.assert_close(embeds[1, changed], expected.expand(len(changed), -1))
     all_changed = torch.nonzero((embeds[2] != embeds[0]).any(dim=-1)).flatten()
-    assert set(all_changed.tolist()) <= set(image_positions.tolist())
-    assert len(all_changed) >= len(image_positions) - 1  # a token may equal the mean by chance only
+    showing = image_positions[torch.as_tensor(model.encode_image(image).layout.visible)]
+    assert set(all_changed.tolist()) <= set(showing.tolist())  # never a CLS or row-end token
+    assert len(all_changed) >= len(showing) - 1  # a token may equal the mean by chance only
 
 
 def test_picture_encoded_once_and_repeated_rows_run_once(models, monkeypatch):
@@ -228,6 +233,7 @@ def _local_vision(model: VLMBackend):
     [
         ("idefics3", (128, 128), 16, [0, 40, 63]),  # 2 x 2 tiles of 64 px, 16 px cells (8 px patches, shuffle 2)
         ("llava", (32, 32), 8, [0, 9, 15]),  # 32 px crop, 8 px patches, CLS dropped
+        ("llava_onevision", (64, 32), 8, [16, 39, 50]),  # after the 4 x 4 global view: 4 rows of 8 + newline
         ("qwen2_vl", (64, 48), 16, [0, 6, 11]),  # 8 px patches merged 2 x 2
         ("qwen2_5_vl", (64, 48), 16, [0, 6, 11]),  # same, through the window reordering
     ],
@@ -317,6 +323,16 @@ def test_cells_outside_the_crop_or_in_the_padding_are_never_mapped():
     assert all(r in (1, 2, 3) for _, r, _ in _mapped(padded, [[0, 0, 149, 89]]))
 
 
+def test_onevision_unpads_and_downscales_like_the_model(tmp_path):
+    model = registry.load_model(f"hf:{save_tiny_llava_onevision(tmp_path / 'ov', max_crops=1)}", device="cpu")
+    layout = model.image_layout((150, 90))  # 64 x 64 pinpoint, 2 x 2 crops, unpadded to 4 x 8, downscaled
+    assert [(v.name, v.rows, v.columns) for v in layout.views] == [("global", 4, 4), ("high-res", 2, 5)]
+    assert layout.views[1].row_end_tokens == 1 and int((~layout.visible).sum()) == 2  # the two newlines
+    assert len(model.encode_image(picture()).features) == len(layout)  # the model packs as many
+    high = layout.cells[layout.view_of == 1]
+    assert high[:, 0].min() == 0 and high[:, 2].max() == pytest.approx(149, abs=1)
+
+
 def test_llava_crop_window_in_original_pixels(models):
     layout = models["llava"].image_layout((150, 90))  # resize to 53 x 32, crop the middle 32 x 32
     (view,) = layout.views
@@ -340,6 +356,36 @@ def test_unsupported_class_names_the_supported_ones(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"")
     with pytest.raises(ModelLoadError, match="not support yet.*supported are.*idefics3.*llava.*qwen2_vl"):
         registry.load_model(f"hf:{tmp_path}")
+
+
+def test_uncached_hub_name_fails_offline_with_the_download_command(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match="hf download HuggingFaceTB/SmolVLM-256M-Instruct"):
+        registry.load_model("hf:HuggingFaceTB/SmolVLM-256M-Instruct", cache_dir=str(tmp_path))
+
+
+def test_bad_ablation_space_is_a_clear_error(directories, tmp_path):
+    with pytest.raises(ValueError, match="ablation_space must be one of tokens, pixels"):
+        registry.load_model(f"hf:{directories['llava']}", ablation_space="colour")
+    from tiny_vilt import save_tiny_vilt
+
+    with pytest.raises(ModelLoadError, match="ablation_space applies to generative VLMs"):
+        registry.load_model(f"hf:{save_tiny_vilt(tmp_path / 'vilt')}", ablation_space="pixels")
+
+
+def test_llava_pad_to_square_leaves_the_padding_out(tmp_path):
+    model = registry.load_model(f"hf:{save_tiny_llava(tmp_path / 'padded', pad=True, crop=False)}", device="cpu")
+    layout = model.image_layout((150, 90))  # padded to 150 x 150, the picture 30 px down
+    assert layout.views[0].frame == pytest.approx((0, -30, 150, 120))
+    assert layout.cells[:, 1].min() == 0 and layout.cells[:, 3].max() == 89
+    top_row = model.patches_under_boxes((150, 90), [[0, 0, 149, 5]])
+    assert np.flatnonzero(top_row).tolist() == [0, 1, 2, 3]  # the strip lies in the first row only
+    image = picture()
+    encoded, batch = three_conditions(model, image)
+    logits, full_ids = own_forward_logits(model, image)
+    shift = len(full_ids) - len(encoded.input_ids)
+    reference = logits[[p + shift - 1 for p in encoded.phrase_positions]]
+    torch.testing.assert_close(model.forward(batch).text_logits[0], reference, rtol=1e-5, atol=1e-5)
 
 
 def test_phrase_cut_by_the_token_limit_is_a_clear_error(models):

@@ -171,3 +171,31 @@ def save_tiny_qwen2_vl(directory: Path, version: str = "2") -> Path:
     tokenizer.save_pretrained(directory)
     (Path(directory) / "chat_template.jinja").write_text(TEMPLATES["qwen2_vl"], encoding="utf-8")
     return Path(directory)
+
+
+def save_tiny_llava_onevision(directory: Path, max_crops: int = 9) -> Path:
+    """SigLIP on 32 px crops of 8 px patches (4 x 4 tokens per crop), pinpoints up to 64 x 64."""
+    import torch
+    import transformers
+
+    tokenizer = tiny_tokenizer("llava")
+    pinpoints = [[32, 32], [32, 64], [64, 32], [64, 64]]
+    config = transformers.LlavaOnevisionConfig(
+        vision_config=dict(model_type="siglip_vision_model", hidden_size=32, intermediate_size=64,
+                           num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8),
+        text_config=_text_config("qwen2"),
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="full",
+        image_grid_pinpoints=pinpoints,
+        vision_aspect_ratio=f"anyres_max_{max_crops}",
+    )
+    torch.manual_seed(0)
+    transformers.LlavaOnevisionForConditionalGeneration(config).eval().save_pretrained(directory)
+    # transformers' OneVision processor needs torchvision (for video); save its image half and template
+    transformers.LlavaOnevisionImageProcessorPil(
+        size={"height": 32, "width": 32}, image_grid_pinpoints=pinpoints,
+    ).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    (Path(directory) / "chat_template.jinja").write_text(TEMPLATES["llava"], encoding="utf-8")
+    return Path(directory)

@@ -118,6 +118,11 @@ def load_from_spec(name_or_path: str, **options) -> VLModel:
         from .vlm import load_vlm
 
         return load_vlm(directory, name=f"hf:{name_or_path}", model_type=model_type, options=parsed)
+    if parsed.ablation_space is not None:
+        raise ModelLoadError(
+            f"ablation_space applies to generative VLMs ({', '.join(VLM_FAMILIES)}); {directory} holds a "
+            f"{model_type} model"
+        )
     module_name, function_name, _ = SUPPORTED_MODEL_TYPES[model_type]
     loader = getattr(importlib.import_module(module_name), function_name)
     return loader(directory, name=f"hf:{name_or_path}", options=parsed)

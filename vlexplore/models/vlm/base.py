@@ -384,6 +384,63 @@ class VLMBackend(VLModel):
         return output.last_hidden_state
 
 
+class ImageOnlyProcessor:
+    """The image half of a processor whose video half needs torchvision (Qwen2-VL, OneVision).
+
+    transformers builds those processors with a video processor that imports torchvision; the
+    diagnostic uses still pictures only, so this loads the saved tokenizer, image processor and
+    chat template, and expands each image placeholder into ``count(image_inputs, i)`` copies,
+    the count the full processor would give.
+    """
+
+    def __init__(
+        self, tokenizer, image_processor, chat_template: str | None, image_token: str, count, token_types: bool = True
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.image_processor = image_processor
+        self.chat_template = chat_template
+        self.image_token = image_token
+        self.count = count  # (image_processor, image_inputs, index) -> number of image tokens
+        self.token_types = token_types  # return mm_token_type_ids (Qwen's M-RoPE needs them)
+
+    @classmethod
+    def from_directory(
+        cls, directory: Path, image_processor_class, image_token: str, count, token_types: bool = True
+    ) -> ImageOnlyProcessor:
+        import json
+
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+        image_processor = image_processor_class.from_pretrained(str(directory), local_files_only=True)
+        template = getattr(tokenizer, "chat_template", None)
+        if (directory / "chat_template.jinja").is_file():
+            template = (directory / "chat_template.jinja").read_text(encoding="utf-8")
+        elif (directory / "chat_template.json").is_file():
+            template = json.loads((directory / "chat_template.json").read_text(encoding="utf-8"))["chat_template"]
+        return cls(tokenizer, image_processor, template, image_token, count, token_types)
+
+    def apply_chat_template(self, messages, tokenize: bool = False, add_generation_prompt: bool = False) -> str:
+        return self.tokenizer.apply_chat_template(
+            messages, chat_template=self.chat_template, tokenize=tokenize, add_generation_prompt=add_generation_prompt
+        )
+
+    def __call__(self, text: list[str], images, add_special_tokens: bool = False, return_tensors: str = "pt"):
+        from transformers import BatchFeature
+
+        image_inputs = self.image_processor(images=images, return_tensors="pt")
+        counts = iter(self.count(self.image_processor, image_inputs, i) for i in range(len(images)))
+        expanded = []
+        for line in text:
+            first, *rest = line.split(self.image_token)
+            expanded.append(first + "".join(self.image_token * next(counts) + part for part in rest))
+        text_inputs = self.tokenizer(expanded, add_special_tokens=add_special_tokens, return_tensors="pt")
+        if self.token_types:
+            image_token_id = self.tokenizer.convert_tokens_to_ids(self.image_token)
+            text_inputs["mm_token_type_ids"] = (text_inputs["input_ids"] == image_token_id).int()  # 1 = image
+        return BatchFeature({**text_inputs, **image_inputs}, tensor_type=return_tensors)
+
+
 def processor_of(directory: Path, model_type: str):
     """The processor saved beside the weights (tokenizer, image processor, chat template)."""
     from transformers import AutoProcessor

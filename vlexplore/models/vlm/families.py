@@ -18,6 +18,12 @@ FAMILIES: dict[str, tuple[str, str, str, str]] = {
         "LlavaForConditionalGeneration",
         "llava-hf/llava-interleave-qwen-0.5b-hf",
     ),
+    "llava_onevision": (
+        "llava_onevision",
+        "LlavaOnevisionBackend",
+        "LlavaOnevisionForConditionalGeneration",
+        "llava-hf/llava-onevision-qwen2-0.5b-ov-hf",
+    ),
     "qwen2_vl": (
         "qwen2_vl",
         "Qwen2VLBackend",

@@ -33,6 +33,11 @@ class ImageView:
     rows: int  # token grid of this view
     columns: int
     frame: tuple[float, float, float, float]  # continuous [x0, y0, x1, y1) in original pixels
+    row_end_tokens: int = 0  # tokens after each row that show nothing (LLaVA-OneVision's newline)
+    #: explicit [x0, x1) of each column and [y0, y1) of each row, for grids whose cells are not
+    #: equal parts of ``frame`` (patches that skip the last pixels of each crop); None: equal parts
+    column_spans: tuple[tuple[float, float], ...] | None = None
+    row_spans: tuple[tuple[float, float], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,20 +66,38 @@ class ImageLayout:
 
 def grid_view(
     view: ImageView, image_size: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(cells, grid positions, visible) of one view, row-major, clipped to the image."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(cells, grid positions, visible, in_grid) of one view's tokens, row-major, clipped to
+    the image; ``row_end_tokens`` tokens follow each row (in_grid False)."""
     width, height = image_size
     x0, y0, x1, y1 = view.frame
-    xs = np.linspace(x0, x1, view.columns + 1)
-    ys = np.linspace(y0, y1, view.rows + 1)
+    columns = np.asarray(view.column_spans) if view.column_spans else _equal_spans(x0, x1, view.columns)
+    rows = np.asarray(view.row_spans) if view.row_spans else _equal_spans(y0, y1, view.rows)
     row, column = np.meshgrid(np.arange(view.rows), np.arange(view.columns), indexing="ij")
     row, column = row.ravel(), column.ravel()
-    left, right = np.clip(xs[column], 0, width), np.clip(xs[column + 1], 0, width)
-    top, bottom = np.clip(ys[row], 0, height), np.clip(ys[row + 1], 0, height)
+    left, right = np.clip(columns[column, 0], 0, width), np.clip(columns[column, 1], 0, width)
+    top, bottom = np.clip(rows[row, 0], 0, height), np.clip(rows[row, 1], 0, height)
     # a cell shows the picture when at least a tenth of a pixel of it lies inside
     visible = (right - left > 0.1) & (bottom - top > 0.1)
     cells = np.stack([left, top, np.maximum(right - 1, left), np.maximum(bottom - 1, top)], axis=1)
-    return cells, np.stack([row, column], axis=1), visible
+    positions = np.stack([row, column], axis=1)
+    in_grid = np.ones(len(cells), dtype=bool)
+    if view.row_end_tokens:
+        extra = view.row_end_tokens
+
+        def per_row(values, filler):
+            values = values.reshape(view.rows, view.columns, *values.shape[1:])
+            fill = np.full((view.rows, extra, *values.shape[2:]), filler, dtype=values.dtype)
+            return np.concatenate([values, fill], axis=1).reshape(-1, *values.shape[2:])
+
+        cells, positions = per_row(cells, 0.0), per_row(positions, -1)
+        visible, in_grid = per_row(visible, False), per_row(in_grid, False)
+    return cells, positions, visible, in_grid
+
+
+def _equal_spans(start: float, end: float, count: int) -> np.ndarray:
+    edges = np.linspace(start, end, count + 1)
+    return np.stack([edges[:-1], edges[1:]], axis=1)
 
 
 def join_views(
@@ -87,11 +110,11 @@ def join_views(
     visible = [np.zeros(extra_before, dtype=bool)]
     view_of = [np.full(extra_before, -1)]
     for index, view in enumerate(views):
-        c, p, v = grid_view(view, size)
+        c, p, v, in_grid = grid_view(view, size)
         cells.append(c)
         positions.append(p)
         visible.append(v)
-        view_of.append(np.full(len(c), index))
+        view_of.append(np.where(in_grid, index, -1))
     return ImageLayout(
         image_size=size,
         views=tuple(views),

@@ -67,7 +67,11 @@ class LlavaBackend(VLMBackend):
                 f"made {tuple(processed['pixel_values'].shape[-2:])[::-1]}"
             )
         patch = int(self.model.config.vision_config.patch_size)
-        view = ImageView("image", crop_h // patch, crop_w // patch, window)
+        rows, columns = crop_h // patch, crop_w // patch
+        # the patch embedding covers rows * patch pixels (SigLIP/14 on 384 px drops the last 6)
+        x0, y0, x1, y1 = window
+        window = (x0, y0, x0 + (x1 - x0) * columns * patch / crop_w, y0 + (y1 - y0) * rows * patch / crop_h)
+        view = ImageView("image", rows, columns, window)
         tokens = list(processed["input_ids"][0].tolist()).count(self.image_token_id)
         extra = tokens - view.rows * view.columns
         if extra not in (0, 1):

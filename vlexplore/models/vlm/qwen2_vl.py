@@ -19,66 +19,15 @@ from pathlib import Path
 import torch
 
 from ..base import ModelLoadError
-from .base import ImageEncoding, VLMBackend, processor_of
+from .base import ImageEncoding, ImageOnlyProcessor, VLMBackend, processor_of
 from .geometry import ImageLayout, ImageView, join_views
 
-__all__ = ["Qwen2VLBackend", "ImageOnlyQwenProcessor"]
+__all__ = ["Qwen2VLBackend", "qwen_token_count"]
 
 
-class ImageOnlyQwenProcessor:
-    """The image half of ``Qwen2VLProcessor``, for machines without torchvision.
-
-    transformers builds Qwen's processor with a video processor that needs torchvision; the
-    diagnostic uses still pictures only, so this loads the saved tokenizer, image processor
-    and chat template and expands ``<|image_pad|>`` exactly as ``Qwen2VLProcessor`` does
-    (grid_t * grid_h * grid_w / merge_size^2 copies).
-    """
-
-    image_token = "<|image_pad|>"
-
-    def __init__(self, tokenizer, image_processor, chat_template: str | None) -> None:
-        self.tokenizer = tokenizer
-        self.image_processor = image_processor
-        self.chat_template = chat_template
-
-    @classmethod
-    def from_directory(cls, directory: Path) -> ImageOnlyQwenProcessor:
-        import json
-
-        from transformers import AutoTokenizer, Qwen2VLImageProcessorPil
-
-        tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
-        image_processor = Qwen2VLImageProcessorPil.from_pretrained(str(directory), local_files_only=True)
-        template = getattr(tokenizer, "chat_template", None)
-        if (directory / "chat_template.jinja").is_file():
-            template = (directory / "chat_template.jinja").read_text(encoding="utf-8")
-        elif (directory / "chat_template.json").is_file():
-            template = json.loads((directory / "chat_template.json").read_text(encoding="utf-8"))["chat_template"]
-        return cls(tokenizer, image_processor, template)
-
-    def apply_chat_template(self, messages, tokenize: bool = False, add_generation_prompt: bool = False) -> str:
-        return self.tokenizer.apply_chat_template(
-            messages, chat_template=self.chat_template, tokenize=tokenize, add_generation_prompt=add_generation_prompt
-        )
-
-    def __call__(self, text: list[str], images, add_special_tokens: bool = False, return_tensors: str = "pt"):
-        from transformers import BatchFeature
-
-        image_inputs = self.image_processor(images=images, return_tensors="pt")
-        counts = iter((image_inputs["image_grid_thw"].prod(-1) // self.image_processor.merge_size**2).tolist())
-        expanded = []
-        for line in text:
-            parts = line.split(self.image_token)
-            pieces = [parts[0]]
-            for part in parts[1:]:
-                pieces.append(self.image_token * next(counts) + part)
-            expanded.append("".join(pieces))
-        text_inputs = self.tokenizer(expanded, add_special_tokens=add_special_tokens, return_tensors="pt")
-        image_token_id = self.tokenizer.convert_tokens_to_ids(self.image_token)
-        token_types = (text_inputs["input_ids"] == image_token_id).int()  # 1 = image, as the processor
-        return BatchFeature(
-            {**text_inputs, "mm_token_type_ids": token_types, **image_inputs}, tensor_type=return_tensors
-        )
+def qwen_token_count(image_processor, image_inputs, index: int) -> int:
+    """``Qwen2VLProcessor``'s count: grid_t * grid_h * grid_w / merge_size^2."""
+    return int(image_inputs["image_grid_thw"][index].prod()) // image_processor.merge_size**2
 
 
 class Qwen2VLBackend(VLMBackend):
@@ -91,14 +40,18 @@ class Qwen2VLBackend(VLMBackend):
 
     @classmethod
     def load_processor(cls, directory: Path, model_type: str):
-        """transformers' processor where it loads, else its image half (no torchvision needed)."""
+        """transformers' processor where it loads, else its image half (its video half needs torchvision)."""
         try:
             return processor_of(directory, model_type)
         except ModelLoadError as error:
             if not (directory / "preprocessor_config.json").is_file():
                 raise
             try:
-                return ImageOnlyQwenProcessor.from_directory(directory)
+                from transformers import Qwen2VLImageProcessorPil
+
+                return ImageOnlyProcessor.from_directory(
+                    directory, Qwen2VLImageProcessorPil, "<|image_pad|>", qwen_token_count
+                )
             except Exception as fallback_error:
                 raise ModelLoadError(
                     f"{error}; loading its tokenizer and image processor alone failed too "
