@@ -467,3 +467,20 @@ def processor_of(directory: Path, model_type: str):
             "processor (processor.save_pretrained(DIR))"
         )
     return processor
+
+
+def processor_or_image_half(directory: Path, model_type: str, image_half) -> object:
+    """transformers' processor where it loads, else ``image_half()`` (an ``ImageOnlyProcessor``):
+    the Qwen2-VL and LLaVA-OneVision processors need torchvision for their video half."""
+    try:
+        return processor_of(directory, model_type)
+    except ModelLoadError as error:
+        if not (directory / "preprocessor_config.json").is_file():
+            raise
+        try:
+            return image_half()
+        except Exception as fallback_error:
+            raise ModelLoadError(
+                f"{error}; loading its tokenizer and image processor alone failed too "
+                f"({type(fallback_error).__name__}: {fallback_error})"
+            ) from fallback_error

@@ -24,8 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..base import ModelLoadError
-from .base import ImageOnlyProcessor, VLMBackend, processor_of
+from .base import ImageOnlyProcessor, VLMBackend, processor_or_image_half
 from .geometry import ImageLayout, ImageView, join_views
 
 __all__ = ["LlavaOnevisionBackend", "onevision_views"]
@@ -98,15 +97,11 @@ class LlavaOnevisionBackend(VLMBackend):
     @classmethod
     def load_processor(cls, directory: Path, model_type: str):
         """transformers' processor where it loads, else its image half (its video half needs torchvision)."""
-        try:
-            return processor_of(directory, model_type)
-        except ModelLoadError as error:
-            if not (directory / "preprocessor_config.json").is_file():
-                raise
-            import json
+        import json
 
-            from transformers import LlavaOnevisionImageProcessorPil
+        from transformers import LlavaOnevisionImageProcessorPil
 
+        def image_half() -> ImageOnlyProcessor:
             config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
 
             class _Config:  # what onevision_views reads, from the saved config
@@ -121,15 +116,11 @@ class LlavaOnevisionBackend(VLMBackend):
                 height, width = (int(v) for v in image_inputs["image_sizes"][index])
                 return sum(v.rows * (v.columns + v.row_end_tokens) for v in onevision_views(_Config, width, height))
 
-            try:
-                return ImageOnlyProcessor.from_directory(
-                    directory, LlavaOnevisionImageProcessorPil, "<image>", count, token_types=False
-                )
-            except Exception as fallback_error:
-                raise ModelLoadError(
-                    f"{error}; loading its tokenizer and image processor alone failed too "
-                    f"({type(fallback_error).__name__}: {fallback_error})"
-                ) from fallback_error
+            return ImageOnlyProcessor.from_directory(
+                directory, LlavaOnevisionImageProcessorPil, "<image>", count, token_types=False
+            )
+
+        return processor_or_image_half(directory, model_type, image_half)
 
     def layout(self, image_size: tuple[int, int], processed) -> ImageLayout:
         width, height = image_size

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..base import ModelLoadError
-from .base import ImageEncoding, ImageOnlyProcessor, VLMBackend, processor_of
+from .base import ImageEncoding, ImageOnlyProcessor, VLMBackend, processor_or_image_half
 from .geometry import ImageLayout, ImageView, join_views
 
 __all__ = ["Qwen2VLBackend", "qwen_token_count"]
@@ -41,22 +40,14 @@ class Qwen2VLBackend(VLMBackend):
     @classmethod
     def load_processor(cls, directory: Path, model_type: str):
         """transformers' processor where it loads, else its image half (its video half needs torchvision)."""
-        try:
-            return processor_of(directory, model_type)
-        except ModelLoadError as error:
-            if not (directory / "preprocessor_config.json").is_file():
-                raise
-            try:
-                from transformers import Qwen2VLImageProcessorPil
+        from transformers import Qwen2VLImageProcessorPil
 
-                return ImageOnlyProcessor.from_directory(
-                    directory, Qwen2VLImageProcessorPil, "<|image_pad|>", qwen_token_count
-                )
-            except Exception as fallback_error:
-                raise ModelLoadError(
-                    f"{error}; loading its tokenizer and image processor alone failed too "
-                    f"({type(fallback_error).__name__}: {fallback_error})"
-                ) from fallback_error
+        return processor_or_image_half(
+            directory, model_type,
+            lambda: ImageOnlyProcessor.from_directory(
+                directory, Qwen2VLImageProcessorPil, "<|image_pad|>", qwen_token_count
+            ),
+        )
 
     def layout(self, image_size: tuple[int, int], processed) -> ImageLayout:
         width, height = image_size
