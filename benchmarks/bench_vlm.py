@@ -24,6 +24,8 @@ Prints a markdown table (median seconds).
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import statistics
 import sys
 import time
@@ -147,8 +149,31 @@ def naive(model, example) -> None:
             model.model(**inputs, use_cache=False)
 
 
-def measure(model, repeats: int) -> dict:
+def matmul_gflops() -> float:
+    """This machine's fp32 matmul rate right now (median of 5 runs of 2048^3), for scale."""
+    a = torch.randn(2048, 2048)
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - start)
+    return 2 * 2048**3 / statistics.median(times) / 1e9
+
+
+def phrase_gflop(model, example) -> float:
+    """GFLOP of one phrase's three rows through the language model (picture encoded)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model._rows.clear()
+    with FlopCounterMode(display=False) as counter:
+        diagnose(model, example, 0)
+    return counter.get_total_flops() / 1e9
+
+
+def measure(model, repeats: int, naive_baseline: bool = True) -> dict:
     example = pixel_example(0)
+    peak = matmul_gflops()
+    load = os.getloadavg()[0]
     parameters = sum(p.numel() for p in model.model.parameters())
     encoding = model.encode_image(example.image)
     tokens = len(encoding.layout)
@@ -173,11 +198,12 @@ def measure(model, repeats: int) -> dict:
         model.clear_cache()
         diagnose(model, example, 0)
 
+    gflop = phrase_gflop(model, example)
     encode = median_seconds(cold_encode, repeats)
     phrase = median_seconds(phrase_rows, repeats)
     further = statistics.median([next_phrase() for _ in range(repeats)])
     first = median_seconds(cold_phrase, repeats)
-    baseline = median_seconds(lambda: naive(model, example), max(1, repeats // 2))
+    baseline = median_seconds(lambda: naive(model, example), max(1, repeats // 2)) if naive_baseline else math.nan
     return {
         "model": model.name,
         "parameters": f"{parameters / 1e6:.0f} M",
@@ -188,6 +214,9 @@ def measure(model, repeats: int) -> dict:
         "next phrase": further,
         "first phrase": first,
         "naive": baseline,
+        "gflop": gflop,
+        "peak": peak,
+        "load": f"{load:.0f}-{os.getloadavg()[0]:.0f}",
     }
 
 
@@ -197,6 +226,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--models", default="smolvlm,smolvlm-split,llava", help="comma-separated subset")
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline (slow for big models)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -208,17 +238,19 @@ def main() -> None:
     rows = []
     for key in args.models.split(","):
         model = builders[key]()
-        rows.append(measure(model, args.repeats))
+        rows.append(measure(model, args.repeats, naive_baseline=not args.no_naive))
         print(rows[-1], file=sys.stderr, flush=True)
         del model
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats} after a warm-up\n")
     print("| model | parameters | image tokens | sequence | encode picture | phrase (picture cached) "
-          "| next phrase, same caption | first phrase (cold) | naive: 3 own forwards | naive / first phrase |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| next phrase, same caption | first phrase (cold) | naive: 3 own forwards | naive / first phrase "
+          "| GFLOP per phrase | GFLOP/s | matmul peak GFLOP/s | load average |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         print(f"| {r['model']} | {r['parameters']} | {r['image tokens']} | {r['sequence']} | {r['encode']:.2f} s "
               f"| {r['phrase']:.2f} s | {r['next phrase']:.2f} s | {r['first phrase']:.2f} s | {r['naive']:.2f} s "
-              f"| {r['naive'] / r['first phrase']:.1f}x |")
+              f"| {r['naive'] / r['first phrase']:.1f}x | {r['gflop']:.0f} | {r['gflop'] / r['phrase']:.0f} "
+              f"| {r['peak']:.0f} | {r['load']} |")
 
 
 if __name__ == "__main__":

@@ -482,3 +482,17 @@ def test_a_batch_larger_than_the_row_cache(models, monkeypatch):
     one_by_one = list(diagnose_dataset(model, examples, batch_size=1, progress=False))
     assert len(model._rows) <= 2
     assert [r.mlm_bits_object for r in batched] == pytest.approx([r.mlm_bits_object for r in one_by_one], rel=1e-5)
+
+
+def test_cli_prints_na_with_the_reason(directories, capsys, tmp_path):
+    from vlexplore import cli
+
+    code = cli.main(["diagnose", "--model", f"hf:{directories['idefics3']}", "--dataset", "demo", "--limit", "3",
+                     "--quiet", "--patch-border", "1", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "n/a" in out and "MRC-KL n/a:" in out and "causal" in out and "nan" not in out.lower()
+    assert "readout causal" in out  # named as a departure from the paper's protocol
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["n"] == 3 and "causal" in summary["lang4vis_note"]
+    assert "lang4vis_note" in (tmp_path / "phrases.csv").read_text().splitlines()[0]
