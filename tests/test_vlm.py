@@ -55,7 +55,7 @@ def picture(height=90, width=150, seed=0) -> np.ndarray:
 
 
 def three_conditions(
-    model: VLMBackend, image: np.ndarray, phrase: Phrase = PHRASE, caption: str = CAPTION, baseline: str = "image mean"
+    model: VLMBackend, image: np.ndarray, phrase: Phrase = PHRASE, caption: str = CAPTION, baseline: str = "image token mean"
 ):
     """A batch of the None / Object / All rows of one phrase, as the engine builds it."""
     encoded = model.encode_caption(caption, phrase)
@@ -136,7 +136,7 @@ def _language_model(model: VLMBackend) -> torch.nn.Module:
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("baseline", ["image mean", "zero"])
+@pytest.mark.parametrize("baseline", ["image token mean", "zero"])
 def test_object_changes_exactly_the_mapped_image_tokens(models, family, baseline):
     model = models[family]
     image = picture(seed=2)
@@ -444,7 +444,7 @@ def test_diagnose_reads_the_phrase_causally_and_says_why_mrc_is_na(models):
         [log_probs[p + shift - 1, encoded.input_ids[p]].item() for p in encoded.phrase_positions]
     ) / math.log(2)
     assert diagnosis.result.mlm_bits_none == pytest.approx(by_hand, rel=1e-5)
-    assert diagnosis.result.readout == "causal" and diagnosis.baseline.source == "image mean"
+    assert diagnosis.result.readout == "causal" and diagnosis.baseline.source == "image token mean"
     assert math.isnan(diagnosis.result.mrc_kl_bits_none) and "causal" in diagnosis.lang4vis_note
     assert any("readout causal" in d for d in diagnosis.departures)
     ablated = diagnosis.ablated[("vis4lang", "object")]

@@ -146,7 +146,7 @@ def _image_of(example: Example) -> np.ndarray:
     if image is not None:
         return image
     raise ValueError(
-        f"example {example.example_id} has no image; pixel-input models (ViLT) need the picture itself"
+        f"example {example.example_id} has no image; pixel-input models (ViLT, generative VLMs) need the picture itself"
     )
 
 

@@ -19,7 +19,7 @@ from .settings import PAPER, PAPER_BASELINE, AblationSettings
 
 __all__ = ["BaselineSource", "Baseline", "resolve_baseline", "BLANK_PATCH", "IMAGE_TOKEN_MEAN", "ZERO_TOKEN", "MEAN_COLOUR"]
 
-BaselineSource = Literal["dataset average", "image mean", "zero", "blank patch", "mean colour"]
+BaselineSource = Literal["dataset average", "image mean", "zero", "blank patch", "image token mean", "mean colour"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Baseline:
 #: pixel models: an ablated patch becomes a blank (mean-colour) patch, inside the backend
 BLANK_PATCH = Baseline(None, "blank patch")
 #: generative VLMs: ablated image tokens become the image's mean projected token ...
-IMAGE_TOKEN_MEAN = Baseline(None, "image mean")
+IMAGE_TOKEN_MEAN = Baseline(None, "image token mean")
 #: ... or zero vectors ...
 ZERO_TOKEN = Baseline(None, "zero")
 #: ... or (pixel-space variant) the tokens of the picture with those cells in their mean colour
