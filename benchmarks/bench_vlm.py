@@ -18,7 +18,7 @@ For each, on a 500 x 375 picture and a 16-word caption with two phrases, it meas
 
     HF_HUB_OFFLINE=1 python benchmarks/bench_vlm.py [--repeats 3] [--threads 2] [--splitting]
 
-Prints a markdown table (median seconds).
+Prints a markdown table (seconds, the best of the repeats after a warm-up).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -130,14 +129,16 @@ def build_llava_05b(device: torch.device) -> LlavaBackend:
     return LlavaBackend(model, processor, "llava-interleave-qwen-0.5b (random)", device)
 
 
-def median_seconds(function, repeats: int) -> float:
+def best_seconds(function, repeats: int) -> float:
+    """The fastest of ``repeats`` runs after a warm-up: on a machine shared with other jobs,
+    the run they disturbed least (a median mostly measures the neighbours)."""
     function()  # warm-up
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         function()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return min(times)
 
 
 def naive(model, example) -> None:
@@ -150,14 +151,14 @@ def naive(model, example) -> None:
 
 
 def matmul_gflops() -> float:
-    """This machine's fp32 matmul rate right now (median of 5 runs of 2048^3), for scale."""
+    """This machine's fp32 matmul rate right now (best of 5 runs of 2048^3), for scale."""
     a = torch.randn(2048, 2048)
     times = []
     for _ in range(5):
         start = time.perf_counter()
         a @ a
         times.append(time.perf_counter() - start)
-    return 2 * 2048**3 / statistics.median(times) / 1e9
+    return 2 * 2048**3 / min(times) / 1e9
 
 
 def phrase_gflop(model, example) -> float:
@@ -199,11 +200,11 @@ def measure(model, repeats: int, naive_baseline: bool = True) -> dict:
         diagnose(model, example, 0)
 
     gflop = phrase_gflop(model, example)
-    encode = median_seconds(cold_encode, repeats)
-    phrase = median_seconds(phrase_rows, repeats)
-    further = statistics.median([next_phrase() for _ in range(repeats)])
-    first = median_seconds(cold_phrase, repeats)
-    baseline = median_seconds(lambda: naive(model, example), max(1, repeats // 2)) if naive_baseline else math.nan
+    encode = best_seconds(cold_encode, repeats)
+    phrase = best_seconds(phrase_rows, repeats)
+    further = min(next_phrase() for _ in range(repeats))
+    first = best_seconds(cold_phrase, repeats)
+    baseline = best_seconds(lambda: naive(model, example), max(1, repeats // 2)) if naive_baseline else math.nan
     return {
         "model": model.name,
         "parameters": f"{parameters / 1e6:.0f} M",
@@ -241,7 +242,7 @@ def main() -> None:
         rows.append(measure(model, args.repeats, naive_baseline=not args.no_naive))
         print(rows[-1], file=sys.stderr, flush=True)
         del model
-    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats} after a warm-up\n")
+    print(f"torch {torch.__version__}, {args.threads} threads, best of {args.repeats} after a warm-up\n")
     print("| model | parameters | image tokens | sequence | encode picture | phrase (picture cached) "
           "| next phrase, same caption | first phrase (cold) | naive: 3 own forwards | naive / first phrase "
           "| GFLOP per phrase | GFLOP/s | matmul peak GFLOP/s | load average |")
