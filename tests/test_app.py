@@ -309,17 +309,22 @@ def vilt_dir(tmp_path_factory):
     return save_tiny_vilt(tmp_path_factory.mktemp("vilt"))
 
 
-def test_upload_with_a_pixel_model_runs_on_the_image(vilt_dir):
-    at = start()
-    at.text_input(key="model_custom").set_value(f"hf:{vilt_dir}").run()  # typed in the sidebar
-    assert at.selectbox(key="model").value == f"hf:{vilt_dir}"
-    assert not any("simulated detector" in c.value for c in at.caption)  # pixel model: no detector
+def upload_field(at) -> None:
+    """Upload a 96 x 64 green picture with one phrase and its box, and use it."""
     at.file_uploader(key="upload_file").set_value(("field.png", png(96, 64), "image/png"))
     at.text_input(key="upload_caption").set_value("a green field under the sky")
     at.text_input(key="upload_phrase").set_value("a green field")
     at.text_input(key="upload_box").set_value("0,20,95,63")
     at.run()
     at.button[[b.label for b in at.button].index("Use this image")].click().run()
+
+
+def test_upload_with_a_pixel_model_runs_on_the_image(vilt_dir):
+    at = start()
+    at.text_input(key="model_custom").set_value(f"hf:{vilt_dir}").run()  # typed in the sidebar
+    assert at.selectbox(key="model").value == f"hf:{vilt_dir}"
+    assert not any("simulated detector" in c.value for c in at.caption)  # pixel model: no detector
+    upload_field(at)
     assert not at.error and not at.exception
     assert at.session_state["example"] == "upload"
     shown = metrics(at)
@@ -529,6 +534,48 @@ def test_whole_set_runs_are_a_bounded_cache():
     assert runs.get_recent("a") == 1  # a is now the most recent
     runs.remember("c", 3)
     assert list(runs) == ["a", "c"] and runs.get_recent("b") is None
+
+
+@pytest.fixture(scope="module")
+def smolvlm_dir(tmp_path_factory):
+    """A tiny random SmolVLM-style (Idefics3) model saved with its processor."""
+    pytest.importorskip("transformers")
+    from tiny_vlm import save_tiny_idefics3
+
+    return save_tiny_idefics3(tmp_path_factory.mktemp("smolvlm"))
+
+
+def test_generative_vlm_on_a_built_in_scene_draws_the_cells_of_each_view(smolvlm_dir):
+    at = start(model=f"hf:{smolvlm_dir}", dataset="demo")
+    assert not at.error
+    shown = metrics(at)
+    assert "Phrase NLL, Object" in shown and shown["MRC-KL"] == "n/a"
+    assert any("left context" in c.value for c in at.caption)  # how the readout differs from the paper's
+    assert any("causal" in i.value and "language-for-vision" in i.value for i in at.info)
+    views = at.segmented_control(key="patch_view")
+    assert views.options[-1] == "global" and views.options[0] == "tile r1 c1"
+    assert dashed(image_spec(at)) > 0  # the cells under the box, in the view that loses them
+    at.segmented_control(key="patch_view").set_value("global").run()
+    at.segmented_control(key="vis4lang").set_value("all").run()
+    assert dashed(image_spec(at)) == 16  # all 4 x 4 cells of the global view
+    assert "Phrase NLL, All" in metrics(at)
+
+
+def test_upload_with_a_generative_vlm(smolvlm_dir):
+    at = start()
+    at.text_input(key="model_custom").set_value(f"hf:{smolvlm_dir}").run()
+    upload_field(at)
+    assert not at.error and not at.exception
+    assert at.session_state["example"] == "upload"
+    assert "Phrase NLL, Object" in metrics(at) and dashed(image_spec(at)) > 0
+
+
+def test_dataset_view_runs_a_generative_vlm_and_says_mrc_is_na(smolvlm_dir):
+    at = start(model=f"hf:{smolvlm_dir}", dataset="demo", view="dataset")
+    assert not at.error and not at.exception
+    assert any("phrases" in h.value for h in at.subheader)
+    assert any(i.value.startswith("MRC-KL n/a:") for i in at.info)
+    assert any("left context only" in c.value for c in at.caption)
 
 
 # ---------------------------------------------------------------- issue 13: never a wrong view

@@ -23,6 +23,7 @@ EPILOG = """examples:
   vlexplore diagnose --model volta:uniter --checkpoint ctrl_uniter/pytorch_model_9.bin \\
       --dataset flickr30k:/data/flickr30k_entities --features /data/flickr30k_val.tsv
   vlexplore diagnose --model hf:/models/vilt-b32-mlm --dataset demo --limit 50
+  vlexplore diagnose --model hf:/models/SmolVLM-256M-Instruct --dataset demo --limit 20
   vlexplore extract-features my_photos/ --out my_photos.lmdb --detector /models/frcnn-vg-finetuned
   vlexplore diagnose --model demo-lang --dataset demo-lang --region-labels gold
   vlexplore diagnose --model demo --dataset demo --out runs/demo
@@ -38,6 +39,7 @@ def _settings(args):
         alignment=args.alignment,
         baseline=args.baseline,
         recompute_global_lang4vis=args.recompute_global_lang4vis,
+        patch_border=args.patch_border,
     )
 
 
@@ -70,6 +72,10 @@ def cmd_diagnose(args) -> int:
             raise InputError("--region-labels applies to the built-in datasets (demo, demo-lang) only; "
                              "other datasets carry their detector's class distributions")
         dataset_options["region_labels"] = args.region_labels
+    if args.ablation_space:
+        if not args.model.startswith("hf:"):
+            raise InputError("--ablation-space applies to generative VLMs (hf:DIR with SmolVLM, LLaVA or Qwen2-VL)")
+        model_options["ablation_space"] = args.ablation_space
     model = registry.load_model(args.model, **model_options)
     dataset = registry.load_dataset(args.dataset, **dataset_options)
     skipped: list[str] = list(dataset.skipped)  # images a reader left out, then phrases
@@ -244,6 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="vision-for-language replacement feature (default: dataset average)")
     diag.add_argument("--recompute-global-lang4vis", action="store_true",
                       help="recompute the global feature after zeroing aligned regions (the paper does not)")
+    diag.add_argument("--patch-border", type=int, default=0,
+                      help="pixel models: also ablate this many rings of neighbouring patches (default 0)")
+    diag.add_argument("--ablation-space", choices=["tokens", "pixels"],
+                      help="generative VLMs: replace the ablated image tokens (default), or paint the "
+                           "ablated cells in their mean colour and re-encode the picture")
     diag.add_argument("--batch-size", type=_positive_int, default=8, help="phrases per forward pass (default 8)")
     diag.add_argument("--threads", type=_positive_int, help="torch CPU threads (>= 1)")
     diag.add_argument("--out", help="folder for phrases.csv (one row per phrase) and summary.json "

@@ -54,6 +54,10 @@ def summarize(results: Iterable[PhraseResult]) -> dict:
         "vis4lang": {c: _mean(getattr(r, f"mlm_bits_{c}") for r in results) for c in VIS4LANG},
         "lang4vis": {c: _mean(getattr(r, f"mrc_kl_bits_{c}") for r in l4v) for c in LANG4VIS},
         "baseline": ", ".join(sorted({r.baseline for r in results})),
+        # why MRC-KL is n/a (no phrase had a Language-for-Vision readout), in words
+        "lang4vis_note": "; ".join(sorted({r.lang4vis_note for r in results if r.lang4vis_note}))
+        if results and not l4v
+        else "",
         "is_paper": bool(results) and not departures,
         "departures": departures,
     }
@@ -91,12 +95,16 @@ def format_table(summary: dict, model: str = "") -> str:
     """The paper's table layout: MLM None/Object/All and MRC-KL None/Phrase/All, in bits."""
     v, lang = summary["vis4lang"], summary["lang4vis"]
     header = f"{'model':<16} {'MLM None':>9} {'Object':>8} {'All':>8} {'MRC-KL None':>12} {'Phrase':>8} {'All':>8} {'n':>7}"
+    mrc = [f"{lang[c]:.3f}" if not math.isnan(lang[c]) else "n/a" for c in LANG4VIS]
     row = (
         f"{model:<16} {v['none']:>9.3f} {v['object']:>8.3f} {v['all']:>8.3f} "
-        f"{lang['none']:>12.3f} {lang['phrase']:>8.3f} {lang['all']:>8.3f} {summary['n']:>7d}"
+        f"{mrc[0]:>12} {mrc[1]:>8} {mrc[2]:>8} {summary['n']:>7d}"
     )
     note = ""
-    if summary.get("n_lang4vis", summary["n"]) != summary["n"]:
+    if summary.get("n_lang4vis", summary["n"]) == 0:
+        reason = summary.get("lang4vis_note") or "no phrase had a target region and a region head"
+        note = f"\n(MRC-KL n/a: {reason})"
+    elif summary.get("n_lang4vis", summary["n"]) != summary["n"]:
         note = f"\n(MRC-KL over the {summary['n_lang4vis']} phrases with an aligned target region)"
     if summary.get("is_paper"):
         protocol = "protocol: paper"

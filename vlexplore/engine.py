@@ -57,6 +57,8 @@ class PhraseResult:
     mrc_kl_bits_all: float = math.nan
     detector_top_classes: tuple[str, ...] = ()  # detector's top-5 at the target region
     truncated: bool = False
+    lang4vis_note: str = ""  # why the MRC-KL columns are empty (n/a), when they are
+    readout: str = "mlm"  # "mlm" (masked phrase) or "causal" (left context, teacher forcing)
 
     @property
     def is_paper(self) -> bool:
@@ -86,6 +88,7 @@ class Prepared:
     region_positions: np.ndarray  # scored regions (the MRC target, or all)
     detector_targets: np.ndarray | None  # (K, C) detector distribution at region_positions
     image: np.ndarray | None = None
+    readout: str = "mlm"  # the model's readout ("mlm" or "causal")
 
     @property
     def phrase(self) -> Phrase:
@@ -144,7 +147,7 @@ def _image_of(example: Example) -> np.ndarray:
     if image is not None:
         return image
     raise ValueError(
-        f"example {example.example_id} has no image; pixel-input models (ViLT) need the picture itself"
+        f"example {example.example_id} has no image; pixel-input models (ViLT, generative VLMs) need the picture itself"
     )
 
 
@@ -181,8 +184,11 @@ def prepare(
     if model.input_kind == "pixels":
         image = _image_of(example)
         unit_boxes = np.asarray(model.patch_boxes(example.image_size), dtype=np.float64)
-        alignment = protocol.align_patches(unit_boxes, phrase, settings)
-        baseline = protocol.BLANK_PATCH
+        under = model.patches_under_boxes(
+            example.image_size, phrase.boxes, settings.patch_coverage, settings.patch_border
+        )
+        alignment = protocol.align_patches(unit_boxes, phrase, settings, under=under)
+        baseline = model.patch_baseline(settings)
         v4l = protocol.vis4lang_patches(len(unit_boxes), alignment.aligned)
     else:
         regions = _regions_of(model, example)
@@ -216,6 +222,7 @@ def prepare(
         region_positions=region_positions,
         detector_targets=detector_targets,
         image=image,
+        readout=model.readout,
     )
 
 
@@ -240,9 +247,13 @@ def collate(items: Sequence[Prepared], pad_id: int = 0) -> VLBatch:
     region_positions = [item.region_positions for item, _ in rows]
     visuals = [row.visual for _, row in rows]
     if all(isinstance(v, protocol.PatchRow) for v in visuals):
+        sources = {item.baseline.source for item in items}
+        if len(sources) != 1:
+            raise ValueError(f"one batch cannot mix patch baselines ({', '.join(sorted(sources))})")
         visual = PixelInput(
             images=[item.image for item, _ in rows],
             patch_ablation=torch.as_tensor(_pad([v.ablated for v in visuals], max(len(v.ablated) for v in visuals), False)),
+            baseline=sources.pop(),
         )
     elif all(isinstance(v, protocol.RegionRow) for v in visuals):
         n = max(len(v.features) for v in visuals)
@@ -341,7 +352,7 @@ def _result(item: Prepared, raw: dict) -> PhraseResult:
         n_aligned=len(item.alignment.aligned),
         target_region=-1 if target is None else int(target),
         baseline=item.baseline.source,
-        departures=protocol.paper_departures(item.settings, item.baseline.source),
+        departures=protocol.paper_departures(item.settings, item.baseline.source, item.readout),
         mlm_bits_none=mlm["none"],
         mlm_bits_object=mlm["object"],
         mlm_bits_all=mlm["all"],
@@ -350,6 +361,8 @@ def _result(item: Prepared, raw: dict) -> PhraseResult:
         mrc_kl_bits_all=mrc["all"],
         detector_top_classes=top_classes,
         truncated=item.encoded.truncated,
+        lang4vis_note=item.sides.lang4vis_note or "",
+        readout=item.readout,
     )
 
 

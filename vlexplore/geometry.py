@@ -25,6 +25,8 @@ __all__ = [
     "encode_boxes",
     "patch_coverage",
     "patches_under_boxes",
+    "grid_positions",
+    "grow_patches",
     "OverlapMeasure",
 ]
 
@@ -119,7 +121,37 @@ def patches_under_boxes(patch_boxes, gold_boxes, min_coverage: float = 0.5) -> n
     if len(gold) == 0:
         return np.zeros(len(patches), dtype=bool)
     mask = patch_coverage(patches, gold) >= min_coverage
-    # A box entirely inside one patch covers less than half of it; claim that patch anyway.
-    holder = iot(patches, gold).argmax(axis=0)
-    mask[holder] = True
+    # A box entirely inside one patch covers less than half of it; claim that patch anyway
+    # (a box that misses every patch, e.g. outside a crop, claims none).
+    share = iot(patches, gold)
+    holder = share.argmax(axis=0)
+    mask[holder[share.max(axis=0) > 0]] = True
     return mask
+
+
+def grid_positions(patch_boxes) -> np.ndarray:
+    """(P, 2) (row, column) of each patch of a grid, from the distinct top and left edges."""
+    patches = as_boxes(patch_boxes, "patch boxes")
+    rows = np.unique(patches[:, 1], return_inverse=True)[1]
+    columns = np.unique(patches[:, 0], return_inverse=True)[1]
+    return np.stack([rows, columns], axis=1).astype(np.int64)
+
+
+def grow_patches(mask, positions, rings: int, groups=None) -> np.ndarray:
+    """``mask`` plus ``rings`` rings of neighbouring patches (8-connected), within each group.
+
+    ``positions`` are (row, column) grid positions; ``groups`` (one id per patch) keeps a
+    growth inside one view of a multi-view model (a tile does not border the global view).
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if rings <= 0 or not mask.any():
+        return mask.copy()
+    positions = np.asarray(positions)
+    groups = np.zeros(len(mask), dtype=np.int64) if groups is None else np.asarray(groups)
+    grown = mask.copy()
+    for group in np.unique(groups[mask]):
+        members = groups == group
+        marked = positions[members & mask]
+        distance = np.abs(positions[members][:, None, :] - marked[None, :, :]).max(axis=2)  # Chebyshev
+        grown[members] |= (distance <= rings).any(axis=1)
+    return grown

@@ -61,7 +61,8 @@ MODELS: dict[str, ModelEntry] = {
     ),
     "hf": ModelEntry(
         "vlexplore.models.hf:load_from_spec",
-        "hf:NAME_OR_PATH, a Hugging Face LXMERT, VisualBERT or ViLT checkpoint (hub name or local dir)",
+        "hf:NAME_OR_PATH, a Hugging Face LXMERT, VisualBERT or ViLT checkpoint, or a generative VLM "
+        "(LLaVA, SmolVLM/Idefics3, Qwen2-VL, Qwen2.5-VL) with its processor (hub name or local dir)",
         prefix=True,
     ),
 }

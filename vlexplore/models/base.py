@@ -18,7 +18,9 @@ from typing import Literal
 import numpy as np
 import torch
 
+from .. import geometry
 from ..errors import InputError
+from ..protocol import BLANK_PATCH, AblationSettings, Baseline
 from ..records import Phrase
 from ..text import EncodedCaption, encode_caption
 
@@ -81,6 +83,7 @@ class PixelInput:
 
     images: list[np.ndarray]  # B RGB uint8 arrays (rows of one example share the array)
     patch_ablation: torch.Tensor  # (B, P) bool
+    baseline: str = BLANK_PATCH.source  # what replaces an ablated patch (``model.patch_baseline``)
 
 
 @dataclass
@@ -121,6 +124,8 @@ class VLModel(ABC):
     #: ``text_positions`` are still the predictions of the tokens at those positions.
     #: Causal models have no region head: Language-for-Vision does not apply to them.
     readout: Literal["mlm", "causal"] = "mlm"
+    #: how the readout differs from the paper's, for the UI ("" for the paper's MLM readout)
+    readout_note: str = ""
 
     def __init__(self) -> None:
         self.tokenizer = None  # a Hugging Face tokenizer, set by the backend
@@ -162,6 +167,27 @@ class VLModel(ABC):
     def patch_boxes(self, image_size: tuple[int, int]) -> np.ndarray:
         """(P, 4) pixel boxes of the patches this model cuts an image of ``image_size`` into."""
         raise NotImplementedError(f"{self.name} takes detector regions, not image patches")
+
+    def patches_under_boxes(
+        self, image_size: tuple[int, int], boxes, min_coverage: float = 0.5, border: int = 0
+    ) -> np.ndarray:
+        """(P,) bool, the patches ``boxes`` covers (plus ``border`` rings of neighbours).
+
+        Default: ViLT's rule on one grid. Models that see a picture in several views (tiles
+        and a global view) override this to apply the rule in each view.
+        """
+        patches = self.patch_boxes(image_size)
+        under = geometry.patches_under_boxes(patches, boxes, min_coverage)
+        return geometry.grow_patches(under, geometry.grid_positions(patches), border)
+
+    def patch_views(self, image_size: tuple[int, int]) -> list[str]:
+        """Per patch, the view of the picture it belongs to ("image"; a tile or "global" for
+        models that cut the picture into tiles), so the app can draw one view at a time."""
+        return ["image"] * len(self.patch_boxes(image_size))
+
+    def patch_baseline(self, settings: AblationSettings) -> Baseline:
+        """What replaces an ablated patch; recorded with every result. Default: a blank patch."""
+        return BLANK_PATCH
 
     @property
     def has_region_head(self) -> bool:

@@ -29,6 +29,7 @@ from ..assets import BERT_VOCAB_SIZE
 from ..text import bert_tokenizer, load_tokenizer
 from .base import ModelLoadError, RegionInput, VLBatch, VLModel
 from .common import check_region_features, require_regions, resolve_device, text_inputs
+from .vlm.families import FAMILIES as VLM_FAMILIES
 
 __all__ = [
     "SUPPORTED_MODEL_TYPES",
@@ -81,6 +82,7 @@ class HFOptions:
     device: str = "auto"  # "auto" = cuda when available, else cpu
     cache_dir: str | None = None  # Hugging Face cache to look in (default: HF_HUB_CACHE)
     revision: str | None = None  # hub revision (branch, tag or commit)
+    ablation_space: str | None = None  # generative VLMs: "tokens" (default) or "pixels"
 
     @classmethod
     def parse(cls, options: dict) -> HFOptions:
@@ -112,6 +114,15 @@ def load_from_spec(name_or_path: str, **options) -> VLModel:
     parsed.torch_device()  # a bad device fails before any weights are read
     directory = resolve_model_dir(name_or_path, parsed)
     model_type = read_model_type(directory)
+    if model_type in VLM_FAMILIES:
+        from .vlm import load_vlm
+
+        return load_vlm(directory, name=f"hf:{name_or_path}", model_type=model_type, options=parsed)
+    if parsed.ablation_space is not None:
+        raise ModelLoadError(
+            f"ablation_space applies to generative VLMs ({', '.join(VLM_FAMILIES)}); {directory} holds a "
+            f"{model_type} model"
+        )
     module_name, function_name, _ = SUPPORTED_MODEL_TYPES[model_type]
     loader = getattr(importlib.import_module(module_name), function_name)
     return loader(directory, name=f"hf:{name_or_path}", options=parsed)
@@ -217,11 +228,16 @@ def read_model_type(directory: Path) -> str:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelLoadError(f"{config_file} is not a readable JSON config ({error})") from error
     model_type = config.get("model_type") if isinstance(config, dict) else None
-    if model_type not in SUPPORTED_MODEL_TYPES:
-        supported = "; ".join(f"{k} ({v[2]})" for k, v in SUPPORTED_MODEL_TYPES.items())
+    if model_type not in SUPPORTED_MODEL_TYPES and model_type not in VLM_FAMILIES:
+        supported = "; ".join(
+            [f"{k} ({v[2]})" for k, v in SUPPORTED_MODEL_TYPES.items()]
+            + [f"{k} ({v[2]}, e.g. {v[3]})" for k, v in VLM_FAMILIES.items()]
+        )
+        architectures = config.get("architectures") if isinstance(config, dict) else None
+        named = f" ({', '.join(architectures)})" if architectures else ""
         raise ModelLoadError(
-            f"{config_file} has model_type {model_type!r}, which vlexplore cannot run; supported: "
-            f"{supported}. VOLTA checkpoints load with --model volta:ARCH --checkpoint PATH"
+            f"{config_file} has model_type {model_type!r}{named}, which vlexplore does not support yet; "
+            f"supported are: {supported}. VOLTA checkpoints load with --model volta:ARCH --checkpoint PATH"
         )
     return model_type
 

@@ -12,7 +12,15 @@ May import: records, geometry. Never models, the engine or views: they import th
 """
 
 from .alignment import Alignment, align_patches, align_regions, require_gold_boxes
-from .baseline import BLANK_PATCH, Baseline, BaselineSource, resolve_baseline
+from .baseline import (
+    BLANK_PATCH,
+    IMAGE_TOKEN_MEAN,
+    MEAN_COLOUR,
+    ZERO_TOKEN,
+    Baseline,
+    BaselineSource,
+    resolve_baseline,
+)
 from .conditions import (
     ConditionRow,
     PatchRow,
@@ -41,7 +49,7 @@ __all__ = [  # grouped by the module that owns each name
     "VIS4LANG", "LANG4VIS", "Condition", "AblationSettings", "PAPER", "PAPER_BASELINE",
     "paper_departures", "protocol_label",
     "Alignment", "align_regions", "align_patches", "require_gold_boxes",
-    "Baseline", "BaselineSource", "BLANK_PATCH", "resolve_baseline",
+    "Baseline", "BaselineSource", "BLANK_PATCH", "IMAGE_TOKEN_MEAN", "ZERO_TOKEN", "MEAN_COLOUR", "resolve_baseline",
     "RegionRow", "PatchRow", "ConditionRow", "mask_text", "replace_rows", "global_feature",
     "vis4lang_regions", "lang4vis_regions", "vis4lang_patches", "text_for_conditions",
     "ModelTraits", "Sides", "decide_sides",

@@ -46,8 +46,14 @@ def align_regions(region_boxes: np.ndarray, phrase: Phrase, settings: AblationSe
     return Alignment(aligned, target, best, settings.alignment)
 
 
-def align_patches(patch_boxes: np.ndarray, phrase: Phrase, settings: AblationSettings = PAPER) -> Alignment:
+def align_patches(
+    patch_boxes: np.ndarray, phrase: Phrase, settings: AblationSettings = PAPER, under: np.ndarray | None = None
+) -> Alignment:
+    """``under``: the patches the model's own geometry puts under the boxes (``VLModel.patches_under_boxes``,
+    which multi-view models decide view by view); default ViLT's rule on ``patch_boxes``."""
     require_gold_boxes(phrase)
-    under = geometry.patches_under_boxes(patch_boxes, phrase.boxes, settings.patch_coverage)
+    if under is None:
+        under = geometry.patches_under_boxes(patch_boxes, phrase.boxes, settings.patch_coverage)
+        under = geometry.grow_patches(under, geometry.grid_positions(patch_boxes), settings.patch_border)
     coverage = geometry.patch_coverage(patch_boxes, phrase.boxes)
     return Alignment(np.flatnonzero(under), None, coverage, "patch coverage")

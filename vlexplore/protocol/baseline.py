@@ -18,9 +18,9 @@ from ..errors import check_finite
 from .conditions import global_feature
 from .settings import PAPER, PAPER_BASELINE, AblationSettings
 
-__all__ = ["BaselineSource", "Baseline", "resolve_baseline", "BLANK_PATCH"]
+__all__ = ["BaselineSource", "Baseline", "resolve_baseline", "BLANK_PATCH", "IMAGE_TOKEN_MEAN", "ZERO_TOKEN", "MEAN_COLOUR"]
 
-BaselineSource = Literal["dataset average", "image mean", "zero", "blank patch"]
+BaselineSource = Literal["dataset average", "image mean", "zero", "blank patch", "image token mean", "mean colour"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,12 @@ class Baseline:
 
 #: pixel models: an ablated patch becomes a blank (mean-colour) patch, inside the backend
 BLANK_PATCH = Baseline(None, "blank patch")
+#: generative VLMs: ablated image tokens become the image's mean projected token ...
+IMAGE_TOKEN_MEAN = Baseline(None, "image token mean")
+#: ... or zero vectors ...
+ZERO_TOKEN = Baseline(None, "zero")
+#: ... or (pixel-space variant) the tokens of the picture with those cells in their mean colour
+MEAN_COLOUR = Baseline(None, "mean colour")
 
 
 def resolve_baseline(

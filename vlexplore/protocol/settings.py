@@ -29,6 +29,7 @@ class AblationSettings:
     recompute_global_vis4lang: bool = True  # paper: global = mean of the ablated rows
     recompute_global_lang4vis: bool = False  # paper: global keeps the original mean (a leak)
     patch_coverage: float = 0.5  # pixel models: share of a patch a box must cover
+    patch_border: int = 0  # pixel models: rings of neighbouring patches ablated with the covered ones
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold < 1.0:
@@ -39,6 +40,8 @@ class AblationSettings:
             raise ValueError(f"baseline must be 'average' or 'zero'; got {self.baseline!r}")
         if not 0.0 < self.patch_coverage <= 1.0:
             raise ValueError(f"patch_coverage must be in (0, 1]; got {self.patch_coverage}")
+        if not isinstance(self.patch_border, int) or self.patch_border < 0:
+            raise ValueError(f"patch_border must be a whole number of patches, 0 or more; got {self.patch_border!r}")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -52,7 +55,7 @@ class AblationSettings:
 PAPER = AblationSettings()
 
 
-def paper_departures(settings: AblationSettings, baseline_source: str) -> tuple[str, ...]:
+def paper_departures(settings: AblationSettings, baseline_source: str, readout: str = "mlm") -> tuple[str, ...]:
     """How a run differs from the paper's protocol, one phrase each; empty means "paper".
 
     ``baseline_source`` is what replaced the ablated input (``Baseline.source``): the
@@ -60,6 +63,8 @@ def paper_departures(settings: AblationSettings, baseline_source: str) -> tuple[
     image's own mean stands in.
     """
     out = []
+    if readout != "mlm":
+        out.append(f"readout {readout}, left context only (paper: masked LM)")
     if baseline_source != PAPER_BASELINE:
         out.append(f"baseline {baseline_source} (paper: {PAPER_BASELINE})")
     for field in fields(AblationSettings):

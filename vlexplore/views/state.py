@@ -89,6 +89,7 @@ class Key:
     UPLOAD_EXAMPLE = "upload_example"  # the example built from an upload (session only)
     # sidebar
     MODEL_CUSTOM, DATASET_CUSTOM = "model_custom", "dataset_custom"
+    PATCH_VIEW = "patch_view"  # which view (tile, global) of a multi-view model the image shows
     # picker
     EXAMPLE_PICKER = "example_picker"
     UPLOAD_FILE, UPLOAD_CAPTION = "upload_file", "upload_caption"

@@ -73,8 +73,11 @@ def example_label(example_id: str, caption: str, width: int = 60) -> str:
 BASELINE_WORDS = {
     "dataset average": "the dataset's average region feature (the paper's)",
     "image mean": "this image's mean region feature (not the paper's dataset average)",
+    "image token mean": "this picture's mean image token (a generative VLM; not the paper's dataset average)",
     "zero": "zeros (not the paper's dataset average)",
     "blank patch": "blank patches (a pixel model; the paper's baseline is a dataset-average region feature)",
+    "mean colour": "the picture with the ablated cells painted in their mean colour, re-encoded "
+    "(pixel space; not the paper's dataset average)",
 }
 
 

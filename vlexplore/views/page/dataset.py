@@ -63,6 +63,12 @@ def summary_section(results: list, skipped: list[str]) -> None:
     model = session.get_model(session.model_source())  # cached; it ran the set
     st.caption(model_line(s[Key.MODEL], getattr(model, "description", ""), s[Key.MODEL] in sources.BUILTIN_MODELS))
     st.caption(baseline_caption(*sorted({result.baseline for result in results})))  # as the results record
+    if summary["lang4vis_note"]:
+        st.info(f"MRC-KL n/a: {summary['lang4vis_note']}")
+    readouts = {result.readout for result in results}
+    if "causal" in readouts:
+        st.caption("Causal readout: the MLM bars are the phrase's mean negative log-likelihood given the "
+                   "words before it (left context only), not the paper's masked-LM loss.")
     if skipped:
         with st.expander(f"{len(skipped)} phrases skipped"):
             st.write(skipped)

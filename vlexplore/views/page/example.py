@@ -201,7 +201,8 @@ def image_section(view: ExampleView, column_px: int = IMAGE_COLUMN_PX, max_px: i
     else:
         boxes, ablated = diagnosis.unit_boxes, diagnosis.ablated[("vis4lang", shown)]
         if not view.regions_model:  # pixel models: draw only the patches that are replaced
-            boxes, ablated = boxes[ablated], np.ones(int(ablated.sum()), bool)
+            keep = view_cells(view, diagnosis)
+            boxes, ablated = boxes[keep & ablated], np.ones(int((keep & ablated).sum()), bool)
         fig = overlay.image_figure(view.image, edited.phrases, view.phrase_index, boxes, ablated,
                                    diagnosis.alignment.target if view.regions_model else None,
                                    selectable=True, height=height)
@@ -210,6 +211,22 @@ def image_section(view: ExampleView, column_px: int = IMAGE_COLUMN_PX, max_px: i
                     config={"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d"]})
     st.caption(f"Gold boxes in the phrase colours · grey: detector regions · dashed outline: replaced under "
                f"**{LABEL[shown]}** · dotted: MRC target. Drag a rectangle to redraw the phrase's box.")
+
+
+def view_cells(view: ExampleView, diagnosis: Diagnosis) -> np.ndarray:
+    """(P,) the patches of the view the user picked, for models that see the picture as tiles
+    plus a global view (their cells overlap on the picture, so one view is drawn at a time)."""
+    views = np.array(view.model.patch_views(view.edited.image_size))
+    names = list(dict.fromkeys(views.tolist()))
+    if len(names) < 2:
+        return np.ones(len(views), bool)
+    s, ablated = st.session_state, diagnosis.ablated[("vis4lang", "object")]
+    if s.get(Key.PATCH_VIEW) not in names:  # open on the first view that loses something
+        s[Key.PATCH_VIEW] = next((n for n in names if ablated[views == n].any()), names[0])
+    st.segmented_control("Image tokens of", names, key=Key.PATCH_VIEW, required=True,
+                         help="The model sees the picture as tiles (row by row) and a downscaled global "
+                              "view; each image token is one cell of one of them.")
+    return views == s[Key.PATCH_VIEW]
 
 
 def image_height(example: Example, column_px: int = IMAGE_COLUMN_PX, max_px: int = 480) -> int:
@@ -271,16 +288,20 @@ def scores_section(view: ExampleView) -> None:
         return
     v4l, l4v = diagnosis.scores["vis4lang"], diagnosis.scores["lang4vis"]
     shown_v4l, shown_l4v = s[Key.VIS4LANG], s[Key.LANG4VIS]
+    causal = view.model.readout == "causal"
     c1, c2, c3 = st.columns(3)
-    change_metric(c1, "MLM loss", shown_v4l, v4l, 2)
+    change_metric(c1, "Phrase NLL" if causal else "MLM loss", shown_v4l, v4l, 2)
     if math.isnan(l4v[shown_l4v]):
         c2.metric("MRC-KL", "n/a", help=not_scored_reason(diagnosis))
     else:
         change_metric(c2, "MRC-KL", shown_l4v, l4v, 3)
-    c3.metric("Aligned regions", f"{len(diagnosis.alignment.aligned)} of {len(diagnosis.unit_boxes)}")
+    units = "Aligned regions" if view.regions_model else "Image tokens under the box"
+    c3.metric(units, f"{len(diagnosis.alignment.aligned)} of {len(diagnosis.unit_boxes)}")
     if math.isnan(l4v[shown_l4v]):
         st.caption(f"MRC-KL n/a: {not_scored_reason(diagnosis)}.")
     st.caption("Arrows: change against None (red = worse prediction).")
+    if view.model.readout_note:
+        st.caption(view.model.readout_note)
     st.caption(baseline_caption(diagnosis.baseline.source))  # the one this result used, as it records it
 
 
@@ -327,7 +348,8 @@ def language_tab(view: ExampleView) -> dict:
     n_tokens = int(tokens["token_index"].max()) + 1 if not tokens.empty else 1
     if st.session_state.get(Key.TOKEN_INDEX) not in range(n_tokens):
         st.session_state[Key.TOKEN_INDEX] = figures.default_token(tokens)
-    token = st.radio("Masked token", list(range(n_tokens)), horizontal=True, key=Key.TOKEN_INDEX,
+    label = "Phrase token (predicted from its left context)" if view.model.readout == "causal" else "Masked token"
+    token = st.radio(label, list(range(n_tokens)), horizontal=True, key=Key.TOKEN_INDEX,
                      format_func=lambda i: tokens[tokens.token_index == i].token.iloc[0])
     figs["top predictions"] = figures.topk_figure(diagnosis, int(token or 0), shown)
     st.plotly_chart(figs["top predictions"], key=Key.FIG_TOPK)

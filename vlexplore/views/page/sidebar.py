@@ -36,8 +36,9 @@ def model_inputs() -> None:
     st.selectbox("Model", _with_current(sources.model_choices(), s[Key.MODEL]), key=Key.MODEL,
                  help="Built-in models run offline; type another below: volta:ARCH (ARCH in lxmert, "
                       "vilbert, vl-bert, visualbert, uniter) with its checkpoint file, or hf:PATH to a "
-                      "local Hugging Face checkpoint.")
-    st.text_input("Other model", key=Key.MODEL_CUSTOM, placeholder="volta:uniter or hf:/path/to/vilt",
+                      "local Hugging Face checkpoint: ViLT, LXMERT, VisualBERT, or a generative VLM "
+                      "(SmolVLM/Idefics3, LLaVA, Qwen2-VL, Qwen2.5-VL) saved with its processor.")
+    st.text_input("Other model", key=Key.MODEL_CUSTOM, placeholder="volta:uniter or hf:/path/to/smolvlm",
                   on_change=session.use_custom_model, label_visibility="collapsed")
     if s[Key.MODEL].startswith("volta:"):
         st.text_input("Checkpoint file", key=Key.CHECKPOINT, placeholder="/path/to/pytorch_model_9.bin",
