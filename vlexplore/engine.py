@@ -4,7 +4,7 @@
 per-phrase records over a dataset for the CLI, packing several phrases into each forward.
 The engine only orchestrates: what the rows hold, which baseline stands in and which
 sides apply are decided in ``vlexplore.protocol``.
-May import: records, images, text, protocol, models.base (never views, app or cli).
+May import: records, images, text, batching, protocol, models.base (never views, app or cli).
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ import math
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 
 import numpy as np
 import pandas as pd
 import torch
 
 from . import protocol
+from .batching import in_length_buckets
 from .images import example_picture
 from .models.base import PixelInput, RegionInput, VLBatch, VLModel
 from .protocol import LANG4VIS, PAPER, VIS4LANG, AblationSettings, Alignment, Baseline, Condition
@@ -441,6 +443,11 @@ def diagnose(
     )
 
 
+def _padded_length(item: Prepared) -> tuple[int, int]:
+    """What a batch pads: visual units (regions or patches), then tokens."""
+    return len(item.unit_boxes), len(item.encoded.input_ids)
+
+
 def diagnose_dataset(
     model: VLModel,
     examples: ExampleSet | Iterable[Example],
@@ -450,6 +457,7 @@ def diagnose_dataset(
     progress: bool = True,
     average_feature: np.ndarray | None = None,
     skipped: list[str] | None = None,
+    length_buckets: bool = True,
 ) -> Iterator[PhraseResult]:
     """Stream one ``PhraseResult`` per diagnosable phrase, ``batch_size`` phrases per forward.
 
@@ -457,47 +465,47 @@ def diagnose_dataset(
     reason appended to ``skipped`` (and a warning), never dropped silently. An
     ``ExampleSet`` supplies the dataset-average baseline; a plain list of examples without
     ``average_feature`` falls back to each image's mean, and every result records which.
+    ``length_buckets`` batches phrases of similar length together (less padding); results
+    still come in dataset order. Examples are read as they are needed, so a generator of
+    examples runs in memory that does not grow with the dataset.
     """
     settings = settings or PAPER
+    total = None
     if isinstance(examples, ExampleSet):
-        example_list = examples.examples
         if average_feature is None and model.input_kind == "regions" and settings.baseline == "average":
             average_feature = examples.average_region_feature()
-    else:
-        example_list = list(examples)
-    units = [(ex, j) for ex in example_list for j in ex.diagnosable_phrases()]
-    if limit is not None:
-        units = units[:limit]
+        examples = examples.examples
+    if isinstance(examples, Sequence):
+        total = sum(len(ex.diagnosable_phrases()) for ex in examples)
+        total = total if limit is None else min(total, limit)
+    units = islice(((ex, j) for ex in examples for j in ex.diagnosable_phrases()), limit)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(units), desc=f"diagnosing with {model.name}", unit="phrase")
+        bar = tqdm(total=total, desc=f"diagnosing with {model.name}", unit="phrase")
     skipped = skipped if skipped is not None else []
-    pending: list[Prepared] = []
 
-    def flush():
-        results = [_result(item, raw) for item, raw in zip(pending, run_prepared(model, pending), strict=True)]
+    def prepared() -> Iterator[Prepared]:
+        for example, j in units:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", CaptionTruncatedWarning)
+                    yield prepare(model, example, j, settings, average_feature)
+            except ValueError as error:
+                reason = f"{example.example_id} phrase {j}: {error}"
+                skipped.append(reason)
+                warnings.warn(f"skipped {reason}", stacklevel=3)
+                if bar is not None:
+                    bar.update(1)
+
+    def run(items: list[Prepared]) -> list[PhraseResult]:
+        results = [_result(item, raw) for item, raw in zip(items, run_prepared(model, items), strict=True)]
         if bar is not None:
-            bar.update(len(pending))
-        pending.clear()
+            bar.update(len(items))
         return results
 
-    for example, j in units:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", CaptionTruncatedWarning)
-                pending.append(prepare(model, example, j, settings, average_feature))
-        except ValueError as error:
-            reason = f"{example.example_id} phrase {j}: {error}"
-            skipped.append(reason)
-            warnings.warn(f"skipped {reason}", stacklevel=2)
-            if bar is not None:
-                bar.update(1)
-            continue
-        if len(pending) >= batch_size:
-            yield from flush()
-    if pending:
-        yield from flush()
+    key = _padded_length if length_buckets else None
+    yield from in_length_buckets(prepared(), run, batch_size, key=key)
     if bar is not None:
         bar.close()
