@@ -121,3 +121,48 @@ def test_a_generator_of_examples_runs_with_a_limit():
     assert [(r.example_id, r.phrase_index) for r in results] == [
         (f"ex{i // 2}", i % 2) for i in range(7)
     ]
+
+
+def test_streamed_csv_is_the_frame_csv(tmp_path):
+    from vlexplore.diagnostics import results_frame, write_results_csv
+
+    model = TinyVL()
+    results = _run(model, ExampleSet("varied", _varied_examples()))
+    results[0].mrc_kl_bits_all = float("nan")  # an empty cell, as pandas writes it
+    streamed = list(write_results_csv(iter(results), tmp_path / "phrases.csv"))
+    assert streamed == results
+    assert (tmp_path / "phrases.csv").read_text() == results_frame(results).to_csv(index=False)
+    assert not list(write_results_csv(iter([]), tmp_path / "none.csv"))
+    assert not (tmp_path / "none.csv").exists()  # nothing scored, no file
+
+
+def test_running_summary_equals_the_whole_list():
+    from vlexplore.diagnostics import RunningSummary, label_agreement, summarize
+
+    results = _run(TinyVL(), ExampleSet("varied", _varied_examples()))
+    results[1].mrc_kl_bits_none = float("nan")  # a phrase without a target region
+    running = RunningSummary()
+    for result in results:
+        running.add(result)
+    summary = running.summary()
+    assert summary == summarize(results) and running.label_agreement() == label_agreement(results)
+    assert summary["n"] == 18 and summary["n_lang4vis"] == 17
+    want = np.mean([r.mlm_bits_object for r in results])
+    assert summary["vis4lang"]["object"] == pytest.approx(want, rel=1e-12)
+    want = np.mean([r.mrc_kl_bits_all for i, r in enumerate(results) if i != 1])
+    assert summary["lang4vis"]["all"] == pytest.approx(want, rel=1e-12)
+
+
+def test_a_dataset_run_reads_examples_as_it_goes():
+    read = []
+
+    def examples():
+        for seed in range(200):
+            read.append(seed)
+            yield make_example(seed)
+
+    stream = diagnose_dataset(TinyVL(), examples(), batch_size=2, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        next(stream)
+    assert len(read) <= 9  # one window: 8 batches of 2 phrases, 2 phrases per example

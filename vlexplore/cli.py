@@ -45,7 +45,7 @@ def _json_safe(value):
 
 def cmd_diagnose(args) -> int:
     from . import registry
-    from .diagnostics import format_table, label_agreement, results_frame, summarize
+    from .diagnostics import RunningSummary, format_table, write_results_csv
     from .engine import diagnose_dataset
 
     settings = _settings(args)
@@ -55,26 +55,28 @@ def cmd_diagnose(args) -> int:
         dataset_options["split"] = args.split
     model = registry.load_model(args.model, **model_options)
     dataset = registry.load_dataset(args.dataset, **dataset_options)
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
     skipped: list[str] = []
+    running = RunningSummary()  # rows stream to phrases.csv and into the summary: memory stays flat
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        results = list(
-            diagnose_dataset(
-                model, dataset, settings, limit=args.limit, batch_size=args.batch_size,
-                progress=not args.quiet, skipped=skipped,
-            )
+        results = diagnose_dataset(
+            model, dataset, settings, limit=args.limit, batch_size=args.batch_size,
+            progress=not args.quiet, skipped=skipped,
         )
-    if not results:
+        if out is not None:
+            results = write_results_csv(results, out / "phrases.csv")
+        for result in results:
+            running.add(result)
+    if not running.n:
         print(f"error: no phrase of {args.dataset!r} could be diagnosed ({len(skipped)} skipped)", file=sys.stderr)
         for reason in skipped[:5]:
             print(f"  {reason}", file=sys.stderr)
         return 1
-    summary = summarize(results)
-    agreement = label_agreement(results)
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        results_frame(results).to_csv(out / "phrases.csv", index=False)
+    summary, agreement = running.summary(), running.label_agreement()
+    if out is not None:
         meta = {**summary, "model": args.model, "dataset": args.dataset, "settings": settings.as_dict(),
                 "label_agreement": agreement, "skipped": skipped}
         (out / "summary.json").write_text(json.dumps(_json_safe(meta), indent=2) + "\n")
@@ -154,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="recompute the global feature after zeroing aligned regions (the paper does not)")
     diag.add_argument("--batch-size", type=int, default=8, help="phrases per forward pass (default 8)")
     diag.add_argument("--threads", type=int, help="torch CPU threads")
-    diag.add_argument("--out", help="folder for phrases.csv (one row per phrase) and summary.json")
+    diag.add_argument("--out", help="folder for phrases.csv (one row per phrase, written as rows come) and summary.json")
     diag.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     diag.add_argument("--quiet", action="store_true", help="no progress bar")
     diag.set_defaults(func=cmd_diagnose)

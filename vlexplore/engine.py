@@ -463,17 +463,19 @@ def diagnose_dataset(
 
     Phrases that cannot be scored (beyond the token limit, say) are skipped with their
     reason appended to ``skipped`` (and a warning), never dropped silently. An
-    ``ExampleSet`` supplies the dataset-average baseline; a plain list of examples without
-    ``average_feature`` falls back to each image's mean, and every result records which.
+    ``ExampleSet`` (or any iterable with ``average_region_feature()``) supplies the
+    dataset-average baseline; a plain list of examples without ``average_feature`` falls
+    back to each image's mean, and every result records which.
     ``length_buckets`` batches phrases of similar length together (less padding); results
     still come in dataset order. Examples are read as they are needed, so a generator of
     examples runs in memory that does not grow with the dataset.
     """
     settings = settings or PAPER
     total = None
+    wants_average = model.input_kind == "regions" and settings.baseline == "average"
+    if average_feature is None and wants_average and hasattr(examples, "average_region_feature"):
+        average_feature = examples.average_region_feature()
     if isinstance(examples, ExampleSet):
-        if average_feature is None and model.input_kind == "regions" and settings.baseline == "average":
-            average_feature = examples.average_region_feature()
         examples = examples.examples
     if isinstance(examples, Sequence):
         total = sum(len(ex.diagnosable_phrases()) for ex in examples)
