@@ -27,13 +27,13 @@ from synthetic import region_example  # benchmarks/ is on sys.path
 from torch.utils.flop_counter import FlopCounterMode
 
 from vlexplore.engine import collate, diagnose_dataset, prepare
-from vlexplore.models import volta
 from vlexplore.models.volta import (
     ARCHS,
     VoltaBackend,
     VoltaConfig,
     VoltaForPretraining,
 )
+from vlexplore.models.volta import modules as volta_modules
 from vlexplore.records import Example, ExampleSet
 
 
@@ -54,7 +54,7 @@ def matmul_peak(size: int = 2048, repeats: int = 7) -> float:
 
 
 def _attend_as_matmuls(query, keys, values, biases):
-    """volta._attend spelled with matmuls: the flop counter does not see CPU SDPA kernels."""
+    """volta_modules._attend spelled with matmuls: the flop counter does not see CPU SDPA kernels."""
     key, value, bias = torch.cat(keys, 2), torch.cat(values, 2), torch.cat(biases, -1)
     scores = query @ key.transpose(-1, -2) / query.shape[-1] ** 0.5 + bias
     context = torch.softmax(scores, -1) @ value
@@ -63,13 +63,13 @@ def _attend_as_matmuls(query, keys, values, biases):
 
 def forward_flops(model: VoltaBackend, example: Example, average: np.ndarray) -> int:
     batch = collate([prepare(model, example, 0, average_feature=average)])
-    fast = volta._attend
-    volta._attend = _attend_as_matmuls
+    fast = volta_modules._attend
+    volta_modules._attend = _attend_as_matmuls
     try:
         with FlopCounterMode(display=False) as counter:
             model.forward(batch)
     finally:
-        volta._attend = fast
+        volta_modules._attend = fast
     return counter.get_total_flops()
 
 

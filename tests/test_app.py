@@ -38,9 +38,45 @@ def load_boxless_first(name="boxless", **options):
     return ExampleSet("boxless", examples)
 
 
+def load_no_average(name="noaverage", **options):
+    """The tiny set without a dataset average (as examples whose average cannot be formed)."""
+    from vlexplore.records import ExampleSet
+
+    class NoAverage(ExampleSet):
+        def average_region_feature(self):
+            return None
+
+    return NoAverage("noaverage", load_tiny_set().examples)
+
+
+def load_lxmert_shaped(name="lxmert-shaped", **options):
+    """A 1,600-way region head read against 1,601 detector classes (background first), as LXMERT."""
+    from tiny import TinyVL as Tiny
+
+    from vlexplore.models.hf_lxmert import HFLxmert
+
+    class LxmertShaped(Tiny):
+        detector_targets = HFLxmert.detector_targets
+
+    model = LxmertShaped(num_classes=1600)
+    model.region_class_names = tuple(f"class{i}" for i in range(1, 1601))
+    return model
+
+
+def load_vg_shaped_set(name="vgset", **options):
+    from tiny import make_example
+
+    from vlexplore.records import ExampleSet
+
+    return ExampleSet("vgset", [make_example(seed, num_classes=1601) for seed in range(2)])
+
+
 @pytest.fixture(autouse=True)
 def tiny_registry(monkeypatch):
     monkeypatch.setitem(registry.MODELS, "counted", registry.ModelEntry("test_app:load_counted", "test model"))
+    monkeypatch.setitem(registry.MODELS, "lxmert-shaped", registry.ModelEntry("test_app:load_lxmert_shaped", "t"))
+    monkeypatch.setitem(registry.DATASETS, "noaverage", registry.DatasetEntry("test_app:load_no_average", "test"))
+    monkeypatch.setitem(registry.DATASETS, "vgset", registry.DatasetEntry("test_app:load_vg_shaped_set", "test"))
     monkeypatch.setitem(registry.DATASETS, "tinyset", registry.DatasetEntry("tiny:load_tiny_set", "test set"))
     monkeypatch.setitem(registry.DATASETS, "boxless", registry.DatasetEntry("test_app:load_boxless_first", "test"))
 
@@ -433,3 +469,47 @@ def test_flickr30k_images_are_drawn_and_an_unreadable_one_falls_back_to_a_canvas
     assert any("2000.jpg" in w.value and "blank canvas" in w.value for w in at.warning)
     assert picture(at).shape == (100, 100, 3) and (picture(at) == picture(at)[0, 0]).all()
     assert "MLM loss, Object" in metrics(at) and not at.exception  # the model still runs on its regions
+
+
+# ------------------------------------------------------------------ issue 9: baseline, figures, caches
+def captions(at) -> list[str]:
+    return [c.value for c in at.caption]
+
+
+def test_the_page_says_which_baseline_the_result_used_and_never_calls_the_image_mean_the_paper():
+    paper = start()
+    def shown(at):
+        return [c for c in captions(at) if c.startswith("Baseline:")]
+
+    assert shown(paper) == ["Baseline: the dataset's average region feature (the paper's)."]
+    own_mean = start(dataset="noaverage")
+    assert shown(own_mean) == ["Baseline: this image's mean region feature (not the paper's dataset average)."]
+    assert metrics(own_mean)["MLM loss, Object"] != metrics(paper)["MLM loss, Object"]  # another baseline ran
+    paper.radio(key="baseline").set_value("zero").run()
+    assert shown(paper) == ["Baseline: zeros (not the paper's dataset average)."]
+    assert shown(start(view="dataset")) == ["Baseline: the dataset's average region feature (the paper's)."]
+    zero_set = start(view="dataset", baseline="zero")
+    assert shown(zero_set) == ["Baseline: zeros (not the paper's dataset average)."]
+
+
+def test_the_class_figure_shows_the_models_bars_for_an_lxmert_shaped_head():
+    at = start(model="lxmert-shaped", dataset="vgset")
+    assert not at.error, errors(at)
+    names = [t["name"] for t in chart(at, "fig_classes")["data"]]
+    assert names == ["detector (target)", "None", "Phrase (shown)", "All"]
+
+
+def test_the_target_badge_is_white_on_red():
+    badge = next(a for a in image_spec(start())["layout"]["annotations"] if a["text"] == "target")
+    assert badge["font"] == {"color": "white", "size": 11}
+
+
+def test_whole_set_runs_are_a_bounded_cache():
+    from vlexplore.views.page.session import RecentRuns
+
+    runs = RecentRuns(limit=2)
+    runs.remember("a", 1)
+    runs.remember("b", 2)
+    assert runs.get_recent("a") == 1  # a is now the most recent
+    runs.remember("c", 3)
+    assert list(runs) == ["a", "c"] and runs.get_recent("b") is None

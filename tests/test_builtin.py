@@ -1,20 +1,17 @@
 import json
 import re
 
-import numpy as np
 import pytest
 import torch
 
 from vlexplore import registry
 from vlexplore.assets import DEMO_DIR
-from vlexplore.geometry import encode_boxes
 from vlexplore.models.base import ModelLoadError, RegionInput, VLBatch
 from vlexplore.models.builtin import (
     BuiltinConfig,
     BuiltinVLModel,
     SingleStreamVL,
     builtin_tokenizer,
-    encode_boxes_torch,
     load_builtin,
     load_shipped,
     save_builtin,
@@ -88,13 +85,6 @@ def test_silver_labels_agree_with_gold_about_as_often_as_in_the_paper(findings):
     agreement = findings["demo"]["label_agreement"]
     assert 0.28 <= agreement["top1"] <= 0.48
     assert agreement["top1"] < agreement["top5"]
-
-
-def test_box_encoding_matches_geometry():
-    boxes = np.array([[0, 0, 191, 191], [10, 20, 40, 90]], dtype=np.float64)
-    expected = encode_boxes(boxes, (192, 160))
-    got = encode_boxes_torch(torch.from_numpy(boxes).float()[None], torch.tensor([[192.0, 160.0]]))[0]
-    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6)
 
 
 def _tiny_network(vocab_size: int) -> SingleStreamVL:

@@ -4,6 +4,7 @@ import base64
 import io
 import struct
 import zlib
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -73,12 +74,12 @@ def test_volta_checkpoint_and_flickr30k_paths_ride_in_the_link():
     assert query["checkpoint"] == "/data/ctrl_uniter/pytorch_model_9.bin"
     assert query["features"] == "/data/f30k_val.tsv" and query["images"] == "/data/imgs"
     decoded, problems = from_query({**query, "checkpoint": "  /data/x.bin "})
-    assert problems == [] and decoded == state.with_(checkpoint="/data/x.bin")  # stripped
+    assert problems == [] and decoded == replace(state, checkpoint="/data/x.bin")  # stripped
     assert state.model_options() == {"checkpoint": "/data/ctrl_uniter/pytorch_model_9.bin"}
     assert state.dataset_options() == {"features": "/data/f30k_val.tsv", "images": "/data/imgs"}
-    assert state.with_(images="").dataset_options() == {"features": "/data/f30k_val.tsv"}
+    assert replace(state, images="").dataset_options() == {"features": "/data/f30k_val.tsv"}
     # paths belong to their spec: another model or dataset gets no options, and no link noise
-    other = state.with_(model="demo", dataset="demo")
+    other = replace(state, model="demo", dataset="demo")
     assert other.model_options() == {} and other.dataset_options() == {}
     assert "checkpoint" not in to_query(ViewState(model="volta:uniter"))
 
@@ -167,20 +168,56 @@ def test_topk_figure_reports_change_against_none(diagnosis):
     assert any("(" in text for text in fig.data[1].text)  # object: probabilities with their change
 
 
-def test_region_figures(diagnosis):
+def test_region_figures(diagnosis, model):
     fig = figures.region_kl_figure(diagnosis, "phrase")
     assert len(fig.data) == 3 and len(values(fig.data[0].y)) == 6
     assert list(fig.data[0].x) == ["r0*T", "r1*", "r2", "r3", "r4", "r5*"]
     change = figures.region_change(diagnosis, "all")
     table = diagnosis.regions.pivot_table(index="region", columns="condition", values="mrc_kl_bits")
     assert np.allclose(change, (table["all"] - table["none"]).to_numpy())
-    classes = figures.class_distribution_figure(diagnosis, 0, "phrase", k=3)
+    classes = figures.class_distribution_figure(diagnosis, 0, "phrase", k=3, model=model)
     detector = classes.data[0]
     assert np.allclose(sorted(values(detector.x), reverse=True),
                        np.sort(diagnosis.example.regions.cls_prob[0])[::-1][:3])
     assert len(classes.data) == 4
     heat = figures.heat_figure(diagnosis, overlay.example_image(diagnosis.example), "all")
     assert any(t.type == "heatmap" for t in heat.data)
+
+
+def test_class_figure_shows_what_mrc_kl_compared_for_an_lxmert_shaped_head():
+    """1,601 detector classes (background first) against a 1,600-way head, as LXMERT: the
+    figure plots the model's bars and the detector's renormalised distribution over the
+    model's classes, the two whose KL is the MRC-KL in the regions table."""
+    from vlexplore.models.hf_lxmert import HFLxmert
+
+    class LxmertShaped(TinyVL):
+        detector_targets = HFLxmert.detector_targets
+
+    lxmert = LxmertShaped(num_classes=1600)
+    lxmert.region_class_names = tuple(f"class{i}" for i in range(1, 1601))  # the detector's without class0
+    example = make_example(num_classes=1601)
+    diagnosis = diagnose(lxmert, example, 0, all_regions=True)
+    fig = figures.class_distribution_figure(diagnosis, 0, "phrase", k=4, model=lxmert)
+    assert [t.name for t in fig.data] == ["detector (target)", "None", "Phrase (shown)", "All"]
+    target = example.regions.cls_prob[0, 1:] / example.regions.cls_prob[0, 1:].sum()
+    order = np.argsort(-target, kind="stable")[:4]
+    assert list(fig.data[0].y) == [f"class{i + 1}" for i in order]
+    assert np.allclose(values(fig.data[0].x), target[order])
+    column = list(diagnosis.region_positions).index(0)
+    for trace, condition in zip(fig.data[1:], ("none", "phrase", "all"), strict=True):
+        probs = diagnosis.region_probs[condition][column]
+        assert np.allclose(values(trace.x), probs[order])
+        kl = float(np.sum(target * np.log2(target / probs)))
+        row = diagnosis.regions[(diagnosis.regions.region == 0) & (diagnosis.regions.condition == condition)]
+        assert kl == pytest.approx(float(row.mrc_kl_bits.iloc[0]), rel=1e-3)
+
+
+def test_target_badge_keeps_its_font(diagnosis):
+    image = overlay.example_image(diagnosis.example)
+    fig = overlay.image_figure(image, diagnosis.example.phrases, 0, diagnosis.unit_boxes, None,
+                               diagnosis.alignment.target)
+    badge = next(a for a in fig.layout.annotations if a.text == "target")
+    assert badge.font.color == "white" and badge.font.size == 11
 
 
 def test_dataset_figure_labels_the_paper(model):

@@ -24,9 +24,9 @@ from .models.builtin import (
     BuiltinVLModel,
     SingleStreamVL,
     builtin_tokenizer,
-    encode_boxes_torch,
     save_builtin,
 )
+from .models.common import WHOLE_IMAGE_BOX, encode_boxes_torch
 from .world.detector import FEATURE_DIM, DetectorConfig, detect
 from .world.scenes import CLASS_NAMES, WorldConfig, make_scene, world_words
 
@@ -187,7 +187,7 @@ def _batch(pool: Pool, config: TrainConfig, tokenizer, rng: np.random.Generator,
     original = pool.features[scenes]
     features, region_chosen = mask_regions(original, config.region_mask_prob, generator)
     global_feature = original.mean(dim=1, keepdim=True)  # VOLTA: the mean of the unmasked regions
-    whole = torch.tensor([0.0, 0.0, 1.0, 1.0, 1.0]).expand(b, 1, 5)
+    whole = torch.tensor(WHOLE_IMAGE_BOX).expand(b, 1, 5)
     return {
         "input_ids": masked_ids,
         "attention_mask": attention,

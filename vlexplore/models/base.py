@@ -4,7 +4,9 @@ The engine builds a batch of ablated inputs (six conditions per phrase) and call
 ``forward`` once; a backend only has to turn the batch into its own input layout
 (global feature first or not, 4-d or 5-d boxes, pixel patches) and return logits at the
 positions the engine asks for. Scoring never looks inside a model.
-May import: records, text (never the engine or views).
+
+May import: records, text, numpy and torch; every backend and ``common`` import this, the engine
+and the views use it, and it imports none of them.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ Three heads: masked language modelling, masked region classification (over the w
 classes, index 0 = background) and image-text matching. It is small enough (~0.6 M
 parameters) to ship in ``assets/demo`` and to retrain on two CPU cores in minutes
 (``vlexplore train-demo``).
+
+Owns the built-in network, its config, saving and loading (safetensors + JSON). May import
+``..text``, ``.base`` and ``.common``; ``vlexplore.training`` imports this, never the reverse,
+and nothing here imports the engine, the views or the app.
 """
 
 from __future__ import annotations
@@ -20,17 +24,16 @@ from torch.nn import functional as F
 
 from ..assets import DEMO_DIR
 from ..text import load_tokenizer
-from .base import ModelLoadError, RegionInput, VLBatch, VLModel, VLOutput
+from .base import ModelLoadError, VLBatch, VLModel, VLOutput
+from .common import gather_positions, regions_with_global_row, require_regions
 
 __all__ = [
     "BuiltinConfig",
     "SingleStreamVL",
     "BuiltinVLModel",
     "builtin_tokenizer",
-    "visual_inputs",
     "VOCAB_FILE",
     "SHIPPED",
-    "encode_boxes_torch",
     "load_builtin",
     "load_shipped",
     "save_builtin",
@@ -77,15 +80,6 @@ class BuiltinConfig:
         if unknown:
             raise ModelLoadError(f"built-in model config has unknown fields {unknown}; is it a vlexplore config?")
         return cls(**data)
-
-
-def encode_boxes_torch(boxes: torch.Tensor, image_sizes: torch.Tensor) -> torch.Tensor:
-    """VOLTA's 5-d box encoding (as ``geometry.encode_boxes``) on (B, N, 4) pixel boxes."""
-    w = image_sizes[:, 0, None].to(boxes.dtype)
-    h = image_sizes[:, 1, None].to(boxes.dtype)
-    x1, y1, x2, y2 = boxes.unbind(-1)
-    area = (x2 - x1) * (y2 - y1) / (w * h)
-    return torch.stack([x1 / w, y1 / h, x2 / w, y2 / h, area], dim=-1)
 
 
 class _Head(nn.Module):
@@ -175,20 +169,6 @@ class SingleStreamVL(nn.Module):
         return self.itm_head(torch.tanh(self.pooler(text_hidden[:, 0])))
 
 
-def visual_inputs(features, global_features, boxes, image_sizes, mask):
-    """Prepend the global row ([0, 0, 1, 1, 1] box) to regions: the model's visual tokens."""
-    b = features.shape[0]
-    feats = torch.cat([global_features[:, None].to(features.dtype), features], dim=1)
-    encoded = encode_boxes_torch(boxes.float(), image_sizes.float())
-    whole = torch.tensor([0.0, 0.0, 1.0, 1.0, 1.0]).expand(b, 1, 5)
-    visual_mask = torch.cat([torch.ones(b, 1, dtype=mask.dtype), mask], dim=1)
-    return feats.float(), torch.cat([whole, encoded], dim=1), visual_mask
-
-
-def _gather(hidden: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    return hidden.gather(1, positions[..., None].expand(-1, -1, hidden.shape[-1]))
-
-
 class BuiltinVLModel(VLModel):
     """The protocol adapter: regions in VOLTA's layout, heads only where asked."""
 
@@ -215,20 +195,17 @@ class BuiltinVLModel(VLModel):
 
     @torch.no_grad()
     def forward(self, batch: VLBatch) -> VLOutput:
-        visual = batch.visual
-        if not isinstance(visual, RegionInput):
-            raise ValueError(f"{self.name} takes detector regions, not pixels")
-        feats, boxes, visual_mask = visual_inputs(
-            visual.features, visual.global_features, visual.boxes, visual.image_sizes, visual.mask
-        )
+        visual = require_regions(batch, self.name)
+        # the demo model was trained on boxes encoded in float32 (training.py)
+        feats, boxes, visual_mask = regions_with_global_row(visual, box_dtype=torch.float32)
         text_hidden, vision_hidden = self.network.encode(
-            batch.input_ids.long(), batch.attention_mask.long(), feats, boxes, visual_mask.long()
-        )
-        text_logits = self.network.mlm_logits(_gather(text_hidden, batch.text_positions.long()))
+            batch.input_ids.long(), batch.attention_mask.long(), feats, boxes, visual_mask
+        )  # (B, T, H), (B, 1 + N, H)
+        text_logits = self.network.mlm_logits(gather_positions(text_hidden, batch.text_positions))
         region_logits = None
         if batch.region_positions is not None:
-            region_hidden = _gather(vision_hidden[:, 1:], batch.region_positions.long())
-            region_logits = self.network.region_logits(region_hidden)
+            region_hidden = gather_positions(vision_hidden[:, 1:], batch.region_positions)  # (B, K, H)
+            region_logits = self.network.region_logits(region_hidden)  # (B, K, classes)
         return VLOutput(text_logits, region_logits)
 
 

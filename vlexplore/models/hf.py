@@ -9,6 +9,9 @@ Every ``from_pretrained`` call below runs on a local directory with ``local_file
 
 This module resolves the directory, reads its ``model_type`` and hands over to one backend
 per file: ``hf_vilt`` (pixels), ``hf_lxmert`` and ``hf_visualbert`` (detector regions).
+It owns what the three share: the ``hf:`` options, finding and checking the directory,
+loading weights and tokenizer, and ``HFBackend``. May import ``..text``, ``.base`` and
+``.common``; the three backend modules import this; never the engine, the views or the app.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import torch
 
 from ..assets import BERT_VOCAB_SIZE
 from ..text import bert_tokenizer, load_tokenizer
-from .base import ModelLoadError, VLModel
+from .base import ModelLoadError, RegionInput, VLBatch, VLModel
+from .common import check_region_features, require_regions, resolve_device, text_inputs
 
 __all__ = [
     "SUPPORTED_MODEL_TYPES",
@@ -35,7 +39,7 @@ __all__ = [
     "read_model_type",
     "load_weights",
     "load_checkpoint_tokenizer",
-    "gather_positions",
+    "NO_REGION_HEAD",
 ]
 
 #: model_type -> (backend module, loader function, what it loads and an example checkpoint)
@@ -99,19 +103,7 @@ class HFOptions:
         return cls(**values)
 
     def torch_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            device = torch.device(self.device)
-        except RuntimeError as error:
-            raise ValueError(
-                f"hf: device {self.device!r} is not a torch device ({error})"
-            ) from error
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(
-                "hf: device 'cuda' asked for, but no CUDA GPU is available; use device='cpu'"
-            )
-        return device
+        return resolve_device(self.device, "hf")
 
 
 def load_from_spec(name_or_path: str, **options) -> VLModel:
@@ -167,18 +159,15 @@ def resolve_model_dir(name_or_path: str, options: HFOptions | None = None) -> Pa
     return check_model_dir(_from_hub(text, options), text)
 
 
-def _from_hub(repo_id: str, options: HFOptions) -> Path:
+def _snapshot(repo_id: str, options: HFOptions, **how) -> Path:
     from huggingface_hub import snapshot_download
 
+    return Path(snapshot_download(repo_id, revision=options.revision, cache_dir=options.cache_dir, **how))
+
+
+def _from_hub(repo_id: str, options: HFOptions) -> Path:
     try:
-        return Path(
-            snapshot_download(
-                repo_id,
-                revision=options.revision,
-                cache_dir=options.cache_dir,
-                local_files_only=True,
-            )
-        )
+        return _snapshot(repo_id, options, local_files_only=True)
     except Exception:  # not cached (LocalEntryNotFoundError) or a name the hub rejects
         pass
     offline = hub_offline()
@@ -194,14 +183,7 @@ def _from_hub(repo_id: str, options: HFOptions) -> Path:
             f"{_how_to_download(repo_id)}. Or: {reason}."
         )
     try:
-        return Path(
-            snapshot_download(
-                repo_id,
-                revision=options.revision,
-                cache_dir=options.cache_dir,
-                allow_patterns=DOWNLOAD_PATTERNS,
-            )
-        )
+        return _snapshot(repo_id, options, allow_patterns=DOWNLOAD_PATTERNS)
     except Exception as error:
         raise ModelLoadError(
             f"could not download {repo_id!r} ({type(error).__name__}: {error}). {_how_to_download(repo_id)}."
@@ -312,14 +294,19 @@ def load_checkpoint_tokenizer(directory: Path, vocab_size: int):
 
 
 # Shared by the backends -----------------------------------------------------------------
-def gather_positions(hidden: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """(B, T, H) hidden states at (B, M) positions -> (B, M, H); negative (padding) -> 0."""
-    index = positions.to(device=hidden.device, dtype=torch.long).clamp(min=0)
-    return hidden.gather(1, index[..., None].expand(-1, -1, hidden.shape[-1]))
+#: the end of the description of a backend without a region-classification head
+NO_REGION_HEAD = "No region head: Language-for-Vision (MRC-KL) is not available."
 
 
 class HFBackend(VLModel):
     """What the three backends share: the torch module, its device and the text inputs."""
+
+    #: the protocol's caption limit for this family (capped by the checkpoint's position table)
+    text_limit: int = 38
+    #: the config field holding the region feature size (None: the model takes pixels)
+    feature_dim_field: str | None = None
+    #: the detector whose features the model needs, for the message on wrong features
+    detector: str = "the detector this model was trained with"
 
     def __init__(self, model: torch.nn.Module, tokenizer, name: str, device: torch.device) -> None:
         super().__init__()
@@ -327,15 +314,20 @@ class HFBackend(VLModel):
         self.tokenizer = tokenizer
         self.name = name
         self.device = device
+        self.max_text_length = min(self.text_limit, int(model.config.max_position_embeddings))
 
     def text_inputs(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """input_ids, attention_mask and (all-zero) token_type_ids on the model's device."""
-        input_ids = batch.input_ids.to(self.device, dtype=torch.long)
-        vocab_size = self.model.config.vocab_size
-        if input_ids.numel() and (int(input_ids.max()) >= vocab_size or int(input_ids.min()) < 0):
-            raise ValueError(
-                f"token ids outside {self.name}'s vocabulary of {vocab_size}; encode captions with "
-                "this model's tokenizer"
-            )
-        attention_mask = batch.attention_mask.to(self.device, dtype=torch.long)
-        return input_ids, attention_mask, torch.zeros_like(input_ids)
+        return text_inputs(batch, self.model.config.vocab_size, self.name, self.device)
+
+    @property
+    def feature_dim(self) -> int | None:
+        if self.feature_dim_field is None:
+            return None
+        return int(getattr(self.model.config, self.feature_dim_field))
+
+    def regions(self, batch: VLBatch) -> RegionInput:
+        """The batch's detector regions, their feature size checked against the model's."""
+        visual = require_regions(batch, self.name)
+        check_region_features(visual.features, self.feature_dim, self.name, self.detector)
+        return visual

@@ -8,6 +8,8 @@ loss, so we call it ourselves on the vision output, and only at the requested re
 
 The detector's ``cls_prob`` has 1,601 classes (index 0 = background); the head has 1,600,
 so ``detector_targets`` drops the background column and renormalises.
+
+May import ``..text``, ``.base``, ``.common`` and ``.hf``; never the engine, views or app.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import numpy as np
 import torch
 
 from ..assets import vg_classes
-from ..geometry import encode_boxes
 from .base import RegionInput, VLBatch, VLOutput
-from .hf import HFBackend, HFOptions, gather_positions, load_checkpoint_tokenizer, load_weights
+from .common import check_region_positions, encode_boxes_torch, gather_positions
+from .hf import HFBackend, HFOptions, load_checkpoint_tokenizer, load_weights
 
 __all__ = ["HFLxmert", "load_lxmert", "vg_object_classes"]
 
@@ -39,13 +41,11 @@ def load_lxmert(directory, name: str, options: HFOptions) -> HFLxmert:
     return HFLxmert(model, tokenizer, name, options.torch_device(), tokenizer_source, missing)
 
 
-def _region_positions_ok(positions: torch.Tensor, num_regions: int) -> bool:
-    return bool(positions.numel() == 0 or (int(positions.max()) < num_regions))
-
-
 class HFLxmert(HFBackend):
     input_kind = "regions"
     max_text_length = 38  # the protocol's limit; LXMERT's position table holds 512
+    feature_dim_field = "visual_feat_dim"
+    detector = "the detector LXMERT was trained with"
 
     def __init__(
         self, model, tokenizer, name: str, device: torch.device, tokenizer_source: str, missing=()
@@ -66,7 +66,6 @@ class HFLxmert(HFBackend):
                 f"its object head has {config.num_object_labels} classes, not Visual Genome's 1,600"
             )
         self.region_class_names = vg_object_classes() if not why_no_head else None
-        self.max_text_length = min(38, int(config.max_position_embeddings))
         head_text = (
             "object head: 1,600 Visual Genome classes (detector background dropped, renormalised)"
             if not why_no_head
@@ -77,10 +76,6 @@ class HFLxmert(HFBackend):
             f"language/vision/cross layers, hidden {config.hidden_size}) from {name[3:]}; regions without "
             f"a global row, 4-d boxes; {head_text}; tokenizer: {tokenizer_source}."
         )
-
-    @property
-    def feature_dim(self) -> int:
-        return int(self.model.config.visual_feat_dim)
 
     def detector_targets(
         self, cls_prob: np.ndarray, class_names: tuple[str, ...] | None
@@ -116,34 +111,21 @@ class HFLxmert(HFBackend):
 
     def visual_inputs(self, visual: RegionInput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Features, 4-d normalised boxes and the region mask on the model's device."""
-        features = visual.features
-        if features.ndim != 3 or features.shape[-1] != self.feature_dim:
-            raise ValueError(
-                f"{self.name} takes {self.feature_dim}-d region features (B, N, {self.feature_dim}); got "
-                f"shape {tuple(features.shape)}. Use features from the detector LXMERT was trained with"
-            )
-        boxes = np.stack(
-            [
-                encode_boxes(
-                    row_boxes.detach().cpu().numpy(),
-                    (float(size[0]), float(size[1])),
-                    with_area=False,
-                )
-                for row_boxes, size in zip(visual.boxes, visual.image_sizes, strict=True)
-            ]
-        )
+        # encoded in float64 then stored as float32, as geometry.encode_boxes does
+        boxes = encode_boxes_torch(
+            visual.boxes.detach().cpu().double(), visual.image_sizes.double(), with_area=False
+        ).float()  # (B, N, 4)
         return (
-            features.to(self.device, dtype=torch.float32),
-            torch.from_numpy(boxes).to(self.device),
-            visual.mask.to(self.device, dtype=torch.float32),
+            visual.features.to(self.device, dtype=torch.float32),  # (B, N, D)
+            boxes.to(self.device),
+            visual.mask.to(self.device, dtype=torch.float32),  # (B, N)
         )
 
     @torch.no_grad()
     def forward(self, batch: VLBatch) -> VLOutput:
-        if not isinstance(batch.visual, RegionInput):
-            raise ValueError(f"{self.name} takes detector regions (RegionInput), not raw images")
+        visual = self.regions(batch)
         input_ids, attention_mask, token_type_ids = self.text_inputs(batch)
-        features, boxes, mask = self.visual_inputs(batch.visual)
+        features, boxes, mask = self.visual_inputs(visual)
         output = self.model.lxmert(
             input_ids=input_ids,
             visual_feats=features,
@@ -157,8 +139,7 @@ class HFLxmert(HFBackend):
         text_logits = self.model.cls.predictions(text).float().cpu()
         region_logits = None
         if batch.region_positions is not None and self.region_class_names is not None:
-            if not _region_positions_ok(batch.region_positions, features.shape[1]):
-                raise ValueError(f"region_positions point beyond the {features.shape[1]} regions")
+            check_region_positions(batch.region_positions, features.shape[1])
             vision = gather_positions(output.vision_output, batch.region_positions)
             head = self.model.obj_predict_head
             region_logits = head.decoder_dict["obj"](head.transform(vision)).float().cpu()

@@ -18,6 +18,9 @@ Two departures from ``ViltEmbeddings.visual_embed``, both for a clean measuremen
   model still sees where a patch was but not what was in it.
 
 There is no region-classification head, so Language-for-Vision (MRC-KL) is not available.
+
+May import ``.base``, ``.common`` and ``.hf``; never the engine, views or app (the engine
+picks the patches with ``geometry.patches_under_boxes``, this module only says where they are).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ import torch
 from torch.nn import functional as F
 
 from .base import ModelLoadError, PixelInput, VLBatch, VLOutput
-from .hf import HFBackend, HFOptions, gather_positions, load_checkpoint_tokenizer, load_weights
+from .common import gather_positions
+from .hf import NO_REGION_HEAD, HFBackend, HFOptions, load_checkpoint_tokenizer, load_weights
 
 __all__ = ["HFVilt", "load_vilt"]
 
@@ -66,6 +70,7 @@ def _image_processor(directory):
 class HFVilt(HFBackend):
     input_kind = "pixels"
     region_class_names = None
+    text_limit = 40
 
     def __init__(
         self, model, tokenizer, processor, name: str, device: torch.device, tokenizer_source: str
@@ -74,12 +79,11 @@ class HFVilt(HFBackend):
         config = model.config
         self.processor = processor
         self.patch_size = int(config.patch_size)
-        self.max_text_length = min(40, int(config.max_position_embeddings))
         self.description = (
             f"ViLT (ViltForMaskedLM, {config.num_hidden_layers} layers, hidden {config.hidden_size}) from "
             f"{name[3:]}; raw pixels cut into {self.patch_size}px patches, all patches kept in order "
             "(no random sampling); ablated patches become a blank mean-colour patch; tokenizer: "
-            f"{tokenizer_source}. No region head: Language-for-Vision (MRC-KL) is not available."
+            f"{tokenizer_source}. {NO_REGION_HEAD}"
         )
 
     # Geometry --------------------------------------------------------------------------

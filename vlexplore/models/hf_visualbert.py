@@ -5,14 +5,17 @@ The Hugging Face VisualBERT checkpoints take region features appended after the 
 global row: ``RegionInput.boxes`` and ``global_features`` are ignored. The pretraining
 checkpoint has an MLM head and a sentence-image matching head but no region-classification
 head, so Language-for-Vision (MRC-KL) is not available.
+
+May import ``.base``, ``.common`` and ``.hf``; never the engine, views or app.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .base import RegionInput, VLBatch, VLOutput
-from .hf import HFBackend, HFOptions, gather_positions, load_checkpoint_tokenizer, load_weights
+from .base import VLBatch, VLOutput
+from .common import gather_positions
+from .hf import NO_REGION_HEAD, HFBackend, HFOptions, load_checkpoint_tokenizer, load_weights
 
 __all__ = ["HFVisualBert", "load_visualbert"]
 
@@ -30,35 +33,23 @@ def load_visualbert(directory, name: str, options: HFOptions) -> HFVisualBert:
 class HFVisualBert(HFBackend):
     input_kind = "regions"
     region_class_names = None
+    feature_dim_field = "visual_embedding_dim"
+    detector = "the detector VisualBERT was trained with"
 
     def __init__(self, model, tokenizer, name: str, device: torch.device, tokenizer_source: str):
         super().__init__(model, tokenizer, name, device)
         config = model.config
-        self.max_text_length = min(38, int(config.max_position_embeddings))
         self.description = (
             f"VisualBERT (VisualBertForPreTraining, {config.num_hidden_layers} layers, hidden "
             f"{config.hidden_size}) from {name[3:]}; {config.visual_embedding_dim}-d region features "
-            "after the text, no boxes, no global row; tokenizer: "
-            f"{tokenizer_source}. No region head: Language-for-Vision (MRC-KL) is not available."
+            f"after the text, no boxes, no global row; tokenizer: {tokenizer_source}. {NO_REGION_HEAD}"
         )
-
-    @property
-    def feature_dim(self) -> int:
-        return int(self.model.config.visual_embedding_dim)
 
     @torch.no_grad()
     def forward(self, batch: VLBatch) -> VLOutput:
-        visual = batch.visual
-        if not isinstance(visual, RegionInput):
-            raise ValueError(f"{self.name} takes detector regions (RegionInput), not raw images")
-        features = visual.features
-        if features.ndim != 3 or features.shape[-1] != self.feature_dim:
-            raise ValueError(
-                f"{self.name} takes {self.feature_dim}-d region features (B, N, {self.feature_dim}); got "
-                f"shape {tuple(features.shape)}. Use features from the detector VisualBERT was trained with"
-            )
-        input_ids, attention_mask, token_type_ids = self.text_inputs(batch)
-        features = features.to(self.device, dtype=torch.float32)
+        visual = self.regions(batch)
+        input_ids, attention_mask, token_type_ids = self.text_inputs(batch)  # each (B, T)
+        features = visual.features.to(self.device, dtype=torch.float32)  # (B, N, D)
         output = self.model.visual_bert(
             input_ids=input_ids,
             attention_mask=attention_mask,

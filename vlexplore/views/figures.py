@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..engine import Diagnosis
+from ..models.base import VLModel
 from ..protocol import LANG4VIS, VIS4LANG
 from . import overlay
 
@@ -144,31 +145,32 @@ def region_kl_figure(diagnosis: Diagnosis, selected: str = "phrase", height: int
 
 
 def class_distribution_figure(diagnosis: Diagnosis, region: int | None = None, selected: str = "phrase",
-                              k: int = 8, height: int = 320) -> go.Figure:
-    """At one region: the detector's class distribution (the MRC target) beside the model's
-    predictions under each language-for-vision condition, over the detector's top-k classes."""
+                              k: int = 8, height: int = 320, *, model: VLModel) -> go.Figure:
+    """At one region, the two distributions MRC-KL compares: the detector's, expressed over the
+    model's classes (``model.detector_targets``: LXMERT drops the background class of the
+    detector's 1,601 and renormalises), beside the model's prediction under each
+    language-for-vision condition; the detector's top-k classes are shown."""
     fig = go.Figure()
     regions = diagnosis.example.regions
     positions = list(np.asarray(diagnosis.region_positions).tolist())
     if region is None:
         region = diagnosis.alignment.target
-    if region is None or region not in positions or regions is None or regions.cls_prob is None:
+    if region is None or region not in positions or regions is None or regions.cls_prob is None \
+            or model.region_class_names is None:
         return _layout(fig, height, "No class distribution at this region")
     column = positions.index(region)
-    names = regions.class_names or tuple(f"class {i}" for i in range(regions.cls_prob.shape[1]))
-    detector = regions.cls_prob[region]
-    order = np.argsort(-detector, kind="stable")[:k]
-    model_names = list(names)
-    fig.add_trace(go.Bar(y=[names[i] for i in order], x=detector[order], orientation="h", name="detector (target)",
+    names = model.region_class_names
+    target = model.detector_targets(regions.cls_prob[region][None], regions.class_names)[0]
+    order = np.argsort(-target, kind="stable")[:k]
+    labels = [names[i] for i in order]
+    fig.add_trace(go.Bar(y=labels, x=target[order], orientation="h", name="detector (target)",
                          marker=dict(color=PAPER_COLOUR, pattern=dict(shape="/"))))
     for condition in LANG4VIS:
         probs = diagnosis.region_probs.get(condition)
-        if probs is None or probs.shape[-1] != len(model_names):
-            continue
-        fig.add_trace(go.Bar(y=[names[i] for i in order], x=probs[column][order], orientation="h",
-                             **_style(condition, selected)))
+        if probs is not None:
+            fig.add_trace(go.Bar(y=labels, x=probs[column][order], orientation="h", **_style(condition, selected)))
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, height, f"Classes at region r{region}: detector vs model")
+    return _layout(fig, height, f"Classes at region r{region}: detector vs model (what MRC-KL compares)")
 
 
 def region_change(diagnosis: Diagnosis, condition: str) -> np.ndarray:

@@ -151,6 +151,28 @@ def _rect(box, colour: str, width: float, dash: str = "solid", fill: str = "rgba
                 layer="above")
 
 
+def _region_shapes(fig: go.Figure, region_boxes: np.ndarray | None, ablated: np.ndarray | None,
+                   target: int | None) -> list[dict]:
+    """Detector regions (faint grey, or dashed red when replaced) and the MRC target with its badge."""
+    shapes: list[dict] = []
+    if region_boxes is None or not len(region_boxes):
+        return shapes
+    ablated = np.zeros(len(region_boxes), bool) if ablated is None else np.asarray(ablated, bool)
+    for index, box in enumerate(region_boxes):
+        if ablated[index]:
+            shapes.append(_rect(box, ABLATED_COLOUR, 1.6, "dash", "rgba(239, 68, 68, 0.10)",
+                                f"region {index} (ablated)"))
+        else:
+            shapes.append(_rect(box, REGION_COLOUR, 1.0, name=f"region {index}"))
+    if target is not None and 0 <= target < len(region_boxes):
+        shapes.append(_rect(region_boxes[target], ABLATED_COLOUR, 3.0, "dot", name="MRC target"))
+        x1, y1 = region_boxes[target][:2]
+        fig.add_annotation(x=float(x1), y=float(y1), text="target", showarrow=False,
+                           xanchor="left", yanchor="top",  # inside the box: never clipped
+                           font=dict(color="white", size=11), bgcolor=ABLATED_COLOUR, borderpad=1)
+    return shapes
+
+
 def image_figure(
     image: np.ndarray,
     phrases: list[Phrase],
@@ -174,21 +196,7 @@ def image_figure(
     fig = go.Figure()
     fig.add_trace(go.Image(source=png_data_uri(image), x0=0, y0=0, dx=1 / scale, dy=1 / scale,
                            hoverinfo="skip", name="image"))
-    shapes = []
-    if region_boxes is not None and len(region_boxes):
-        ablated = np.zeros(len(region_boxes), bool) if ablated is None else np.asarray(ablated, bool)
-        for index, box in enumerate(region_boxes):
-            if ablated[index]:
-                shapes.append(_rect(box, ABLATED_COLOUR, 1.6, "dash", "rgba(239, 68, 68, 0.10)",
-                                    f"region {index} (ablated)"))
-            else:
-                shapes.append(_rect(box, REGION_COLOUR, 1.0, name=f"region {index}"))
-        if target is not None and 0 <= target < len(region_boxes):
-            shapes.append(_rect(region_boxes[target], ABLATED_COLOUR, 3.0, "dot", name="MRC target"))
-            x1, y1 = region_boxes[target][:2]
-            fig.add_annotation(x=float(x1), y=float(y1), text="target", showarrow=False,
-                               xanchor="left", yanchor="top",  # inside the box: never clipped font=dict(color="white", size=11),
-                               bgcolor=ABLATED_COLOUR, borderpad=1)
+    shapes = _region_shapes(fig, region_boxes, ablated, target)
     for index, phrase in enumerate(phrases):
         colour = phrase_colour(index)
         for box in phrase.boxes:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
 from ..protocol import LANG4VIS, PAPER, VIS4LANG, AblationSettings
 
-__all__ = ["ViewState", "VIEWS", "from_query", "to_query", "parse_box", "format_box", "selection_box"]
+__all__ = ["ViewState", "Key", "VIEWS", "from_query", "to_query", "parse_box", "format_box", "selection_box"]
 
 VIEWS: tuple[str, ...] = ("example", "dataset", "about")
 
@@ -55,8 +55,61 @@ class ViewState:
     def settings(self) -> AblationSettings:
         return AblationSettings(threshold=self.threshold, alignment=self.alignment, baseline=self.baseline)
 
-    def with_(self, **changes) -> ViewState:
-        return replace(self, **changes)
+
+class Key:
+    """Every session-state key of the app, named once (widget keys are also the keys tests and
+    browser selectors find, ``.st-key-NAME``, so the strings are part of the page's interface).
+
+    The fields of ``ViewState`` are keys too: each under its own name, except the two edits
+    whose widgets need a working copy (``caption`` -> ``CAPTION_EDIT``, ``box`` -> ``BOX_EDIT``).
+    """
+
+    # ViewState fields (widgets of the sidebar and the example view)
+    VIEW, MODEL, DATASET, EXAMPLE, PHRASE = "view", "model", "dataset", "example", "phrase"
+    VIS4LANG, LANG4VIS = "vis4lang", "lang4vis"
+    THRESHOLD, ALIGNMENT, BASELINE = "threshold", "alignment", "baseline"
+    CAPTION_EDIT, BOX_EDIT, WORDS = "caption_edit", "box_edit", "words"
+    CHECKPOINT, FEATURES, IMAGES = "checkpoint", "features", "images"
+    # page bookkeeping (leading underscore: never a widget)
+    LAST_STATE = "_state"  # the state the last run ended with
+    LINK_PROBLEMS = "link_problems"  # what was wrong with the opening link, shown once
+    PICK_PHRASE = "_pick_phrase"  # open on the example's first phrase with a gold box
+    APPLIED_SELECTION = "_applied_selection"  # the dragged box already copied to the inputs
+    UPLOAD_EXAMPLE = "upload_example"  # the example built from an upload (session only)
+    # sidebar
+    MODEL_CUSTOM, DATASET_CUSTOM = "model_custom", "dataset_custom"
+    # picker
+    EXAMPLE_PICKER = "example_picker"
+    UPLOAD_FILE, UPLOAD_CAPTION = "upload_file", "upload_caption"
+    UPLOAD_PHRASE, UPLOAD_BOX = "upload_phrase", "upload_box"
+    # example view: editors, charts, exports
+    CAPTION_INPUT, REDRAW = "caption_input", "redraw"
+    BOX_INPUTS = ("box_x1", "box_y1", "box_x2", "box_y2")
+    IMAGE_SELECT, IMAGE_PLAIN = "image_select", "image_plain"
+    TOKEN_INDEX, CLASS_REGION = "token_index", "class_region"
+    FIG_TOKENS, FIG_TOPK, FIG_REGIONS = "fig_tokens", "fig_topk", "fig_regions"
+    FIG_CLASSES, FIG_HEAT = "fig_classes", "fig_heat"
+    EXPORT_FIGURE, HTML_EXPORT, PNG_EXPORT = "export_figure", "html_export", "png_export"
+    # dataset view
+    SHOW_PAPER, DATASET_CHART = "show_paper", "dataset_chart"
+    BAR_SIDE, BAR_CONDITION, OPEN_ROW = "bar_side", "bar_condition", "open_row"
+
+    # what another phrase resets (its own gold box), and what another example resets (all edits)
+    PHRASE_RESETS = (*BOX_INPUTS, REDRAW, APPLIED_SELECTION)
+    EXAMPLE_RESETS = (CAPTION_INPUT, *BOX_INPUTS, REDRAW)
+
+    @staticmethod
+    def of_field(name: str) -> str:
+        """The session key that holds ``ViewState`` field ``name``."""
+        return {"caption": Key.CAPTION_EDIT, "box": Key.BOX_EDIT}.get(name, name)
+
+    @staticmethod
+    def open_button(example_id: str) -> str:
+        return f"open_{example_id}"
+
+    @staticmethod
+    def csv_button(table: str) -> str:
+        return f"csv_{table}"
 
 
 _DEFAULT = ViewState()

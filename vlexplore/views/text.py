@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["WHAT_AM_I_LOOKING_AT", "UPLOAD_DETECTOR_NOTE", "example_label"]
+__all__ = ["WHAT_AM_I_LOOKING_AT", "UPLOAD_DETECTOR_NOTE", "example_label", "baseline_caption"]
 
 WHAT_AM_I_LOOKING_AT = """
 **The question.** A vision-and-language transformer reads an image and a caption together.
@@ -42,3 +42,17 @@ UPLOAD_DETECTOR_NOTE = (
 def example_label(example_id: str, caption: str, width: int = 60) -> str:
     text = caption if len(caption) <= width else caption[: width - 1] + "…"
     return f"{example_id}: {text}"
+
+
+BASELINE_WORDS = {
+    "dataset average": "the dataset's average region feature (the paper's)",
+    "image mean": "this image's mean region feature (not the paper's dataset average)",
+    "zero": "zeros (not the paper's dataset average)",
+    "blank patch": "blank patches (a pixel model; the paper's baseline is a dataset-average region feature)",
+}
+
+
+def baseline_caption(*sources: str) -> str:
+    """What replaced the ablated input of a result (``Baseline.source``, as the result records
+    it), never called the paper's when it is not."""
+    return "Baseline: " + "; ".join(BASELINE_WORDS.get(source, source) for source in sources) + "."

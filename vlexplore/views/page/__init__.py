@@ -1,0 +1,16 @@
+"""The app's page, one module per section, in the order the page reads.
+
+This subpackage and ``app.py`` are the only places that import streamlit (besides the CLI's
+``vlexplore app``, which starts the server): everything else in
+``vlexplore.views`` (figures, overlay, state, examples, sources, text) stays plain Python so a
+notebook can use it, and ``import vlexplore`` (library and CLI) never reaches this package.
+
+- ``session``: cached loaders (bounded), the state <-> URL sync, callbacks, the page's one
+  choice of ablation baseline.
+- ``sidebar``: model, examples, ablation settings.
+- ``picker``: which example (gallery, random scene, upload).
+- ``example``: one example, computed first (``compute``), then drawn section by section.
+- ``dataset``: the whole-set view and the "What am I looking at?" page.
+
+May import: streamlit, the library (``vlexplore.*``) and the plain view modules above.
+"""

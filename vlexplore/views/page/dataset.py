@@ -1,0 +1,108 @@
+"""The whole-set view (the paper's figure for this model and these examples, and the phrases
+behind each bar) and the "What am I looking at?" page."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ...diagnostics import paper_results, results_frame, summarize, summary_frame
+from ...engine import diagnose_dataset
+from ...protocol import LANG4VIS, VIS4LANG
+from .. import figures
+from ..state import Key
+from ..text import WHAT_AM_I_LOOKING_AT, baseline_caption
+from . import session
+
+LABEL = figures.CONDITION_LABELS
+SIDE_NAMES = {"vis4lang": "MLM", "lang4vis": "MRC-KL"}
+
+
+def dataset_run() -> tuple[list, list[str]] | None:
+    """Every diagnosable phrase of the set (cached per model, set and settings, with progress):
+    (results, skipped), or None after showing why there are none."""
+    s = st.session_state
+    try:
+        model = session.get_model(session.model_source())
+        dataset = session.get_dataset(session.dataset_source())
+    except ValueError as error:
+        st.error(str(error))
+        return None
+    settings = session.current_state().settings()
+    key = (session.model_source(), session.dataset_source(), settings)
+    runs = session.dataset_runs()
+    if runs.get_recent(key) is None:
+        average = session.dataset_average(model.feature_dim)  # the engine resolves and records it
+        total = len(dataset.units())
+        bar = st.progress(0.0, text=f"Diagnosing {total} phrases with {s[Key.MODEL]} …")
+        results, skipped = [], []
+        try:
+            for result in diagnose_dataset(model, dataset, settings, progress=False, skipped=skipped,
+                                           batch_size=32, average_feature=average):
+                results.append(result)
+                done = len(results) + len(skipped)
+                bar.progress(min(1.0, done / max(total, 1)), text=f"Diagnosed {done} of {total} phrases …")
+        except (ValueError, RuntimeError) as error:  # e.g. a model that does not fit these features
+            st.error(f"{s[Key.MODEL]} could not be run on {s[Key.DATASET]}: {error}")
+            return None
+        finally:
+            bar.empty()
+        runs.remember(key, (results, skipped))
+    results, skipped = runs.get_recent(key)
+    if not results:
+        st.error(f"No phrase of {s[Key.DATASET]!r} could be diagnosed ({len(skipped)} skipped).")
+        return None
+    return results, skipped
+
+
+def summary_section(results: list, skipped: list[str]) -> None:
+    """The paper's figure for this run (bars clickable), beside the published numbers."""
+    s = st.session_state
+    summary = summarize(results)
+    st.subheader(f"{s[Key.MODEL]} on {s[Key.DATASET]}: {summary['n']} phrases")
+    st.caption(baseline_caption(*sorted({result.baseline for result in results})))  # as the results record
+    if skipped:
+        with st.expander(f"{len(skipped)} phrases skipped"):
+            st.write(skipped)
+    show_paper = st.toggle("Show the paper's published numbers (5 VOLTA models on Flickr30k Entities val)",
+                           value=True, key=Key.SHOW_PAPER)
+    fig = figures.dataset_figure(summary_frame(summary, s[Key.MODEL]), paper_results() if show_paper else None,
+                                 model=f"{s[Key.MODEL]} (this run)")
+    event = st.plotly_chart(fig, key=Key.DATASET_CHART, on_select="rerun", selection_mode="points")
+    st.caption("Hatched grey bars: the paper's published numbers, for scale (different data and models). "
+               "Click a bar of this run to list the phrases behind it.")
+    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else []
+    for point in points:
+        data = point.get("customdata")
+        if data and data[0] in SIDE_NAMES:
+            s[Key.BAR_SIDE], s[Key.BAR_CONDITION] = data[0], data[1]
+            break
+
+
+def phrases_section(results: list) -> None:
+    """The phrases behind the chosen bar, largest effect first; open one in the example view."""
+    s = st.session_state
+    c1, c2 = st.columns(2)
+    side = c1.radio("Side", tuple(SIDE_NAMES), key=Key.BAR_SIDE, horizontal=True, format_func=SIDE_NAMES.get)
+    conditions = VIS4LANG if side == "vis4lang" else LANG4VIS
+    if s.get(Key.BAR_CONDITION) not in conditions:
+        s[Key.BAR_CONDITION] = conditions[1]
+    condition = c2.radio("Condition", conditions, key=Key.BAR_CONDITION, horizontal=True, format_func=LABEL.get)
+    frame = results_frame(results)
+    table = figures.effect_table(frame, side, condition)
+    st.markdown(f"**Phrases behind {SIDE_NAMES[side]} {LABEL[condition]}**, largest effect (vs None) first")
+    st.dataframe(table, hide_index=True, height=240)
+    if not table.empty:
+        pick = st.selectbox("Open a phrase", list(range(min(len(table), 200))), key=Key.OPEN_ROW,
+                            format_func=lambda i: f"{table.example_id[i]} · {table.phrase[i]} "
+                                                  f"({table.effect[i]:+.3f} bits)")
+        st.button("Open in the example view", on_click=session.open_example, type="primary",
+                  args=(table.example_id[pick], int(table.phrase_index[pick]), "example"))
+    st.download_button("All phrases (CSV)", frame.to_csv(index=False).encode(),
+                       f"{s[Key.MODEL]}_{s[Key.DATASET]}_phrases.csv", "text/csv")
+
+
+def about_section() -> None:
+    st.markdown(WHAT_AM_I_LOOKING_AT)
+    st.markdown("**The paper's published numbers** (bits; Flickr30k Entities val, VOLTA models):")
+    st.dataframe(paper_results().pivot_table(index="model", columns=["metric", "condition"], values="bits",
+                                             sort=False), height=240)

@@ -1,0 +1,148 @@
+"""Which example: the gallery, the list of all examples, a random scene, or an uploaded image.
+
+``pick`` decides (no drawing); ``picker_section`` draws the choices and what went wrong.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from ...records import Example, ExampleSet
+from .. import examples as ex
+from .. import sources
+from ..state import Key, parse_box
+from ..text import UPLOAD_DETECTOR_NOTE, example_label
+from . import session
+
+GALLERY_SIZE = 8
+
+
+@dataclass
+class Pick:
+    """The chosen example (None when there is none to show) and what to tell the user."""
+
+    dataset: ExampleSet | None
+    example: Example | None = None
+    messages: list[tuple[str, str]] = field(default_factory=list)  # (st function, text)
+
+    @property
+    def ids(self) -> list[str]:
+        return [e.example_id for e in self.dataset.examples] if self.dataset is not None else []
+
+
+def pick() -> Pick:
+    """The example the session names: from the set, a random scene, or the upload."""
+    s = st.session_state
+    try:
+        chosen = Pick(session.get_dataset(session.dataset_source()))
+    except ValueError as error:
+        chosen = Pick(None, messages=[("error", str(error))])
+    ids = chosen.ids
+    if not s[Key.EXAMPLE] and ids:
+        s[Key.EXAMPLE] = ids[0]
+    example_id = s[Key.EXAMPLE]
+    if example_id == session.UPLOAD_ID:
+        chosen.example = s.get(Key.UPLOAD_EXAMPLE)
+        if chosen.example is None:
+            chosen.messages.append(("info", "Uploaded images live only in your session and are not part of a "
+                                            "shared link; upload the image again."))
+    elif example_id.startswith(session.RANDOM_PREFIX):
+        try:
+            chosen.example = session.get_random(int(example_id.removeprefix(session.RANDOM_PREFIX)))
+        except ValueError as error:
+            chosen.messages.append(("error", f"Could not make a random scene: {error}"))
+    elif chosen.dataset is not None:
+        try:
+            chosen.example = chosen.dataset.by_id(example_id)
+        except KeyError:
+            chosen.messages.append(("warning", f"No example {example_id!r} in {s[Key.DATASET]!r}; "
+                                               "showing the first one."))
+            s[Key.EXAMPLE] = ids[0] if ids else ""
+            chosen.example = chosen.dataset.examples[0] if ids else None
+    return chosen
+
+
+def show(messages: list[tuple[str, str]]) -> None:
+    for kind, text in messages:
+        getattr(st, kind)(text)
+
+
+def picker_section(chosen: Pick) -> None:
+    s = st.session_state
+    with st.expander("Pick an example: gallery, random scene, your own image", expanded=not s[Key.EXAMPLE]):
+        gallery, own = st.tabs(["Examples", "Your own image"])
+        with gallery:
+            if chosen.ids:
+                gallery_row(chosen.dataset)
+            left, right = st.columns([3, 1])
+            with left:
+                if chosen.ids:
+                    example_list(chosen)
+            with right:
+                st.write("")
+                st.button("New random scene", icon=":material/casino:", on_click=session.new_random_scene,
+                          width="stretch",
+                          help="A fresh scene of the built-in world (caption, gold boxes, detector regions).")
+        with own:
+            upload_panel()
+    show(chosen.messages)
+
+
+def gallery_row(dataset: ExampleSet) -> None:
+    shown = dataset.examples[:GALLERY_SIZE]
+    source = session.dataset_source()
+    for number, (column, example) in enumerate(zip(st.columns(len(shown)), shown, strict=True), start=1):
+        with column:
+            st.image(session.get_thumbnail(source, example.example_id), width="stretch")
+            st.button(str(number), key=Key.open_button(example.example_id),
+                      on_click=session.open_example, args=(example.example_id,),
+                      help=f"{example.example_id}: {example.caption}",
+                      type="primary" if example.example_id == st.session_state[Key.EXAMPLE] else "secondary",
+                      width="stretch")
+
+
+def example_list(chosen: Pick) -> None:
+    ids, current = chosen.ids, st.session_state[Key.EXAMPLE]
+    labels = {e.example_id: example_label(e.example_id, e.caption) for e in chosen.dataset.examples}
+    st.selectbox(f"All {len(ids)} examples", ids, index=ids.index(current) if current in ids else None,
+                 format_func=labels.get, key=Key.EXAMPLE_PICKER,
+                 on_change=lambda: session.open_example(st.session_state[Key.EXAMPLE_PICKER] or ids[0]))
+
+
+def upload_panel() -> None:
+    s = st.session_state
+    model = None
+    with contextlib.suppress(ValueError):
+        model = session.get_model(session.model_source())
+    region_model = model is not None and model.input_kind == "regions"
+    can_upload = not region_model or s[Key.MODEL] in sources.BUILTIN_MODELS
+    if not can_upload:
+        st.info(f"{s[Key.MODEL]} reads regions of its own Faster R-CNN detector, which vlexplore does not run "
+                "on new images. Pick a model that takes raw images (hf: ViLT) or a built-in model.")
+    elif region_model:
+        st.caption(UPLOAD_DETECTOR_NOTE)
+    upload = st.file_uploader("Image", key=Key.UPLOAD_FILE, help="JPEG, PNG, WebP … up to 40 megapixels",
+                              disabled=not can_upload)
+    caption = st.text_input("Caption", key=Key.UPLOAD_CAPTION, placeholder="A man walks a dog in the park .")
+    c1, c2 = st.columns(2)
+    phrase = c1.text_input("Phrase (words of the caption)", key=Key.UPLOAD_PHRASE, placeholder="a dog")
+    box = c2.text_input("Its box x1,y1,x2,y2 (pixels)", key=Key.UPLOAD_BOX, placeholder="10,20,200,180")
+    if st.button("Use this image", disabled=upload is None):
+        try:
+            if not box.strip():
+                raise ValueError("box is empty; type x1,y1,x2,y2 of what the phrase refers to")
+            example = ex.example_from_upload(
+                io.BytesIO(upload.getvalue()), caption, [(phrase, parse_box(box))],
+                input_kind=model.input_kind if model is not None else "regions",
+                detector=lambda image: sources.upload_detector()(image),  # looked up once the image is valid
+                name=f"upload {upload.name!r}")
+        except ValueError as error:
+            st.error(str(error))
+        else:
+            s[Key.UPLOAD_EXAMPLE] = example
+            session.open_example(session.UPLOAD_ID)
+            st.rerun()

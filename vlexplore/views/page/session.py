@@ -1,0 +1,206 @@
+"""The page's session: cached loaders, the state <-> URL sync, the callbacks that change what
+is shown, and the one choice of the ablation baseline.
+
+Caching sits here, at the boundary: the model and example set load once per process, and the
+six conditions of a phrase come from one cached ``diagnose`` call, so switching the displayed
+condition redraws without running the model. Every cache has a bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import OrderedDict
+from dataclasses import asdict, fields, replace
+
+import numpy as np
+import streamlit as st
+
+from ...engine import diagnose
+from ...protocol import (
+    BLANK_PATCH,
+    PAPER,
+    PAPER_BASELINE,
+    AblationSettings,
+    Baseline,
+    resolve_baseline,
+)
+from .. import overlay, sources
+from ..state import Key, ViewState, from_query, to_query
+
+UPLOAD_ID = "upload"  # the example id of an uploaded image (session only)
+RANDOM_PREFIX = "random:"  # example ids "random:SEED": a fresh scene of the built-in world
+
+
+# ---------------------------------------------------------------- cached sources
+# A source is (spec, options): options are the spec's paths as sorted (name, value) pairs,
+# e.g. ("volta:uniter", (("checkpoint", "/data/pytorch_model_9.bin"),)).
+@st.cache_resource(show_spinner="Loading the model …", max_entries=4)
+def get_model(source: tuple):
+    spec, options = source
+    return sources.load_model(spec, **dict(options))
+
+
+@st.cache_resource(show_spinner="Loading the examples …", max_entries=4)
+def get_dataset(source: tuple):
+    spec, options = source
+    return sources.load_dataset(spec, **dict(options))
+
+
+@st.cache_resource(max_entries=4)
+def get_average(dataset_spec: tuple):
+    return get_dataset(dataset_spec).average_region_feature()
+
+
+@st.cache_resource(show_spinner="Making a new scene …", max_entries=16)
+def get_random(seed: int):
+    return sources.random_example(seed)
+
+
+@st.cache_resource(max_entries=64)
+def get_thumbnail(dataset_spec: tuple, example_id: str):
+    example = get_dataset(dataset_spec).by_id(example_id)
+    try:
+        return overlay.thumbnail(example)
+    except ValueError:  # an unreadable image file: the example view says why
+        return overlay.thumbnail(replace(example, image=None, image_path=None))
+
+
+@st.cache_resource(show_spinner="Running the model (six conditions, one pass) …", max_entries=64)
+def get_diagnosis(key: str, _model, _example, phrase_index: int, settings: AblationSettings,
+                  _baseline: Baseline):
+    """``key`` names model, example content and baseline; settings are hashed. The engine is
+    handed the dataset average only when that is the baseline (else it takes the image's mean
+    or zeros itself), so the result records the same source."""
+    average = _baseline.vector if _baseline.source == PAPER_BASELINE else None
+    return diagnose(_model, _example, phrase_index, settings, average_feature=average, all_regions=True)
+
+
+class RecentRuns(OrderedDict):
+    """Whole-set runs by (model, dataset, settings), the ``limit`` most recently used kept."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def get_recent(self, key):
+        if key in self:
+            self.move_to_end(key)
+        return self.get(key)
+
+    def remember(self, key, value) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.limit:
+            self.popitem(last=False)
+
+
+@st.cache_resource
+def dataset_runs() -> RecentRuns:
+    return RecentRuns(limit=8)
+
+
+def dataset_average(feature_dim: int | None) -> np.ndarray | None:
+    """The examples' average region feature (the paper's baseline), when they give one of
+    ``feature_dim`` (any width when None); None when they do not or cannot load."""
+    average = None
+    with contextlib.suppress(ValueError):  # examples that cannot load: the picker says why
+        average = get_average(dataset_source())
+    if average is None or (feature_dim is not None and average.shape != (feature_dim,)):
+        return None
+    return average
+
+
+def ablation_baseline(settings: AblationSettings, features: np.ndarray | None) -> Baseline:
+    """What replaces the ablated regions of an image with ``features`` (N, D): the one place the
+    page decides. The dataset's average when it fits, resolved by the protocol, so the source
+    (dataset average, image mean, zero) is the one the result will record; ``BLANK_PATCH``
+    for an example without regions (pixel models)."""
+    if features is None:
+        return BLANK_PATCH
+    return resolve_baseline(features, settings, dataset_average(features.shape[1]))
+
+
+# ---------------------------------------------------------------- state <-> URL
+def sync_state() -> None:
+    """Seed session keys from the link on the first run, and afterwards from the last run's
+    state for any widget Streamlit dropped because it was not drawn (e.g. after an error)."""
+    s = st.session_state
+    if Key.LAST_STATE not in s:
+        state, problems = from_query(st.query_params.to_dict())
+        s[Key.LAST_STATE], s[Key.LINK_PROBLEMS] = state, problems
+        s[Key.PICK_PHRASE] = Key.PHRASE not in st.query_params
+    for name, value in asdict(s[Key.LAST_STATE]).items():
+        s.setdefault(Key.of_field(name), value)
+
+
+def save_state() -> None:
+    """Remember this run's state and put it in the address bar (the link reopens this view)."""
+    st.session_state[Key.LAST_STATE] = current_state()
+    st.query_params.from_dict(to_query(st.session_state[Key.LAST_STATE]))
+
+
+def current_state() -> ViewState:
+    s = st.session_state
+    values = {name: s.get(Key.of_field(name), "") for name in (f.name for f in fields(ViewState))}
+    for name in ("checkpoint", "features", "images"):
+        values[name] = values[name].strip()
+    return ViewState(**values | {"phrase": int(values["phrase"]), "threshold": float(values["threshold"])})
+
+
+def model_source() -> tuple:
+    """The model to load: its spec and, for volta:ARCH, the checkpoint typed in the sidebar."""
+    state = current_state()
+    return state.model, tuple(sorted(state.model_options().items()))
+
+
+def dataset_source() -> tuple:
+    """The examples to load: the spec and, for flickr30k:PATH, the features and images paths."""
+    state = current_state()
+    return state.dataset, tuple(sorted(state.dataset_options().items()))
+
+
+# ---------------------------------------------------------------- callbacks
+def open_example(example_id: str, phrase: int | None = None, view: str | None = None) -> None:
+    """Show another example, dropping edits made to the previous one.
+
+    Without a phrase number, the example opens on its first phrase that has a gold box.
+    """
+    s = st.session_state
+    s[Key.EXAMPLE], s[Key.PHRASE] = example_id, phrase or 0
+    s[Key.PICK_PHRASE] = phrase is None
+    s[Key.CAPTION_EDIT], s[Key.BOX_EDIT], s[Key.WORDS] = "", "", ""
+    for key in Key.EXAMPLE_RESETS:
+        s.pop(key, None)
+    if view:
+        s[Key.VIEW] = view
+
+
+def phrase_changed() -> None:
+    """Another phrase starts from its own gold box and words."""
+    s = st.session_state
+    s[Key.BOX_EDIT], s[Key.WORDS] = "", ""
+    for key in Key.PHRASE_RESETS:
+        s.pop(key, None)
+
+
+def new_random_scene() -> None:
+    seed = int(np.random.default_rng().integers(0, 1_000_000))
+    open_example(f"{RANDOM_PREFIX}{seed}")
+
+
+def use_custom_model() -> None:
+    spec = st.session_state[Key.MODEL_CUSTOM].strip()
+    if spec:
+        st.session_state[Key.MODEL] = spec
+
+
+def use_custom_dataset() -> None:
+    spec = st.session_state[Key.DATASET_CUSTOM].strip()
+    if spec:
+        st.session_state[Key.DATASET] = spec
+        open_example("")
+
+
+def reset_settings() -> None:
+    s = st.session_state
+    s[Key.THRESHOLD], s[Key.ALIGNMENT], s[Key.BASELINE] = PAPER.threshold, PAPER.alignment, PAPER.baseline

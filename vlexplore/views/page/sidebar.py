@@ -1,0 +1,71 @@
+"""The sidebar: which model, which examples, and the ablation settings (the paper's by default)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ...protocol import PAPER
+from .. import sources
+from ..state import VIEWS, Key
+from . import session
+
+VIEW_NAMES = {"example": "One example", "dataset": "Whole set", "about": "What am I looking at?"}
+
+
+def sidebar() -> None:
+    with st.sidebar:
+        st.title("vlexplore")
+        st.caption("Cross-modal input ablation (Frank, Bugliarello & Elliott, EMNLP 2021)")
+        st.radio("View", VIEWS, key=Key.VIEW, format_func=VIEW_NAMES.get, horizontal=True)
+        model_inputs()
+        dataset_inputs()
+        settings_inputs()
+        st.caption("The address bar holds this view: copy the link to share it.")
+
+
+def _with_current(choices: list[str], current: str) -> list[str]:
+    return choices if current in choices else [current, *choices]
+
+
+def model_inputs() -> None:
+    s = st.session_state
+    st.selectbox("Model", _with_current(sources.model_choices(), s[Key.MODEL]), key=Key.MODEL,
+                 help="Built-in models run offline; type another below: volta:ARCH (ARCH in lxmert, "
+                      "vilbert, vl-bert, visualbert, uniter) with its checkpoint file, or hf:PATH to a "
+                      "local Hugging Face checkpoint.")
+    st.text_input("Other model", key=Key.MODEL_CUSTOM, placeholder="volta:uniter or hf:/path/to/vilt",
+                  on_change=session.use_custom_model, label_visibility="collapsed")
+    if s[Key.MODEL].startswith("volta:"):
+        st.text_input("Checkpoint file", key=Key.CHECKPOINT, placeholder="/path/to/pytorch_model_9.bin",
+                      help="The VOLTA pretraining checkpoint of this architecture (see MODELS.md).")
+
+
+def dataset_inputs() -> None:
+    s = st.session_state
+    st.selectbox("Examples", _with_current(sources.dataset_choices(), s[Key.DATASET]), key=Key.DATASET,
+                 on_change=session.open_example, args=("",),
+                 help="Built-in examples, or type flickr30k:PATH below (the Flickr30k Entities folder "
+                      "with Annotations/, Sentences/ and val.txt).")
+    st.text_input("Other examples", key=Key.DATASET_CUSTOM, placeholder="flickr30k:/path/to/flickr30k_entities",
+                  on_change=session.use_custom_dataset, label_visibility="collapsed")
+    if s[Key.DATASET].startswith("flickr30k:"):
+        st.text_input("Region features", key=Key.FEATURES, placeholder="/path/to/flickr30k_val.tsv",
+                      help="Detector regions of the images: a bottom-up-attention TSV, a VOLTA LMDB "
+                           "or a folder of .npz files.")
+        st.text_input("Images folder (optional)", key=Key.IMAGES, placeholder="/path/to/flickr30k-images",
+                      help="Without images, examples are drawn on a blank canvas of the image's size.")
+
+
+def settings_inputs() -> None:
+    st.subheader("Ablation settings")
+    st.slider("Alignment threshold", 0.0, 0.95, step=0.05, key=Key.THRESHOLD,
+              help="A region is aligned with a phrase when its overlap with a gold box is above this.")
+    st.radio("Overlap measure", ("iot", "iou"), key=Key.ALIGNMENT, horizontal=True,
+             format_func={"iot": "IoT (paper)", "iou": "IoU"}.get)
+    st.radio("Replace ablated regions by", ("average", "zero"), key=Key.BASELINE, horizontal=True,
+             format_func={"average": "average feature (paper)", "zero": "zeros"}.get)
+    if session.current_state().settings() != PAPER:
+        st.caption(":material/warning: Not the paper's settings.")
+        st.button("Back to the paper's settings", on_click=session.reset_settings)
+    else:
+        st.caption(":material/check: The paper's settings.")
