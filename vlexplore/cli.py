@@ -21,6 +21,8 @@ EPILOG = """examples:
   vlexplore diagnose --model volta:uniter --checkpoint ctrl_uniter/pytorch_model_9.bin \\
       --dataset flickr30k:/data/flickr30k_entities --features /data/flickr30k_val.tsv
   vlexplore diagnose --model hf:/models/vilt-b32-mlm --dataset demo --limit 50
+  vlexplore diagnose --model volta:lxmert --checkpoint ... --device cuda --precision tf32 ...
+  torchrun --nproc-per-node 2 -m vlexplore diagnose --model demo --dataset demo --out results/
 """
 
 
@@ -64,7 +66,7 @@ def cmd_diagnose(args) -> int:
         warnings.simplefilter("ignore")
         results = diagnose_dataset(
             model, dataset, settings, limit=args.limit, batch_size=args.batch_size,
-            progress=not args.quiet, skipped=skipped,
+            progress=not args.quiet, skipped=skipped, device=args.device, precision=args.precision,
         )
         if out is not None:
             results = write_results_csv(results, out / "phrases.csv")
@@ -121,6 +123,8 @@ def cmd_app(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .models.common import PRECISIONS
+
     parser = argparse.ArgumentParser(
         prog="vlexplore",
         description="Cross-modal input ablation (Frank, Bugliarello & Elliott, EMNLP 2021) for "
@@ -156,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="recompute the global feature after zeroing aligned regions (the paper does not)")
     diag.add_argument("--batch-size", type=int, default=8, help="phrases per forward pass (default 8)")
     diag.add_argument("--threads", type=int, help="torch CPU threads")
+    diag.add_argument("--device", default="auto",
+                      help="where the model runs: auto (CUDA when present, else cpu), cpu, cuda, cuda:1, ...")
+    diag.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                      help="fp32 (default, exact), tf32 (CUDA tensor-core matmuls), bf16 or fp16 (autocast)")
     diag.add_argument("--out", help="folder for phrases.csv (one row per phrase, written as rows come) and summary.json")
     diag.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     diag.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -4,7 +4,8 @@
 per-phrase records over a dataset for the CLI, packing several phrases into each forward.
 The engine only orchestrates: what the rows hold, which baseline stands in and which
 sides apply are decided in ``vlexplore.protocol``.
-May import: records, images, text, batching, protocol, models.base (never views, app or cli).
+May import: records, images, text, batching, protocol, models.base, models.common (never
+views, app or cli).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from . import protocol
 from .batching import in_length_buckets
 from .images import example_picture
 from .models.base import PixelInput, RegionInput, VLBatch, VLModel
+from .models.common import PRECISIONS, precision_context, resolve_device
 from .protocol import LANG4VIS, PAPER, VIS4LANG, AblationSettings, Alignment, Baseline, Condition
 from .protocol.scoring import mlm_scores, mrc_kl_bits
 from .records import Example, ExampleSet, Phrase, Regions
@@ -272,13 +274,14 @@ def collate(items: Sequence[Prepared], pad_id: int = 0) -> VLBatch:
 
 
 @torch.inference_mode()
-def run_prepared(model: VLModel, items: Sequence[Prepared], top_k: int = 5) -> list[dict]:
-    """One forward for all rows of ``items``; returns raw per-phrase score arrays."""
+def run_prepared(model: VLModel, items: Sequence[Prepared], top_k: int = 5, precision: str = "fp32") -> list[dict]:
+    """One forward for all rows of ``items`` at ``precision``; returns raw per-phrase score arrays."""
     batch = collate(items, pad_id=model.tokenizer.pad_token_id or 0)
-    output = model.forward(batch)
+    with precision_context(precision, model.device):
+        output = model.forward(batch)
     gold_ids = [np.take(item.encoded.input_ids, item.encoded.phrase_positions) for item in items for _ in item.rows]
     gold = torch.from_numpy(_pad(gold_ids, batch.text_positions.shape[1], 0).astype(np.int64))  # (B, M)
-    token_scores = mlm_scores(output.text_logits, gold, k=top_k)
+    token_scores = mlm_scores(output.text_logits.float().cpu(), gold, k=top_k)
     raw, row = [], 0
     for item in items:
         rows = slice(row, row + len(item.rows))
@@ -294,7 +297,7 @@ def run_prepared(model: VLModel, items: Sequence[Prepared], top_k: int = 5) -> l
         }
         k = len(item.region_positions)
         if k and output.region_logits is not None:
-            logits = output.region_logits[rows, :k].float()
+            logits = output.region_logits[rows, :k].float().cpu()
             entry["mrc_kl_bits"] = mrc_kl_bits(item.detector_targets[None, :, :], logits)
             entry["region_probs"] = torch.softmax(logits, dim=-1).numpy()
         raw.append(entry)
@@ -394,6 +397,14 @@ def _scores(result: PhraseResult) -> dict[str, dict[str, float]]:
     }
 
 
+def _place(model: VLModel, device: str | torch.device | None, precision: str) -> None:
+    """Check ``precision`` and move ``model`` to ``device`` before any work starts."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    if device is not None and resolve_device(device, model.name) != model.device:
+        model.to(device)
+
+
 def diagnose(
     model: VLModel,
     example: Example,
@@ -402,19 +413,24 @@ def diagnose(
     average_feature: np.ndarray | None = None,
     all_regions: bool = False,
     top_k: int = 5,
+    device: str | torch.device | None = None,
+    precision: str = "fp32",
 ) -> Diagnosis:
     """All six conditions of one phrase in one forward pass.
 
     ``average_feature`` is the dataset-average region feature (the paper's baseline); when
     it is not given, the mean of this image's regions stands in, and the result records
     "image mean" and is not labelled paper. ``all_regions`` scores MRC at every region
-    rather than the target alone (for the app's per-region views).
+    rather than the target alone (for the app's per-region views). ``device`` moves the
+    model there first ("auto": CUDA when present; None: where it is); ``precision`` is one
+    of fp32 (default, exact), tf32, bf16, fp16.
     """
     settings = settings or PAPER
+    _place(model, device, precision)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CaptionTruncatedWarning)
         item = prepare(model, example, phrase_index, settings, average_feature, all_regions)
-    raw = run_prepared(model, [item], top_k=top_k)[0]
+    raw = run_prepared(model, [item], top_k=top_k, precision=precision)[0]
     result = _result(item, raw)
     tokens, topk, regions = _frames(model, item, raw)
     ablated = {row.condition: row.visual.ablated for row in item.rows}
@@ -458,6 +474,8 @@ def diagnose_dataset(
     average_feature: np.ndarray | None = None,
     skipped: list[str] | None = None,
     length_buckets: bool = True,
+    device: str | torch.device | None = None,
+    precision: str = "fp32",
 ) -> Iterator[PhraseResult]:
     """Stream one ``PhraseResult`` per diagnosable phrase, ``batch_size`` phrases per forward.
 
@@ -468,9 +486,11 @@ def diagnose_dataset(
     back to each image's mean, and every result records which.
     ``length_buckets`` batches phrases of similar length together (less padding); results
     still come in dataset order. Examples are read as they are needed, so a generator of
-    examples runs in memory that does not grow with the dataset.
+    examples runs in memory that does not grow with the dataset. ``device`` and
+    ``precision`` as in ``diagnose``.
     """
     settings = settings or PAPER
+    _place(model, device, precision)
     total = None
     wants_average = model.input_kind == "regions" and settings.baseline == "average"
     if average_feature is None and wants_average and hasattr(examples, "average_region_feature"):
@@ -502,7 +522,8 @@ def diagnose_dataset(
                     bar.update(1)
 
     def run(items: list[Prepared]) -> list[PhraseResult]:
-        results = [_result(item, raw) for item, raw in zip(items, run_prepared(model, items), strict=True)]
+        raw = run_prepared(model, items, precision=precision)
+        results = [_result(item, entry) for item, entry in zip(items, raw, strict=True)]
         if bar is not None:
             bar.update(len(items))
         return results

@@ -197,16 +197,19 @@ class BuiltinVLModel(VLModel):
     def forward(self, batch: VLBatch) -> VLOutput:
         visual = require_regions(batch, self.name)
         # the demo model was trained on boxes encoded in float32 (training.py)
-        feats, boxes, visual_mask = regions_with_global_row(visual, box_dtype=torch.float32)
+        feats, boxes, visual_mask = (
+            t.to(self.device) for t in regions_with_global_row(visual, box_dtype=torch.float32)
+        )
         text_hidden, vision_hidden = self.network.encode(
-            batch.input_ids.long(), batch.attention_mask.long(), feats, boxes, visual_mask
+            batch.input_ids.to(self.device, torch.long), batch.attention_mask.to(self.device, torch.long),
+            feats, boxes, visual_mask,
         )  # (B, T, H), (B, 1 + N, H)
         text_logits = self.network.mlm_logits(gather_positions(text_hidden, batch.text_positions))
         region_logits = None
         if batch.region_positions is not None:
             region_hidden = gather_positions(vision_hidden[:, 1:], batch.region_positions)  # (B, K, H)
-            region_logits = self.network.region_logits(region_hidden)  # (B, K, classes)
-        return VLOutput(text_logits, region_logits)
+            region_logits = self.network.region_logits(region_hidden).float().cpu()  # (B, K, classes)
+        return VLOutput(text_logits.float().cpu(), region_logits)
 
 
 def builtin_tokenizer(vocab_file: str | Path = VOCAB_FILE, expected_size: int | None = None):
@@ -263,14 +266,20 @@ def load_builtin(path: str | Path, name: str | None = None, vocab_file: str | Pa
     return BuiltinVLModel(network, tokenizer, name or path.stem, source=str(path.name))
 
 
-def load_shipped(name: str = "demo", checkpoint: str | None = None, **options) -> BuiltinVLModel:
+def load_shipped(
+    name: str = "demo", checkpoint: str | None = None, device: str = "cpu", **options
+) -> BuiltinVLModel:
     """Registry entry: "demo" (silver labels) or "demo-gold" (gold labels), from assets/demo.
 
-    ``checkpoint`` loads a retrained file instead (e.g. from ``vlexplore train-demo --out``).
+    ``checkpoint`` loads a retrained file instead (e.g. from ``vlexplore train-demo --out``);
+    ``device`` is where it runs ("auto": CUDA when present; a 0.6 M-parameter model gains
+    little there, so the default stays cpu).
     """
     if options:
-        raise ValueError(f"the built-in model {name!r} takes no options {sorted(options)}; only checkpoint=PATH")
+        raise ValueError(
+            f"the built-in model {name!r} takes no options {sorted(options)}; only checkpoint=PATH and device"
+        )
     if name not in SHIPPED:
         raise ValueError(f"unknown built-in model {name!r}; choose one of {', '.join(SHIPPED)}")
     path = Path(checkpoint) if checkpoint else DEMO_DIR / f"{SHIPPED[name]}.safetensors"
-    return load_builtin(path, name=name)
+    return load_builtin(path, name=name).to(device)
