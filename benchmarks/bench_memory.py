@@ -1,6 +1,6 @@
 """Peak memory of a dataset run: does it grow with the number of phrases?
 
-`vlexplore diagnose --model demo --out DIR` over ``synthetic.WorldSizedSet`` (Flickr30k val's
+`vlexplore diagnose --model demo --out DIR` over ``synthetic.world_sized`` (Flickr30k val's
 shape for the built-in model: 1,000 images x 5 captions, 14,433 phrases, generated as read)
 and over a tenth of it, each in a fresh process; the peak resident set size (ru_maxrss) of
 that process is reported with the wall and CPU time. Rows stream to phrases.csv and into
@@ -26,14 +26,14 @@ sys.path.insert(0, str(HERE.parent))  # this checkout's vlexplore, not an instal
 
 
 def load_world_sized(argument: str, **options):
-    """Registry target: ``worldsized:N`` is a WorldSizedSet of N phrases (N/14.433 images)."""
-    from synthetic import WorldSizedSet
+    """Registry target: ``worldsized:N`` is a synthetic set of N phrases (N/14.433 images)."""
+    from synthetic import world_sized
 
     from vlexplore.models.builtin import load_shipped
 
     n_phrases = int(argument)
     n_images = max(1, round(n_phrases / 14.433))
-    return WorldSizedSet(load_shipped("demo").region_class_names, n_images=n_images, n_phrases=n_phrases)
+    return world_sized(load_shipped("demo").region_class_names, n_images=n_images, n_phrases=n_phrases)
 
 
 def child(n_phrases: int) -> None:
@@ -60,8 +60,11 @@ def main() -> int:
         return 0
     print("| phrases | rows in phrases.csv | peak RSS | wall | CPU |\n| ---: | ---: | ---: | ---: | ---: |")
     for n in args.phrases:
-        done = subprocess.run([sys.executable, __file__, "--child", str(n)], check=True, capture_output=True, text=True,
+        done = subprocess.run([sys.executable, __file__, "--child", str(n)], capture_output=True, text=True,
                               env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        if done.returncode:
+            print(done.stderr[-3000:], file=sys.stderr)
+            return 1
         row = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"| {n:,} | {row['rows']:,} | {row['peak_rss_mib']:.0f} MiB | {row['wall_s']:.0f} s | {row['cpu_s']:.0f} s |",
               flush=True)

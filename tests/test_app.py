@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from tiny import TinyVL, load_tiny_set
 
@@ -513,3 +514,24 @@ def test_whole_set_runs_are_a_bounded_cache():
     assert runs.get_recent("a") == 1  # a is now the most recent
     runs.remember("c", 3)
     assert list(runs) == ["a", "c"] and runs.get_recent("b") is None
+
+
+def test_precision_and_device_in_the_sidebar_and_the_link():
+    at = start()
+    fp32 = metrics(at)["MLM loss, Object"]
+    calls = MODEL.calls
+    at.radio(key="precision").set_value("bf16").run()
+    assert not at.exception and MODEL.calls == calls + 1  # another precision is another run
+    assert query(at)["precision"] == "bf16" and "MLM loss, Object" in metrics(at)
+    at.radio(key="precision").set_value("fp32").run()
+    assert metrics(at)["MLM loss, Object"] == fp32 and MODEL.calls == calls + 1  # cached, exact
+    again = start(precision="fp16", device="cpu")
+    assert again.radio(key="precision").value == "fp16" and again.radio(key="device").value == "cpu"
+    bad = start(precision="fp64")
+    assert any("precision='fp64' is not one of" in w.value for w in bad.warning)
+    assert bad.radio(key="precision").value == "fp32"
+    if not torch.cuda.is_available():
+        at.radio(key="device").set_value("cuda").run()
+        assert not at.exception and at.error and "no CUDA GPU" in at.error[0].value
+        at.radio(key="device").set_value("cpu").run()
+        assert metrics(at)["MLM loss, Object"] == fp32

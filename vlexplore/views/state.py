@@ -1,8 +1,8 @@
 """What the app shows, as a small value that round-trips through a URL query string.
 
-A copied link reopens the same view: model (with a VOLTA checkpoint path), dataset (with
-Flickr30k's features and images paths), example, phrase, displayed conditions and ablation
-settings. Decoding never raises: a bad value falls back to its
+A copied link reopens the same view: model (with a VOLTA checkpoint path, the device and
+precision it runs at), dataset (with Flickr30k's features and images paths), example, phrase,
+displayed conditions and ablation settings. Decoding never raises: a bad value falls back to its
 default and the problem is reported, so a hand-edited link still opens.
 """
 
@@ -14,11 +14,13 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from ..models.common import PRECISIONS
 from ..protocol import LANG4VIS, PAPER, VIS4LANG, AblationSettings
 
 __all__ = ["ViewState", "Key", "VIEWS", "from_query", "to_query", "parse_box", "format_box", "selection_box"]
 
 VIEWS: tuple[str, ...] = ("example", "dataset", "about")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")  # auto: CUDA when present
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class ViewState:
     checkpoint: str = ""  # a volta:ARCH model's weights (pytorch_model_9.bin)
     features: str = ""  # a flickr30k:PATH dataset's region features (TSV, LMDB or .npz folder)
     images: str = ""  # a flickr30k:PATH dataset's images folder (optional)
+    device: str = "auto"  # where the model runs
+    precision: str = "fp32"  # numeric precision of its forward passes (fp32: exact)
 
     def model_options(self) -> dict[str, str]:
         """Keyword options of the model spec (only volta:ARCH takes one: its checkpoint)."""
@@ -70,6 +74,7 @@ class Key:
     THRESHOLD, ALIGNMENT, BASELINE = "threshold", "alignment", "baseline"
     CAPTION_EDIT, BOX_EDIT, WORDS = "caption_edit", "box_edit", "words"
     CHECKPOINT, FEATURES, IMAGES = "checkpoint", "features", "images"
+    DEVICE, PRECISION = "device", "precision"
     # page bookkeeping (leading underscore: never a widget)
     LAST_STATE = "_state"  # the state the last run ended with
     LINK_PROBLEMS = "link_problems"  # what was wrong with the opening link, shown once
@@ -119,6 +124,8 @@ _CHOICES = {
     "lang4vis": LANG4VIS,
     "alignment": ("iot", "iou"),
     "baseline": ("average", "zero"),
+    "device": DEVICES,
+    "precision": PRECISIONS,
 }
 
 

@@ -28,7 +28,8 @@ def dataset_run() -> tuple[list, list[str]] | None:
         st.error(str(error))
         return None
     settings = session.current_state().settings()
-    key = (session.model_source(), session.dataset_source(), settings)
+    precision = session.current_state().precision
+    key = (session.model_source(), session.dataset_source(), settings, precision)
     runs = session.dataset_runs()
     if runs.get_recent(key) is None:
         average = session.dataset_average(model.feature_dim)  # the engine resolves and records it
@@ -37,7 +38,7 @@ def dataset_run() -> tuple[list, list[str]] | None:
         results, skipped = [], []
         try:
             for result in diagnose_dataset(model, dataset, settings, progress=False, skipped=skipped,
-                                           batch_size=32, average_feature=average):
+                                           batch_size=32, average_feature=average, precision=precision):
                 results.append(result)
                 done = len(results) + len(skipped)
                 bar.progress(min(1.0, done / max(total, 1)), text=f"Diagnosed {done} of {total} phrases …")
