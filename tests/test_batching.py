@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from tiny import TinyVL, make_example
 
-from vlexplore.batching import in_length_buckets
+from vlexplore.batching import in_length_buckets, windows
 from vlexplore.engine import diagnose_dataset
 from vlexplore.records import ExampleSet
 
@@ -21,7 +21,7 @@ def test_buckets_group_by_length_and_answer_in_input_order():
         return [f"answer {i}" for i in batch]
 
     items = list(range(len(lengths)))
-    out = list(in_length_buckets(items, run, batch_size=3, key=lambda i: lengths[i], window_batches=4))
+    out = in_length_buckets(items, run, batch_size=3, key=lambda i: lengths[i])
     assert out == [f"answer {i}" for i in items]
     assert [[lengths[i] for i in batch] for batch in batches] == [[1, 1, 1], [2, 2, 3], [3, 4, 4], [5, 5, 5]]
     assert batches[0] == [1, 3, 8]  # equal lengths keep their input order
@@ -29,11 +29,11 @@ def test_buckets_group_by_length_and_answer_in_input_order():
 
 def test_without_a_key_batches_are_consecutive():
     batches = []
-    out = list(in_length_buckets(range(7), lambda b: batches.append(b) or b, batch_size=3))
+    out = in_length_buckets(list(range(7)), lambda b: batches.append(b) or b, batch_size=3)
     assert out == list(range(7)) and batches == [[0, 1, 2], [3, 4, 5], [6]]
 
 
-def test_buckets_read_one_window_at_a_time():
+def test_windows_are_read_one_at_a_time():
     read = []
 
     def items():
@@ -41,17 +41,19 @@ def test_buckets_read_one_window_at_a_time():
             read.append(i)
             yield i
 
-    stream = in_length_buckets(items(), lambda b: b, batch_size=2, key=lambda i: -i, window_batches=3)
-    assert next(stream) == 0
-    assert len(read) == 6  # one window of 3 batches of 2, not the whole stream
-    assert list(stream) == list(range(1, 100))
+    stream = windows(items(), 6)
+    assert next(stream) == list(range(6))
+    assert len(read) == 6  # one window, not the whole stream
+    assert [len(w) for w in stream] == [6] * 15 + [4]
 
 
 def test_buckets_refuse_bad_sizes_and_short_answers():
     with pytest.raises(ValueError, match="batch_size"):
-        list(in_length_buckets([1], lambda b: b, batch_size=0))
+        in_length_buckets([1], lambda b: b, batch_size=0)
+    with pytest.raises(ValueError, match="window size"):
+        next(windows([1], 0))
     with pytest.raises(ValueError, match="1 results for a batch of 2"):
-        list(in_length_buckets([1, 2], lambda b: b[:1], batch_size=2))
+        in_length_buckets([1, 2], lambda b: b[:1], batch_size=2)
 
 
 def _varied_examples() -> list:

@@ -46,6 +46,17 @@ def _json_safe(value):
 
 
 def cmd_diagnose(args) -> int:
+    from . import distributed
+
+    device = distributed.init_from_environment(args.device)  # under torchrun: join the group first
+    try:
+        return _diagnose(args, device, is_writer=distributed.rank() == 0)
+    finally:
+        distributed.shutdown()
+
+
+def _diagnose(args, device, is_writer: bool) -> int:
+    """One process's share of ``vlexplore diagnose``; only the writer (rank 0) reports."""
     from . import registry
     from .diagnostics import RunningSummary, format_table, write_results_csv
     from .engine import diagnose_dataset
@@ -57,7 +68,7 @@ def cmd_diagnose(args) -> int:
         dataset_options["split"] = args.split
     model = registry.load_model(args.model, **model_options)
     dataset = registry.load_dataset(args.dataset, **dataset_options)
-    out = Path(args.out) if args.out else None
+    out = Path(args.out) if args.out and is_writer else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     skipped: list[str] = []
@@ -66,12 +77,14 @@ def cmd_diagnose(args) -> int:
         warnings.simplefilter("ignore")
         results = diagnose_dataset(
             model, dataset, settings, limit=args.limit, batch_size=args.batch_size,
-            progress=not args.quiet, skipped=skipped, device=args.device, precision=args.precision,
+            progress=not args.quiet, skipped=skipped, device=device, precision=args.precision,
         )
         if out is not None:
             results = write_results_csv(results, out / "phrases.csv")
-        for result in results:
+        for result in results:  # on other ranks: their windows run, rank 0 gets the rows
             running.add(result)
+    if not is_writer:
+        return 0
     if not running.n:
         print(f"error: no phrase of {args.dataset!r} could be diagnosed ({len(skipped)} skipped)", file=sys.stderr)
         for reason in skipped[:5]:

@@ -4,15 +4,15 @@
 per-phrase records over a dataset for the CLI, packing several phrases into each forward.
 The engine only orchestrates: what the rows hold, which baseline stands in and which
 sides apply are decided in ``vlexplore.protocol``.
-May import: records, images, text, batching, protocol, models.base, models.common (never
-views, app or cli).
+May import: records, images, text, batching, distributed, protocol, models.base, models.common
+(never views, app or cli).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 
@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import protocol
-from .batching import in_length_buckets
+from . import distributed, protocol
+from .batching import WINDOW_BATCHES, in_length_buckets, windows
 from .images import example_picture
 from .models.base import PixelInput, RegionInput, VLBatch, VLModel
 from .models.common import PRECISIONS, precision_context, resolve_device
@@ -470,7 +470,7 @@ def diagnose_dataset(
     settings: AblationSettings | None = None,
     limit: int | None = None,
     batch_size: int = 8,
-    progress: bool = True,
+    progress: bool | Callable[[int], None] = True,
     average_feature: np.ndarray | None = None,
     skipped: list[str] | None = None,
     length_buckets: bool = True,
@@ -487,7 +487,11 @@ def diagnose_dataset(
     ``length_buckets`` batches phrases of similar length together (less padding); results
     still come in dataset order. Examples are read as they are needed, so a generator of
     examples runs in memory that does not grow with the dataset. ``device`` and
-    ``precision`` as in ``diagnose``.
+    ``precision`` as in ``diagnose``. ``progress``: a tqdm bar, or a function called with
+    the number of phrases each finished batch adds.
+    Under ``torchrun`` (``vlexplore.distributed.init_from_environment``), the phrases are
+    shared out among the processes and rank 0 yields every result, in dataset order; the
+    other ranks yield nothing.
     """
     settings = settings or PAPER
     _place(model, device, precision)
@@ -501,34 +505,47 @@ def diagnose_dataset(
         total = sum(len(ex.diagnosable_phrases()) for ex in examples)
         total = total if limit is None else min(total, limit)
     units = islice(((ex, j) for ex in examples for j in ex.diagnosable_phrases()), limit)
-    bar = None
-    if progress:
+    bar, advance = None, progress if callable(progress) else None
+    if progress is True and distributed.rank() == 0:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, desc=f"diagnosing with {model.name}", unit="phrase")
+        advance = bar.update
     skipped = skipped if skipped is not None else []
-
-    def prepared() -> Iterator[Prepared]:
-        for example, j in units:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", CaptionTruncatedWarning)
-                    yield prepare(model, example, j, settings, average_feature)
-            except ValueError as error:
-                reason = f"{example.example_id} phrase {j}: {error}"
-                skipped.append(reason)
-                warnings.warn(f"skipped {reason}", stacklevel=3)
-                if bar is not None:
-                    bar.update(1)
 
     def run(items: list[Prepared]) -> list[PhraseResult]:
         raw = run_prepared(model, items, precision=precision)
         results = [_result(item, entry) for item, entry in zip(items, raw, strict=True)]
-        if bar is not None:
-            bar.update(len(items))
+        if advance is not None:
+            advance(len(items))
         return results
 
-    key = _padded_length if length_buckets else None
-    yield from in_length_buckets(prepared(), run, batch_size, key=key)
+    def window_entries(window: list[tuple[Example, int]]) -> list[PhraseResult | str]:
+        """Each phrase's result, or why it was skipped (a str), in window order."""
+        entries: list[Prepared | str] = []
+        for example, j in window:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", CaptionTruncatedWarning)
+                    entries.append(prepare(model, example, j, settings, average_feature))
+            except ValueError as error:
+                entries.append(f"{example.example_id} phrase {j}: {error}")
+        ready = [entry for entry in entries if isinstance(entry, Prepared)]
+        results = iter(in_length_buckets(ready, run, batch_size, key=_padded_length if length_buckets else None))
+        return [next(results) if isinstance(entry, Prepared) else entry for entry in entries]
+
+    stream = windows(units, batch_size * WINDOW_BATCHES)
+    if distributed.is_sharded():
+        entries = distributed.map_windows(stream, window_entries, on_remote=advance)
+    else:
+        entries = (entry for window in stream for entry in window_entries(window))
+    for entry in entries:
+        if isinstance(entry, str):
+            skipped.append(entry)
+            warnings.warn(f"skipped {entry}", stacklevel=2)
+            if advance is not None:
+                advance(1)
+        else:
+            yield entry
     if bar is not None:
         bar.close()
