@@ -17,10 +17,11 @@ import numpy as np
 from ..models.common import PRECISIONS
 from ..protocol import LANG4VIS, PAPER, VIS4LANG, AblationSettings
 
-__all__ = ["ViewState", "Key", "VIEWS", "from_query", "to_query", "parse_box", "format_box", "selection_box"]
+__all__ = ["ViewState", "Key", "VIEWS", "DEVICES", "BUILTIN_WORLDS", "from_query", "to_query", "parse_box", "format_box", "selection_box"]
 
 VIEWS: tuple[str, ...] = ("example", "dataset", "about")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")  # auto: CUDA when present
+BUILTIN_WORLDS: tuple[str, ...] = ("demo", "demo-lang")  # datasets whose regions have gold classes
 
 
 @dataclass(frozen=True)
@@ -45,13 +46,17 @@ class ViewState:
     images: str = ""  # a flickr30k:PATH dataset's images folder (optional)
     device: str = "auto"  # where the model runs
     precision: str = "fp32"  # numeric precision of its forward passes (fp32: exact)
+    region_labels: str = "silver"  # built-in worlds: MRC-KL against the detector (silver) or gold classes
 
     def model_options(self) -> dict[str, str]:
         """Keyword options of the model spec (only volta:ARCH takes one: its checkpoint)."""
         return {"checkpoint": self.checkpoint} if self.model.startswith("volta:") and self.checkpoint else {}
 
     def dataset_options(self) -> dict[str, str]:
-        """Keyword options of the dataset spec (only flickr30k:PATH takes features and images)."""
+        """Keyword options of the dataset spec: flickr30k:PATH takes features and images; the
+        built-in worlds take gold region labels (not the paper's setting, so only when asked)."""
+        if self.dataset in BUILTIN_WORLDS:
+            return {"region_labels": "gold"} if self.region_labels == "gold" else {}
         if not self.dataset.startswith("flickr30k:"):
             return {}
         return {k: v for k, v in (("features", self.features), ("images", self.images)) if v}
@@ -75,6 +80,7 @@ class Key:
     CAPTION_EDIT, BOX_EDIT, WORDS = "caption_edit", "box_edit", "words"
     CHECKPOINT, FEATURES, IMAGES = "checkpoint", "features", "images"
     DEVICE, PRECISION = "device", "precision"
+    REGION_LABELS = "region_labels"
     # page bookkeeping (leading underscore: never a widget)
     LAST_STATE = "_state"  # the state the last run ended with
     LINK_PROBLEMS = "link_problems"  # what was wrong with the opening link, shown once
@@ -97,6 +103,7 @@ class Key:
     EXPORT_FIGURE, HTML_EXPORT, PNG_EXPORT = "export_figure", "html_export", "png_export"
     # dataset view
     SHOW_PAPER, DATASET_CHART = "show_paper", "dataset_chart"
+    PAPER_FIGURE = "paper_figure"  # + _NAME: the paper's figures beside this run
     BAR_SIDE, BAR_CONDITION, OPEN_ROW = "bar_side", "bar_condition", "open_row"
 
     # what another phrase resets (its own gold box), and what another example resets (all edits)
@@ -126,6 +133,7 @@ _CHOICES = {
     "baseline": ("average", "zero"),
     "device": DEVICES,
     "precision": PRECISIONS,
+    "region_labels": ("silver", "gold"),
 }
 
 

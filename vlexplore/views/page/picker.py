@@ -15,7 +15,7 @@ from ...records import Example, ExampleSet
 from .. import examples as ex
 from .. import sources
 from ..state import Key, parse_box
-from ..text import UPLOAD_DETECTOR_NOTE, example_label
+from ..text import UPLOAD_DETECTOR_NOTE, example_label, literal
 from . import session
 
 GALLERY_SIZE = 8
@@ -41,6 +41,10 @@ def pick() -> Pick:
         chosen = Pick(session.get_dataset(session.dataset_source()))
     except ValueError as error:
         chosen = Pick(None, messages=[("error", str(error))])
+    if chosen.dataset is not None and chosen.dataset.skipped:
+        skipped = chosen.dataset.skipped
+        chosen.messages.append(("warning", f"{len(skipped)} image(s) of this set were left out because their "
+                                           f"files are damaged, e.g. {skipped[0]}"))
     ids = chosen.ids
     if not s[Key.EXAMPLE] and ids:
         s[Key.EXAMPLE] = ids[0]
@@ -67,8 +71,8 @@ def pick() -> Pick:
 
 
 def show(messages: list[tuple[str, str]]) -> None:
-    for kind, text in messages:
-        getattr(st, kind)(text)
+    for kind, text in messages:  # errors and warnings quote user input: shown literally
+        getattr(st, kind)(literal(text) if kind in ("error", "warning") else text)
 
 
 def picker_section(chosen: Pick) -> None:
@@ -100,7 +104,7 @@ def gallery_row(dataset: ExampleSet) -> None:
             st.image(session.get_thumbnail(source, example.example_id), width="stretch")
             st.button(str(number), key=Key.open_button(example.example_id),
                       on_click=session.open_example, args=(example.example_id,),
-                      help=f"{example.example_id}: {example.caption}",
+                      help=literal(f"{example.example_id}: {example.caption}"),
                       type="primary" if example.example_id == st.session_state[Key.EXAMPLE] else "secondary",
                       width="stretch")
 
@@ -141,7 +145,7 @@ def upload_panel() -> None:
                 detector=lambda image: sources.upload_detector()(image),  # looked up once the image is valid
                 name=f"upload {upload.name!r}")
         except ValueError as error:
-            st.error(str(error))
+            st.error(literal(error))
         else:
             s[Key.UPLOAD_EXAMPLE] = example
             session.open_example(session.UPLOAD_ID)
