@@ -65,9 +65,8 @@ def main() -> int:
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        print("bench_gpu: no CUDA GPU here; run it on a GPU machine (or --device cpu to check the script)",
-              file=sys.stderr)
-        return 2
+        print("bench_gpu: skipped, no CUDA GPU here; run it on a GPU machine (or --device cpu to check the script)")
+        return 0  # `make bench` on a CPU machine: nothing to measure, not a failure
     n_images = max(1, round(args.phrases / 14.433))
     examples = flickr_sized(n_images=n_images, n_phrases=min(max(args.phrases, 10 * n_images), 15 * n_images))
     average = examples.average_region_feature()

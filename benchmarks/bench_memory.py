@@ -45,6 +45,8 @@ def child(n_phrases: int) -> None:
         code = cli.main(["diagnose", "--model", "demo", "--dataset", f"worldsized:{n_phrases}", "--out", out,
                          "--quiet", "--json"])
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        if code:
+            sys.exit(code)
         rows = (Path(out) / "phrases.csv").read_text().count("\n") - 1
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
     print(json.dumps({"code": code, "phrases": n_phrases, "rows": rows, "peak_rss_mib": peak, "wall_s": wall, "cpu_s": cpu}))

@@ -70,6 +70,7 @@ class SizedSet:
         w, h = self.image_size
         x1, y1 = rng.uniform(0, 0.75 * w, 36), rng.uniform(0, 0.75 * h, 36)
         boxes = np.stack([x1, y1, x1 + rng.uniform(0.05, 0.25, 36) * w, y1 + rng.uniform(0.05, 0.25, 36) * h], 1)
+        boxes = np.minimum(boxes, [w - 1, h - 1, w - 1, h - 1])  # inside the image's pixels
         boxes[:3] = np.array([[0.05, 0.05, 0.3, 0.3], [0.4, 0.1, 0.7, 0.4], [0.2, 0.5, 0.5, 0.9]]) * [w, h, w, h]
         return Regions(
             boxes=boxes,
