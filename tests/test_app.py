@@ -268,7 +268,7 @@ def test_bad_upload_shows_an_error(name, data, message, vilt_dir):
 
 def test_upload_is_refused_upfront_for_a_region_model_without_its_detector():
     at = start()
-    assert any("does not run on new images" in i.value for i in at.info)
+    assert any("set the detector's folder" in i.value for i in at.info)
     assert at.file_uploader(key="upload_file").disabled
 
 

@@ -263,6 +263,59 @@ def test_make_run_opens_the_built_in_model_or_says_what_is_missing(browser):
         page.close()
 
 
+def test_own_image_through_a_volta_model_with_the_detector(browser, tmp_path_factory):
+    """Upload -> the detector's 36 numbered regions -> click one -> it is the phrase's box -> scores."""
+    import torch
+    from detector_fixture import VOLTA_SIZES, photo, write_detector
+    from PIL import Image
+    from test_app import small_volta_config
+
+    from vlexplore.models.volta import VoltaForPretraining
+
+    root = tmp_path_factory.mktemp("browser_detector")
+    torch.manual_seed(0)
+    checkpoint = root / "pytorch_model_9.bin"
+    torch.save(VoltaForPretraining(small_volta_config("uniter")).state_dict(), checkpoint)
+    detector = write_detector(root / "detector", **VOLTA_SIZES)
+    picture = root / "photo.jpg"
+    Image.fromarray(photo(200, 150)).save(picture, quality=95)
+    for base in start_server("tests/app_detector.py"):
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(120_000)
+        page.goto(base + f"?model=volta:uniter&checkpoint={checkpoint}&dataset=tinyset")
+        wait_idle(page)
+        page.locator(".st-key-detector input").fill(str(detector))
+        page.keyboard.press("Enter")
+        wait_idle(page)
+        page.get_by_text("Pick an example", exact=False).first.click()
+        page.get_by_role("tab", name="Your own image").click()
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(picture))
+        page.get_by_text("36 regions by the detector", exact=False).first.wait_for(timeout=180_000)
+        wait_idle(page)
+        chart = page.locator(".st-key-upload_regions_chart .js-plotly-plot")
+        chart.wait_for()
+        # click region 1's number (the first marker of the numbered trace) where plotly drew it
+        marker = chart.locator(".scatterlayer .trace").last.locator(".points .point").first.bounding_box()
+        page.mouse.click(marker["x"] + marker["width"] / 2, marker["y"] + marker["height"] / 2)
+        page.screenshot(path=str(ARTIFACTS / "browser_detector_regions.png"))
+        page.wait_for_function("() => document.querySelector('.st-key-upload_box input').value.split(',').length === 4",
+                               timeout=60_000)
+        wait_idle(page)
+        page.get_by_label("Caption", exact=True).fill("a red box next to a green circle")
+        page.get_by_label("Phrase (words of the caption)").fill("a red box")
+        page.keyboard.press("Enter")
+        wait_idle(page)
+        page.get_by_role("button", name="Use this image").click()
+        try:
+            page.wait_for_selector('[data-testid="stMetric"]:has-text("MLM loss")', timeout=180_000)
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "browser_upload_detector.png"), full_page=True)
+        page.get_by_text("Regions of your image: 36 regions by the detector", exact=False).wait_for()
+        wait_idle(page)
+        page.screenshot(path=str(ARTIFACTS / "browser_upload_detector.png"))
+        page.close()
+
+
 # ---------------------------------------------------------------- issue 13: projector-ready, never a wrong view
 SMALLEST_TEXT = """() => {
   const main = document.querySelector('[data-testid="stMain"]');

@@ -27,6 +27,7 @@ __all__ = [
     "png_data_uri",
     "region_heat",
     "image_figure",
+    "detections_figure",
     "thumbnail",
 ]
 
@@ -235,6 +236,25 @@ def image_figure(
     )
     fig.update_xaxes(visible=False, range=[-0.5, width_px - 0.5], constrain="domain")
     fig.update_yaxes(visible=False, range=[height_px - 0.5, -0.5], scaleanchor="x", constrain="domain")
+    return fig
+
+
+def detections_figure(image: np.ndarray, boxes: np.ndarray, labels: list[str], chosen: int | None = None,
+                      height: int = 420) -> go.Figure:
+    """A detector's regions on the image, each numbered at its centre; clicking a number selects
+    that region (its point carries the region index), and the ``chosen`` one is drawn in colour."""
+    fig = image_figure(image, [], region_boxes=boxes, height=height)
+    boxes = np.asarray(boxes, dtype=float)
+    centre_x, centre_y = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    fig.add_trace(go.Scatter(
+        x=centre_x, y=centre_y, mode="markers+text", text=[str(i + 1) for i in range(len(boxes))],
+        customdata=np.arange(len(boxes)), hovertext=labels, hoverinfo="text", name="regions",
+        marker=dict(size=16, color="rgba(255, 255, 255, 0.75)", line=dict(color="#555", width=1)),
+        textfont=dict(size=10, color="#111"), showlegend=False,
+    ))  # fmt: skip
+    if chosen is not None and 0 <= chosen < len(boxes):
+        fig.add_shape(_rect(boxes[chosen], phrase_colour(0), 3.0, name=f"region {chosen + 1} (the phrase's box)"))
+    fig.update_layout(dragmode=False, clickmode="event+select")
     return fig
 
 

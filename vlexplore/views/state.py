@@ -98,6 +98,9 @@ class Key:
     EXAMPLE_PICKER = "example_picker"
     UPLOAD_FILE, UPLOAD_CAPTION = "upload_file", "upload_caption"
     UPLOAD_PHRASE, UPLOAD_BOX = "upload_phrase", "upload_box"
+    UPLOAD_REGION, UPLOAD_REGIONS_CHART = "upload_region", "upload_regions_chart"  # pick a detected box
+    UPLOAD_REGIONS_FROM = "upload_regions_from"  # which detector made the upload's regions
+    DETECTOR, DETECTOR_MODE = "detector", "detector_mode"  # sidebar: the detector for own images
     # example view: editors, charts, exports
     CAPTION_INPUT, REDRAW = "caption_input", "redraw"
     BOX_INPUTS = ("box_x1", "box_y1", "box_x2", "box_y2")
