@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from tiny import TinyVL, load_tiny_set
 
@@ -576,6 +577,27 @@ def test_dataset_view_runs_a_generative_vlm_and_says_mrc_is_na(smolvlm_dir):
     assert any("phrases" in h.value for h in at.subheader)
     assert any(i.value.startswith("MRC-KL n/a:") for i in at.info)
     assert any("left context only" in c.value for c in at.caption)
+
+
+def test_precision_and_device_in_the_sidebar_and_the_link():
+    at = start()
+    fp32 = metrics(at)["MLM loss, Object"]
+    calls = MODEL.calls
+    at.radio(key="precision").set_value("bf16").run()
+    assert not at.exception and MODEL.calls == calls + 1  # another precision is another run
+    assert query(at)["precision"] == "bf16" and "MLM loss, Object" in metrics(at)
+    at.radio(key="precision").set_value("fp32").run()
+    assert metrics(at)["MLM loss, Object"] == fp32 and MODEL.calls == calls + 1  # cached, exact
+    again = start(precision="fp16", device="cpu")
+    assert again.radio(key="precision").value == "fp16" and again.radio(key="device").value == "cpu"
+    bad = start(precision="fp64")
+    assert any("precision" in w.value and "fp64" in w.value and "not one of" in w.value for w in bad.warning)
+    assert bad.radio(key="precision").value == "fp32"
+    if not torch.cuda.is_available():
+        at.radio(key="device").set_value("cuda").run()
+        assert not at.exception and at.error and "no CUDA GPU" in at.error[0].value
+        at.radio(key="device").set_value("cpu").run()
+        assert metrics(at)["MLM loss, Object"] == fp32
 
 
 # ---------------------------------------------------------------- issue 13: never a wrong view

@@ -157,7 +157,10 @@ def test_load_errors_say_what_to_do(tmp_path):
     with pytest.raises(ValueError, match="demo"):
         load_shipped("demo-bronze")
     with pytest.raises(ValueError, match="options"):
-        load_shipped("demo", device="cuda")
+        load_shipped("demo", dtype="fp16")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            load_shipped("demo", device="cuda")
 
 
 def test_the_positive_control_loads_and_its_diagnostic_detects_language_use():

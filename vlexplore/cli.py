@@ -28,6 +28,8 @@ EPILOG = """examples:
   vlexplore diagnose --model demo-lang --dataset demo-lang --region-labels gold
   vlexplore diagnose --model demo --dataset demo --out runs/demo
   vlexplore figures --out figures --runs runs/demo
+  vlexplore diagnose --model volta:lxmert --checkpoint ... --device cuda --precision tf32 ...
+  torchrun --nproc-per-node 2 -m vlexplore diagnose --model demo --dataset demo --out results/
 """
 
 
@@ -52,8 +54,19 @@ def _json_safe(value):
 
 
 def cmd_diagnose(args) -> int:
+    from . import distributed
+
+    device = distributed.init_from_environment(args.device)  # under torchrun: join the group first
+    try:
+        return _diagnose(args, device, is_writer=distributed.rank() == 0)
+    finally:
+        distributed.shutdown()
+
+
+def _diagnose(args, device, is_writer: bool) -> int:
+    """One process's share of ``vlexplore diagnose``; only the writer (rank 0) reports."""
     from . import registry
-    from .diagnostics import format_table, label_agreement, results_frame, summarize
+    from .diagnostics import RunningSummary, format_table, write_results_csv
     from .engine import diagnose_dataset
 
     settings = _settings(args)
@@ -78,16 +91,27 @@ def cmd_diagnose(args) -> int:
         model_options["ablation_space"] = args.ablation_space
     model = registry.load_model(args.model, **model_options)
     dataset = registry.load_dataset(args.dataset, **dataset_options)
-    skipped: list[str] = list(dataset.skipped)  # images a reader left out, then phrases
+    skipped: list[str] = list(getattr(dataset, "skipped", ()))  # images a reader left out, then phrases
+    out = Path(args.out) if args.out and is_writer else None
+    if out is not None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InputError(f"--out {out}: cannot create the folder ({error.strerror})") from None
+    running = RunningSummary()  # rows stream to phrases.csv and into the summary: memory stays flat
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        results = list(
-            diagnose_dataset(
-                model, dataset, settings, limit=args.limit, batch_size=args.batch_size,
-                progress=not args.quiet, skipped=skipped,
-            )
+        results = diagnose_dataset(
+            model, dataset, settings, limit=args.limit, batch_size=args.batch_size,
+            progress=not args.quiet, skipped=skipped, device=device, precision=args.precision,
         )
-    if not results:
+        if out is not None:
+            results = write_results_csv(results, out / "phrases.csv")
+        for result in results:  # on other ranks: their windows run, rank 0 gets the rows
+            running.add(result)
+    if not is_writer:
+        return 0
+    if not running.n:
         if not skipped:
             raise InputError(
                 f"dataset {args.dataset!r} has no phrase with a gold box, so there is nothing to diagnose"
@@ -96,8 +120,7 @@ def cmd_diagnose(args) -> int:
         raise InputError(
             f"no phrase of {args.dataset!r} could be diagnosed: all {len(skipped)} were skipped, e.g. {reasons}"
         )
-    summary = summarize(results)
-    agreement = label_agreement(results)
+    summary, agreement = running.summary(), running.label_agreement()
     regions_from = None
     if args.features:
         from .data.features import read_provenance
@@ -105,13 +128,7 @@ def cmd_diagnose(args) -> int:
         made_by = read_provenance(args.features)
         if made_by:
             regions_from = f"{made_by['detector']} ({made_by.get('mode', '?')} mode)"
-    if args.out:
-        out = Path(args.out)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise InputError(f"--out {out}: cannot create the folder ({error.strerror})") from None
-        results_frame(results).to_csv(out / "phrases.csv", index=False)
+    if out is not None:
         meta = {**summary, "model": args.model, "dataset": args.dataset, "settings": settings.as_dict(),
                 "label_agreement": agreement, "skipped": skipped, "regions_from": regions_from}
         (out / "summary.json").write_text(json.dumps(_json_safe(meta), indent=2) + "\n")
@@ -213,6 +230,8 @@ def _fraction(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .models.common import PRECISIONS
+
     parser = argparse.ArgumentParser(
         prog="vlexplore",
         description="Cross-modal input ablation (Frank, Bugliarello & Elliott, EMNLP 2021) for "
@@ -257,8 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
                            "ablated cells in their mean colour and re-encode the picture")
     diag.add_argument("--batch-size", type=_positive_int, default=8, help="phrases per forward pass (default 8)")
     diag.add_argument("--threads", type=_positive_int, help="torch CPU threads (>= 1)")
-    diag.add_argument("--out", help="folder for phrases.csv (one row per phrase) and summary.json "
-                      "(created if missing; not an existing file)")
+    diag.add_argument("--device", default="auto",
+                      help="where the model runs: auto (CUDA when present, else cpu), cpu, cuda, cuda:1, ...")
+    diag.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                      help="fp32 (default, exact), tf32 (CUDA tensor-core matmuls), bf16 or fp16 (autocast)")
+    diag.add_argument("--out", help="folder for phrases.csv (one row per phrase, written as rows come) and "
+                      "summary.json (created if missing; not an existing file)")
     diag.add_argument("--json", action="store_true",
                       help="print one JSON object (the summary and the skipped phrases) instead of the table")
     diag.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -5,10 +5,11 @@ May import: assets, protocol, engine, paper (never views, app or cli).
 
 from __future__ import annotations
 
+import csv
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .engine import PhraseResult
@@ -17,6 +18,8 @@ from .protocol import LANG4VIS, VIS4LANG, protocol_label
 
 __all__ = [
     "results_frame",
+    "RunningSummary",
+    "write_results_csv",
     "summarize",
     "summary_frame",
     "label_agreement",
@@ -32,9 +35,89 @@ def results_frame(results: Iterable[PhraseResult]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _mean(values) -> float:
-    values = np.asarray([v for v in values if not math.isnan(v)], dtype=np.float64)
-    return float(values.mean()) if values.size else math.nan
+class _Mean:
+    """A running mean of the finite values added (compensated sum: no drift over 10^5 terms)."""
+
+    def __init__(self) -> None:
+        self.total, self.compensation, self.count = 0.0, 0.0, 0
+
+    def add(self, value: float) -> None:
+        if math.isnan(value):
+            return
+        total = self.total + value
+        if abs(self.total) >= abs(value):
+            self.compensation += (self.total - total) + value
+        else:
+            self.compensation += (value - total) + self.total
+        self.total, self.count = total, self.count + 1
+
+    @property
+    def value(self) -> float:
+        return (self.total + self.compensation) / self.count if self.count else math.nan
+
+
+class RunningSummary:
+    """``summarize`` and ``label_agreement`` one result at a time, in memory that does not grow.
+
+    A dataset run streams its rows (to a CSV, say) and adds each here, so that nothing holds
+    every result at once.
+    """
+
+    def __init__(self, ks: tuple[int, ...] = (1, 3, 5)) -> None:
+        self.ks = ks
+        self.n = self.n_lang4vis = self.n_labelled = 0
+        self.vis4lang = {c: _Mean() for c in VIS4LANG}
+        self.lang4vis = {c: _Mean() for c in LANG4VIS}
+        self.baselines: set[str] = set()
+        self.departures: set[str] = set()
+        self.lang4vis_notes: set[str] = set()  # why MRC-KL is n/a, in words
+        self.hits = dict.fromkeys(ks, 0)
+
+    def add(self, result: PhraseResult) -> None:
+        self.n += 1
+        for c in VIS4LANG:
+            self.vis4lang[c].add(getattr(result, f"mlm_bits_{c}"))
+        if not math.isnan(result.mrc_kl_bits_none):
+            self.n_lang4vis += 1
+            for c in LANG4VIS:
+                self.lang4vis[c].add(getattr(result, f"mrc_kl_bits_{c}"))
+        self.baselines.add(result.baseline)
+        self.departures.update(result.departures)
+        if result.lang4vis_note:
+            self.lang4vis_notes.add(result.lang4vis_note)
+        if result.label and result.detector_top_classes:
+            self.n_labelled += 1
+            for k in self.ks:
+                self.hits[k] += result.label in result.detector_top_classes[:k]
+
+    def summary(self) -> dict:
+        """What ``summarize`` returns for the results added so far."""
+        departures = sorted(self.departures)
+        return {
+            "n": self.n,
+            "n_lang4vis": self.n_lang4vis,
+            "vis4lang": {c: mean.value for c, mean in self.vis4lang.items()},
+            "lang4vis": {c: mean.value for c, mean in self.lang4vis.items()},
+            "baseline": ", ".join(sorted(self.baselines)),
+            # why MRC-KL is n/a (no phrase had a Language-for-Vision readout), in words
+            "lang4vis_note": "; ".join(sorted(self.lang4vis_notes)) if self.n and not self.n_lang4vis else "",
+            "is_paper": self.n > 0 and not departures,
+            "departures": departures,
+        }
+
+    def label_agreement(self) -> dict:
+        """What ``label_agreement`` returns for the results added so far."""
+        out = {"n": self.n_labelled}
+        for k in self.ks:
+            out[f"top{k}"] = self.hits[k] / self.n_labelled if self.n_labelled else math.nan
+        return out
+
+
+def _running(results: Iterable[PhraseResult], ks: tuple[int, ...] = (1, 3, 5)) -> RunningSummary:
+    running = RunningSummary(ks)
+    for result in results:
+        running.add(result)
+    return running
 
 
 def summarize(results: Iterable[PhraseResult]) -> dict:
@@ -45,22 +128,29 @@ def summarize(results: Iterable[PhraseResult]) -> dict:
     the replacement(s) used; ``is_paper`` is true only when every phrase followed the
     paper's protocol, and ``departures`` lists every way any phrase did not.
     """
-    results = list(results)
-    l4v = [r for r in results if not math.isnan(r.mrc_kl_bits_none)]
-    departures = sorted({d for r in results for d in r.departures})
-    return {
-        "n": len(results),
-        "n_lang4vis": len(l4v),
-        "vis4lang": {c: _mean(getattr(r, f"mlm_bits_{c}") for r in results) for c in VIS4LANG},
-        "lang4vis": {c: _mean(getattr(r, f"mrc_kl_bits_{c}") for r in l4v) for c in LANG4VIS},
-        "baseline": ", ".join(sorted({r.baseline for r in results})),
-        # why MRC-KL is n/a (no phrase had a Language-for-Vision readout), in words
-        "lang4vis_note": "; ".join(sorted({r.lang4vis_note for r in results if r.lang4vis_note}))
-        if results and not l4v
-        else "",
-        "is_paper": bool(results) and not departures,
-        "departures": departures,
-    }
+    return _running(results).summary()
+
+
+def write_results_csv(results: Iterable[PhraseResult], path: str | Path) -> Iterator[PhraseResult]:
+    """Pass ``results`` through, writing each as a row of ``path`` as it comes.
+
+    Columns and values are those of ``results_frame(...).to_csv(index=False)`` (NaN as an
+    empty cell). The file is created with the first result, so a run that scores nothing
+    leaves none behind.
+    """
+    handle, writer = None, None
+    try:
+        for result in results:
+            row = {k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in result.as_dict().items()}
+            if writer is None:
+                handle = open(path, "w", newline="")  # noqa: SIM115 (closed in finally, the stream may stop early)
+                writer = csv.DictWriter(handle, fieldnames=list(row))
+                writer.writeheader()
+            writer.writerow(row)
+            yield result
+    finally:
+        if handle is not None:
+            handle.close()
 
 
 def summary_frame(summary: dict, model: str = "") -> pd.DataFrame:
@@ -77,12 +167,7 @@ def label_agreement(results: Iterable[PhraseResult], ks: tuple[int, ...] = (1, 3
 
     Only phrases with a gold label and a target region count (the paper's LabelMatch subset).
     """
-    scored = [r for r in results if r.label and r.detector_top_classes]
-    out = {"n": len(scored)}
-    for k in ks:
-        hits = sum(r.label in r.detector_top_classes[:k] for r in scored)
-        out[f"top{k}"] = hits / len(scored) if scored else math.nan
-    return out
+    return _running(results, ks).label_agreement()
 
 
 def paper_results() -> pd.DataFrame:

@@ -4,24 +4,28 @@
 per-phrase records over a dataset for the CLI, packing several phrases into each forward.
 The engine only orchestrates: what the rows hold, which baseline stands in and which
 sides apply are decided in ``vlexplore.protocol``.
-May import: errors, records, images, text, protocol, models.base (never views, app or cli).
+May import: errors, records, images, text, batching, distributed, protocol, models.base,
+models.common (never views, app or cli).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 
 import numpy as np
 import pandas as pd
 import torch
 
-from . import protocol
+from . import distributed, protocol
+from .batching import WINDOW_BATCHES, in_length_buckets, windows
 from .errors import InputError, check_finite
 from .images import example_picture
 from .models.base import PixelInput, RegionInput, VLBatch, VLModel
+from .models.common import PRECISIONS, precision_context, resolve_device
 from .protocol import LANG4VIS, PAPER, VIS4LANG, AblationSettings, Alignment, Baseline, Condition
 from .protocol.scoring import mlm_scores, mrc_kl_bits
 from .records import Example, ExampleSet, Phrase, Regions
@@ -282,13 +286,14 @@ def collate(items: Sequence[Prepared], pad_id: int = 0) -> VLBatch:
 
 
 @torch.inference_mode()
-def run_prepared(model: VLModel, items: Sequence[Prepared], top_k: int = 5) -> list[dict]:
-    """One forward for all rows of ``items``; returns raw per-phrase score arrays."""
+def run_prepared(model: VLModel, items: Sequence[Prepared], top_k: int = 5, precision: str = "fp32") -> list[dict]:
+    """One forward for all rows of ``items`` at ``precision``; returns raw per-phrase score arrays."""
     batch = collate(items, pad_id=model.tokenizer.pad_token_id or 0)
-    output = model.forward(batch)
+    with precision_context(precision, model.device):
+        output = model.forward(batch)
     gold_ids = [np.take(item.encoded.input_ids, item.encoded.phrase_positions) for item in items for _ in item.rows]
     gold = torch.from_numpy(_pad(gold_ids, batch.text_positions.shape[1], 0).astype(np.int64))  # (B, M)
-    token_scores = mlm_scores(output.text_logits, gold, k=top_k)
+    token_scores = mlm_scores(output.text_logits.float().cpu(), gold, k=top_k)
     raw, row = [], 0
     for item in items:
         rows = slice(row, row + len(item.rows))
@@ -304,7 +309,7 @@ def run_prepared(model: VLModel, items: Sequence[Prepared], top_k: int = 5) -> l
         }
         k = len(item.region_positions)
         if k and output.region_logits is not None:
-            logits = output.region_logits[rows, :k].float()
+            logits = output.region_logits[rows, :k].float().cpu()
             entry["mrc_kl_bits"] = mrc_kl_bits(item.detector_targets[None, :, :], logits)
             entry["region_probs"] = torch.softmax(logits, dim=-1).numpy()
         _require_finite_scores(model, item, entry)
@@ -422,6 +427,14 @@ def _scores(result: PhraseResult) -> dict[str, dict[str, float]]:
     }
 
 
+def _place(model: VLModel, device: str | torch.device | None, precision: str) -> None:
+    """Check ``precision`` and move ``model`` to ``device`` before any work starts."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    if device is not None and resolve_device(device, model.name) != model.device:
+        model.to(device)
+
+
 def diagnose(
     model: VLModel,
     example: Example,
@@ -430,19 +443,24 @@ def diagnose(
     average_feature: np.ndarray | None = None,
     all_regions: bool = False,
     top_k: int = 5,
+    device: str | torch.device | None = None,
+    precision: str = "fp32",
 ) -> Diagnosis:
     """All six conditions of one phrase in one forward pass.
 
     ``average_feature`` is the dataset-average region feature (the paper's baseline); when
     it is not given, the mean of this image's regions stands in, and the result records
     "image mean" and is not labelled paper. ``all_regions`` scores MRC at every region
-    rather than the target alone (for the app's per-region views).
+    rather than the target alone (for the app's per-region views). ``device`` moves the
+    model there first ("auto": CUDA when present; None: where it is); ``precision`` is one
+    of fp32 (default, exact), tf32, bf16, fp16.
     """
     settings = settings or PAPER
+    _place(model, device, precision)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CaptionTruncatedWarning)
         item = prepare(model, example, phrase_index, settings, average_feature, all_regions)
-    raw = run_prepared(model, [item], top_k=top_k)[0]
+    raw = run_prepared(model, [item], top_k=top_k, precision=precision)[0]
     result = _result(item, raw)
     tokens, topk, regions = _frames(model, item, raw)
     ablated = {row.condition: row.visual.ablated for row in item.rows}
@@ -471,67 +489,97 @@ def diagnose(
     )
 
 
+def _padded_length(item: Prepared) -> tuple[int, int]:
+    """What a batch pads: visual units (regions or patches), then tokens."""
+    return len(item.unit_boxes), len(item.encoded.input_ids)
+
+
 def diagnose_dataset(
     model: VLModel,
     examples: ExampleSet | Iterable[Example],
     settings: AblationSettings | None = None,
     limit: int | None = None,
     batch_size: int = 8,
-    progress: bool = True,
+    progress: bool | Callable[[int], None] = True,
     average_feature: np.ndarray | None = None,
     skipped: list[str] | None = None,
+    length_buckets: bool = True,
+    device: str | torch.device | None = None,
+    precision: str = "fp32",
 ) -> Iterator[PhraseResult]:
     """Stream one ``PhraseResult`` per diagnosable phrase, ``batch_size`` phrases per forward.
 
     Phrases that cannot be scored (beyond the token limit, say) are skipped with their
     reason appended to ``skipped`` (and a warning), never dropped silently. An
-    ``ExampleSet`` supplies the dataset-average baseline; a plain list of examples without
-    ``average_feature`` falls back to each image's mean, and every result records which.
+    ``ExampleSet`` (or any iterable with ``average_region_feature()``) supplies the
+    dataset-average baseline; a plain list of examples without ``average_feature`` falls
+    back to each image's mean, and every result records which.
+    ``length_buckets`` batches phrases of similar length together (less padding); results
+    still come in dataset order. Examples are read as they are needed, so a generator of
+    examples runs in memory that does not grow with the dataset. ``device`` and
+    ``precision`` as in ``diagnose``. ``progress``: a tqdm bar, or a function called with
+    the number of phrases each finished batch adds.
+    Under ``torchrun`` (``vlexplore.distributed.init_from_environment``), the phrases are
+    shared out among the processes and rank 0 yields every result, in dataset order; the
+    other ranks yield nothing.
     """
     settings = settings or PAPER
+    _place(model, device, precision)
+    total = None
+    wants_average = model.input_kind == "regions" and settings.baseline == "average"
+    if average_feature is None and wants_average and hasattr(examples, "average_region_feature"):
+        average_feature = examples.average_region_feature()
     if isinstance(examples, ExampleSet):
-        example_list = examples.examples
-        if average_feature is None and model.input_kind == "regions" and settings.baseline == "average":
-            average_feature = examples.average_region_feature()
-    else:
-        example_list = list(examples)
+        examples = examples.examples
     if average_feature is not None:  # checked here too: inside prepare() it would only skip phrases
         check_finite(average_feature, "average_feature (the Vision-for-Language baseline)")
-    units = [(ex, j) for ex in example_list for j in ex.diagnosable_phrases()]
-    if limit is not None:
-        if limit < 1:
-            raise InputError(f"limit must be at least 1 phrase, got {limit}")
-        units = units[:limit]
-    bar = None
-    if progress:
+    if limit is not None and limit < 1:
+        raise InputError(f"limit must be at least 1 phrase, got {limit}")
+    if isinstance(examples, Sequence):
+        total = sum(len(ex.diagnosable_phrases()) for ex in examples)
+        total = total if limit is None else min(total, limit)
+    units = islice(((ex, j) for ex in examples for j in ex.diagnosable_phrases()), limit)
+    bar, advance = None, progress if callable(progress) else None
+    if progress is True and distributed.rank() == 0:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(units), desc=f"diagnosing with {model.name}", unit="phrase")
+        bar = tqdm(total=total, desc=f"diagnosing with {model.name}", unit="phrase")
+        advance = bar.update
     skipped = skipped if skipped is not None else []
-    pending: list[Prepared] = []
 
-    def flush():
-        results = [_result(item, raw) for item, raw in zip(pending, run_prepared(model, pending), strict=True)]
-        if bar is not None:
-            bar.update(len(pending))
-        pending.clear()
+    def run(items: list[Prepared]) -> list[PhraseResult]:
+        raw = run_prepared(model, items, precision=precision)
+        results = [_result(item, entry) for item, entry in zip(items, raw, strict=True)]
+        if advance is not None:
+            advance(len(items))
         return results
 
-    for example, j in units:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", CaptionTruncatedWarning)
-                pending.append(prepare(model, example, j, settings, average_feature))
-        except ValueError as error:
-            reason = f"{example.example_id} phrase {j}: {error}"
-            skipped.append(reason)
-            warnings.warn(f"skipped {reason}", stacklevel=2)
-            if bar is not None:
-                bar.update(1)
-            continue
-        if len(pending) >= batch_size:
-            yield from flush()
-    if pending:
-        yield from flush()
+    def window_entries(window: list[tuple[Example, int]]) -> list[PhraseResult | str]:
+        """Each phrase's result, or why it was skipped (a str), in window order."""
+        entries: list[Prepared | str] = []
+        for example, j in window:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", CaptionTruncatedWarning)
+                    entries.append(prepare(model, example, j, settings, average_feature))
+            except ValueError as error:
+                entries.append(f"{example.example_id} phrase {j}: {error}")
+        ready = [entry for entry in entries if isinstance(entry, Prepared)]
+        results = iter(in_length_buckets(ready, run, batch_size, key=_padded_length if length_buckets else None))
+        return [next(results) if isinstance(entry, Prepared) else entry for entry in entries]
+
+    stream = windows(units, batch_size * WINDOW_BATCHES)
+    if distributed.is_sharded():
+        entries = distributed.map_windows(stream, window_entries, on_remote=advance)
+    else:
+        entries = (entry for window in stream for entry in window_entries(window))
+    for entry in entries:
+        if isinstance(entry, str):
+            skipped.append(entry)
+            warnings.warn(f"skipped {entry}", stacklevel=2)
+            if advance is not None:
+                advance(1)
+        else:
+            yield entry
     if bar is not None:
         bar.close()

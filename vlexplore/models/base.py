@@ -126,9 +126,22 @@ class VLModel(ABC):
     readout: Literal["mlm", "causal"] = "mlm"
     #: how the readout differs from the paper's, for the UI ("" for the paper's MLM readout)
     readout_note: str = ""
+    #: where the weights live; ``forward`` moves each batch there and returns CPU logits
+    device: torch.device = torch.device("cpu")
 
     def __init__(self) -> None:
         self.tokenizer = None  # a Hugging Face tokenizer, set by the backend
+
+    def to(self, device: str | torch.device) -> VLModel:
+        """Move the weights (every torch module the model holds) to ``device``; "auto" = CUDA when present."""
+        from .common import resolve_device
+
+        device = resolve_device(device, self.name)
+        for value in vars(self).values():
+            if isinstance(value, torch.nn.Module):
+                value.to(device)
+        self.device = device
+        return self
 
     @abstractmethod
     def forward(self, batch: VLBatch) -> VLOutput:

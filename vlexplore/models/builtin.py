@@ -154,7 +154,9 @@ class SingleStreamVL(nn.Module):
         vision = self.feature_norm(self.feature_proj(features)) + self.box_norm(self.box_proj(boxes))
         vision = self.dropout(self.vision_norm(vision + self.type_embeddings.weight[1]))
         padding = torch.cat([attention_mask, visual_mask], dim=1) == 0
-        hidden = self.encoder(torch.cat([text, vision], dim=1), src_key_padding_mask=padding)
+        # an unpadded batch (length buckets make most of them so) needs no mask: the
+        # unmasked attention kernel is several times faster than the masked softmax on CPU
+        hidden = self.encoder(torch.cat([text, vision], dim=1), src_key_padding_mask=padding if padding.any() else None)
         return hidden[:, :t], hidden[:, t:]
 
     def mlm_logits(self, text_hidden: torch.Tensor) -> torch.Tensor:
@@ -195,16 +197,19 @@ class BuiltinVLModel(VLModel):
     def forward(self, batch: VLBatch) -> VLOutput:
         visual = require_regions(batch, self.name)
         # the demo model was trained on boxes encoded in float32 (training.py)
-        feats, boxes, visual_mask = regions_with_global_row(visual, box_dtype=torch.float32)
+        feats, boxes, visual_mask = (
+            t.to(self.device) for t in regions_with_global_row(visual, box_dtype=torch.float32)
+        )
         text_hidden, vision_hidden = self.network.encode(
-            batch.input_ids.long(), batch.attention_mask.long(), feats, boxes, visual_mask
+            batch.input_ids.to(self.device, torch.long), batch.attention_mask.to(self.device, torch.long),
+            feats, boxes, visual_mask,
         )  # (B, T, H), (B, 1 + N, H)
         text_logits = self.network.mlm_logits(gather_positions(text_hidden, batch.text_positions))
         region_logits = None
         if batch.region_positions is not None:
             region_hidden = gather_positions(vision_hidden[:, 1:], batch.region_positions)  # (B, K, H)
-            region_logits = self.network.region_logits(region_hidden)  # (B, K, classes)
-        return VLOutput(text_logits, region_logits)
+            region_logits = self.network.region_logits(region_hidden).float().cpu()  # (B, K, classes)
+        return VLOutput(text_logits.float().cpu(), region_logits)
 
 
 def builtin_tokenizer(vocab_file: str | Path = VOCAB_FILE, expected_size: int | None = None):
@@ -262,15 +267,21 @@ def load_builtin(path: str | Path, name: str | None = None, vocab_file: str | Pa
     return BuiltinVLModel(network, tokenizer, name or path.stem, source=str(path.name))
 
 
-def load_shipped(name: str = "demo", checkpoint: str | None = None, **options) -> BuiltinVLModel:
+def load_shipped(
+    name: str = "demo", checkpoint: str | None = None, device: str = "cpu", **options
+) -> BuiltinVLModel:
     """Registry entry: "demo" (silver labels), "demo-gold" (gold labels) or "demo-lang" (the
     positive control, gold labels in the world where only words tell a shape), from assets/demo.
 
-    ``checkpoint`` loads a retrained file instead (e.g. from ``vlexplore train-demo --out``).
+    ``checkpoint`` loads a retrained file instead (e.g. from ``vlexplore train-demo --out``);
+    ``device`` is where it runs ("auto": CUDA when present; a 0.6 M-parameter model gains
+    little there, so the default stays cpu).
     """
     if options:
-        raise ValueError(f"the built-in model {name!r} takes no options {sorted(options)}; only checkpoint=PATH")
+        raise ValueError(
+            f"the built-in model {name!r} takes no options {sorted(options)}; only checkpoint=PATH and device"
+        )
     if name not in SHIPPED:
         raise ValueError(f"unknown built-in model {name!r}; choose one of {', '.join(SHIPPED)}")
     path = Path(checkpoint) if checkpoint else DEMO_DIR / f"{SHIPPED[name]}.safetensors"
-    return load_builtin(path, name=name)
+    return load_builtin(path, name=name).to(device)

@@ -11,6 +11,9 @@ the views, the app or a backend module (backends import this, not the other way 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 from .base import RegionInput, VLBatch
@@ -18,6 +21,8 @@ from .base import RegionInput, VLBatch
 __all__ = [
     "WHOLE_IMAGE_BOX",
     "resolve_device",
+    "PRECISIONS",
+    "precision_context",
     "gather_positions",
     "encode_boxes_torch",
     "regions_with_global_row",
@@ -52,6 +57,39 @@ def resolve_device(name: str | torch.device, owner: str) -> torch.device:
             f"{owner}: device 'cuda' asked for, but no CUDA GPU is available; use device='cpu'"
         )
     return device
+
+
+#: numeric precision of a forward pass; fp32 is the default and the exact one
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+
+
+@contextmanager
+def precision_context(precision: str, device: torch.device) -> Iterator[None]:
+    """Run the forward passes inside at ``precision`` on ``device``.
+
+    fp32: float32 matmuls in full (TF32 off), the reference every other setting is measured
+    against. tf32: float32 storage, matmuls in TensorFloat-32 on CUDA (on a CPU, float32
+    unless oneDNN has a faster exact-enough kernel). bf16 / fp16: ``torch.autocast``, so
+    matmuls run in half precision and softmax / layer norm where autocast keeps them in
+    float32; the engine scores the logits in float32 either way. The matmul settings are
+    process-wide while the context is open and restored after it.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    saved = (torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    tf32 = precision == "tf32"
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+    try:
+        if precision in ("bf16", "fp16"):
+            dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+            with torch.autocast(device.type, dtype=dtype):
+                yield
+        else:
+            yield
+    finally:
+        torch.set_float32_matmul_precision(saved[0])
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[1], saved[2]
 
 
 def gather_positions(hidden: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,8 @@
 """What the app shows, as a small value that round-trips through a URL query string.
 
-A copied link reopens the same view: model (with a VOLTA checkpoint path), dataset (with
-Flickr30k's features and images paths), example, phrase, displayed conditions and ablation
-settings. Decoding never raises: a bad value falls back to its
+A copied link reopens the same view: model (with a VOLTA checkpoint path, the device and
+precision it runs at), dataset (with Flickr30k's features and images paths), example, phrase,
+displayed conditions and ablation settings. Decoding never raises: a bad value falls back to its
 default and the problem is reported, so a hand-edited link still opens.
 """
 
@@ -14,12 +14,14 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from ..models.common import PRECISIONS
 from ..protocol import LANG4VIS, PAPER, VIS4LANG, AblationSettings
 
-__all__ = ["ViewState", "Key", "VIEWS", "BUILTIN_WORLDS", "THRESHOLD_MAX", "from_query", "to_query", "parse_box", "format_box",
+__all__ = ["ViewState", "Key", "VIEWS", "DEVICES", "BUILTIN_WORLDS", "THRESHOLD_MAX", "from_query", "to_query", "parse_box", "format_box",
            "selection_box", "parse_deck", "format_deck"]
 
 VIEWS: tuple[str, ...] = ("example", "dataset", "about")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")  # auto: CUDA when present
 BUILTIN_WORLDS: tuple[str, ...] = ("demo", "demo-lang")  # datasets whose regions have gold classes
 THRESHOLD_MAX = 0.95  # the largest threshold the sidebar's slider offers; a link above it is clamped
 
@@ -44,6 +46,8 @@ class ViewState:
     checkpoint: str = ""  # a volta:ARCH model's weights (pytorch_model_9.bin)
     features: str = ""  # a flickr30k:PATH dataset's region features (TSV, LMDB or .npz folder)
     images: str = ""  # a flickr30k:PATH dataset's images folder (optional)
+    device: str = "auto"  # where the model runs
+    precision: str = "fp32"  # numeric precision of its forward passes (fp32: exact)
     region_labels: str = "silver"  # built-in worlds: MRC-KL against the detector (silver) or gold classes
     present: bool = False  # presenter mode: big image and headline, the story in one line
     deck: str = ""  # the presenter's list of examples, "EXAMPLE:PHRASE,..." (see parse_deck)
@@ -79,6 +83,7 @@ class Key:
     THRESHOLD, ALIGNMENT, BASELINE = "threshold", "alignment", "baseline"
     CAPTION_EDIT, BOX_EDIT, WORDS = "caption_edit", "box_edit", "words"
     CHECKPOINT, FEATURES, IMAGES = "checkpoint", "features", "images"
+    DEVICE, PRECISION = "device", "precision"
     REGION_LABELS = "region_labels"
     PRESENT, DECK = "present", "deck"
     # page bookkeeping (leading underscore: never a widget)
@@ -139,6 +144,8 @@ _CHOICES = {
     "lang4vis": LANG4VIS,
     "alignment": ("iot", "iou"),
     "baseline": ("average", "zero"),
+    "device": DEVICES,
+    "precision": PRECISIONS,
     "region_labels": ("silver", "gold"),
 }
 

@@ -440,16 +440,39 @@ class Encoder(nn.Module):
         # single-stream models: run plain BERT over [text; regions] (same weights, same
         # result, fewer and larger matmuls than going stream by stream)
         self.joint = all(config.is_joint(n) for n in range(config.depth))
+        # dual-stream models: the sublayers before the first cross-modal attention see one
+        # modality alone, so each stream may run there on its distinct inputs only
+        crossing = set(config.tv_attn_sublayers) | set(config.vt_attn_sublayers)
+        self.unimodal_depth = min(crossing, default=config.depth)
 
-    def forward(self, t, v, t_bias, v_bias):
+    def forward(self, t, v, t_bias, v_bias, t_rows=None, v_rows=None):
+        """``t_rows``/``v_rows`` (B,): when given, ``t`` and ``v`` hold distinct unimodal inputs
+        only, and row b of the batch is text ``t_rows[b]`` with vision ``v_rows[b]``; the
+        streams are expanded to the batch where they first meet."""
         if self.joint:
             x, bias = torch.cat([t, v], dim=1), torch.cat([t_bias, v_bias], dim=-1)  # (B, T + 1+R, H)
             for sublayer in self.layer:
                 x = sublayer.joint(x, bias)  # (B, T + 1+R, H)
             return x[:, : t.shape[1]], x[:, t.shape[1] :]  # (B, T, H), (B, 1+R, H)
-        for sublayer in self.layer:
-            t, v = sublayer(t, v, t_bias, v_bias)  # (B, T, H), (B, 1+R, V)
+        for n, sublayer in enumerate(self.layer):
+            if n == self.unimodal_depth and t_rows is not None:
+                t, t_bias, v, v_bias = t[t_rows], t_bias[t_rows], v[v_rows], v_bias[v_rows]  # to (B, ...)
+                t_rows = v_rows = None
+            t, v = sublayer(t, v, t_bias, v_bias)  # (B or U_t, T, H), (B or U_v, 1+R, V)
+        if t_rows is not None:
+            t, v = t[t_rows], v[v_rows]
         return t, v
+
+
+def distinct_rows(*tensors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One row index per distinct input (rows of ``tensors`` compared whole, exactly), and
+    for each of the B rows the number of its distinct input: (U,) and (B,)."""
+    b = tensors[0].shape[0]
+    key = torch.cat([x.reshape(b, -1).double() for x in tensors], dim=1)  # exact for float32 and ids
+    _, inverse = torch.unique(key, dim=0, return_inverse=True)  # (B,)
+    first = torch.full((int(inverse.max()) + 1,), b, dtype=torch.long, device=key.device)
+    first = first.scatter_reduce(0, inverse, torch.arange(b, device=key.device), "amin")  # (U,)
+    return first, inverse
 
 
 class Pooler(nn.Module):
@@ -476,6 +499,9 @@ class VoltaBert(nn.Module):
             self.embeddings = TextEmbeddings(config)
             self.v_embeddings = DUAL_EMBEDDINGS[config.image_embeddings](config)
         self.encoder = Encoder(config)
+        # dual-stream: compute each distinct text-only and vision-only input once per forward
+        # (rows of a phrase share the masked text, phrases of an image its regions, ...)
+        self.share_unimodal = not self.shared_embeddings and not self.encoder.joint
         self.t_pooler = Pooler(config.hidden_size, config.pooler_size, config.fusion_act)
         if config.fusion_method != "text":
             if config.pooler_size != config.v_pooler_size:
@@ -487,6 +513,12 @@ class VoltaBert(nn.Module):
     def forward(
         self, input_ids, image_feat, image_loc, token_type_ids, attention_mask, image_attention_mask
     ):
+        t_rows = v_rows = None
+        if self.share_unimodal and input_ids.shape[0] > 1:
+            t_first, t_rows = distinct_rows(input_ids, token_type_ids, attention_mask)  # (U_t,), (B,)
+            v_first, v_rows = distinct_rows(image_feat, image_loc, image_attention_mask)  # (U_v,), (B,)
+            input_ids, token_type_ids, attention_mask = (x[t_first] for x in (input_ids, token_type_ids, attention_mask))
+            image_feat, image_loc, image_attention_mask = (x[v_first] for x in (image_feat, image_loc, image_attention_mask))
         if self.shared_embeddings:
             t, v = self.embeddings(input_ids, image_feat, image_loc, token_type_ids)  # (B, T, H), (B, 1+R, H)
         else:
@@ -497,7 +529,7 @@ class VoltaBert(nn.Module):
         dtype = t.dtype
         t_bias = (1.0 - attention_mask.to(dtype))[:, None, None, :] * -10000.0  # (B, 1, 1, T)
         v_bias = (1.0 - image_attention_mask.to(dtype))[:, None, None, :] * -10000.0  # (B, 1, 1, 1+R)
-        return self.encoder(t, v, t_bias, v_bias)  # (B, T, H), (B, 1+R, V)
+        return self.encoder(t, v, t_bias, v_bias, t_rows, v_rows)  # (B, T, H), (B, 1+R, V)
 
 
 class PredictionTransform(nn.Module):

@@ -29,19 +29,22 @@ def dataset_run() -> tuple[list, list[str]] | None:
         st.error(literal(in_app_words(str(error))))
         return None
     settings = session.current_state().settings()
-    key = (session.model_source(), session.dataset_source(), settings)
+    precision = session.current_state().precision
+    key = (session.model_source(), session.dataset_source(), settings, precision)
     runs = session.dataset_runs()
     if runs.get_recent(key) is None:
         average = session.dataset_average(model.feature_dim)  # the engine resolves and records it
         total = len(dataset.units())
         bar = st.progress(0.0, text=f"Diagnosing {total} phrases with {s[Key.MODEL]} …")
-        results, skipped = [], []
+        results, skipped, done = [], [], [0]
+
+        def advance(n: int) -> None:  # after each batch (results come a window of batches at a time)
+            done[0] += n
+            bar.progress(min(1.0, done[0] / max(total, 1)), text=f"Diagnosed {done[0]} of {total} phrases …")
+
         try:
-            for result in diagnose_dataset(model, dataset, settings, progress=False, skipped=skipped,
-                                           batch_size=32, average_feature=average):
-                results.append(result)
-                done = len(results) + len(skipped)
-                bar.progress(min(1.0, done / max(total, 1)), text=f"Diagnosed {done} of {total} phrases …")
+            results.extend(diagnose_dataset(model, dataset, settings, progress=advance, skipped=skipped,
+                                            batch_size=32, average_feature=average, precision=precision))
         except (ValueError, RuntimeError) as error:  # e.g. a model that does not fit these features
             st.error(literal(in_app_words(f"{s[Key.MODEL]} could not be run on {s[Key.DATASET]}: {error}")))
             return None

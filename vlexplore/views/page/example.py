@@ -170,7 +170,8 @@ def diagnose_edited(view: ExampleView) -> None:
     key = f"{session.model_source()}|{session.dataset_source()}|{ex.fingerprint(edited)}|{view.phrase_index}" \
           f"|{baseline.source}"
     try:
-        view.diagnosis = session.get_diagnosis(key, view.model, edited, view.phrase_index, settings, baseline)
+        view.diagnosis = session.get_diagnosis(key, view.model, edited, view.phrase_index, settings, baseline,
+                                               precision=session.current_state().precision)
     except (ValueError, RuntimeError) as error:  # RuntimeError: a model that does not fit these inputs
         view.messages.append(("error", str(error)))
         if view.regions_model and edited.regions is None and s[Key.DATASET].startswith("flickr30k:"):

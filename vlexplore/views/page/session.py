@@ -32,12 +32,16 @@ RANDOM_PREFIX = "random:"  # example ids "random:SEED": a fresh scene of the bui
 
 
 # ---------------------------------------------------------------- cached sources
-# A source is (spec, options): options are the spec's paths as sorted (name, value) pairs,
+# A source is (spec, options[, device]): options are the spec's paths as sorted (name, value) pairs,
 # e.g. ("volta:uniter", (("checkpoint", "/data/pytorch_model_9.bin"),)).
 @st.cache_resource(show_spinner="Loading the model …", max_entries=4)
 def get_model(source: tuple):
-    spec, options = source
-    return sources.load_model(spec, **dict(options))
+    spec, options, device = source
+    model = sources.load_model(spec, **dict(options))
+    try:
+        return model.to(device)
+    except (ValueError, RuntimeError) as error:  # no GPU here, or one without room
+        raise ValueError(f"{spec} cannot run on device {device!r}: {error}") from error
 
 
 @st.cache_resource(show_spinner="Loading the examples …", max_entries=4)
@@ -78,12 +82,13 @@ def get_detections(folder: str, mode: str, digest: str, _image: np.ndarray):
 
 @st.cache_resource(show_spinner="Running the model (six conditions, one pass) …", max_entries=64)
 def get_diagnosis(key: str, _model, _example, phrase_index: int, settings: AblationSettings,
-                  _baseline: Baseline):
-    """``key`` names model, example content and baseline; settings are hashed. The engine is
-    handed the dataset average only when that is the baseline (else it takes the image's mean
-    or zeros itself), so the result records the same source."""
+                  _baseline: Baseline, precision: str = "fp32"):
+    """``key`` names model, example content and baseline; settings and precision are hashed.
+    The engine is handed the dataset average only when that is the baseline (else it takes the
+    image's mean or zeros itself), so the result records the same source."""
     average = _baseline.vector if _baseline.source == PAPER_BASELINE else None
-    return diagnose(_model, _example, phrase_index, settings, average_feature=average, all_regions=True)
+    return diagnose(_model, _example, phrase_index, settings, average_feature=average, all_regions=True,
+                    precision=precision)
 
 
 class RecentRuns(OrderedDict):
@@ -160,9 +165,10 @@ def current_state() -> ViewState:
 
 
 def model_source() -> tuple:
-    """The model to load: its spec and, for volta:ARCH, the checkpoint typed in the sidebar."""
+    """The model to load: its spec, for volta:ARCH the checkpoint typed in the sidebar, and
+    the device it runs on."""
     state = current_state()
-    return state.model, tuple(sorted(state.model_options().items()))
+    return state.model, tuple(sorted(state.model_options().items())), state.device
 
 
 def dataset_source() -> tuple:

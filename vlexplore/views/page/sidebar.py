@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ...models.common import PRECISIONS
 from ...protocol import PAPER
 from .. import sources
-from ..state import BUILTIN_WORLDS, THRESHOLD_MAX, VIEWS, Key
+from ..state import BUILTIN_WORLDS, DEVICES, THRESHOLD_MAX, VIEWS, Key
 from . import session
 
 VIEW_NAMES = {"example": "One example", "dataset": "Whole set", "about": "What am I looking at?"}
@@ -24,6 +25,7 @@ def sidebar() -> None:
         detector_inputs()
         dataset_inputs()
         settings_inputs()
+        compute_inputs()
         st.caption("The address bar holds this view: copy the link to share it.")
 
 
@@ -96,3 +98,14 @@ def settings_inputs() -> None:
         st.button("Back to the paper's settings", on_click=session.reset_settings)
     else:
         st.caption(":material/check: The paper's settings.")
+
+
+def compute_inputs() -> None:
+    st.subheader("Compute")
+    st.radio("Device", DEVICES, key=Key.DEVICE, horizontal=True,
+             format_func={"auto": "auto", "cpu": "CPU", "cuda": "GPU (CUDA)"}.get,
+             help="Where the model runs; auto takes the GPU when there is one.")
+    st.radio("Precision", PRECISIONS, key=Key.PRECISION, horizontal=True,
+             help="fp32 is exact (the paper's numbers). tf32 uses a GPU's tensor cores for matmuls; "
+                  "bf16 and fp16 run matmuls in half precision (autocast): faster on a GPU, scores "
+                  "differ in the second or third decimal.")
