@@ -61,7 +61,7 @@ def cmd_diagnose(args) -> int:
         results = list(
             diagnose_dataset(
                 model, dataset, settings, limit=args.limit, batch_size=args.batch_size,
-                progress=not args.quiet, skipped=skipped,
+                progress=not args.quiet, skipped=skipped, vlbert_positions=args.vlbert_positions,
             )
         )
     if not results:
@@ -76,7 +76,7 @@ def cmd_diagnose(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
         results_frame(results).to_csv(out / "phrases.csv", index=False)
         meta = {**summary, "model": args.model, "dataset": args.dataset, "settings": settings.as_dict(),
-                "label_agreement": agreement, "skipped": skipped}
+                "vlbert_positions": args.vlbert_positions, "label_agreement": agreement, "skipped": skipped}
         (out / "summary.json").write_text(json.dumps(_json_safe(meta), indent=2) + "\n")
     if args.json:
         print(json.dumps(_json_safe(summary)))
@@ -152,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="vision-for-language replacement feature (default: dataset average)")
     diag.add_argument("--recompute-global-lang4vis", action="store_true",
                       help="recompute the global feature after zeroing aligned regions (the paper does not)")
+    diag.add_argument("--vlbert-positions", choices=["per-caption", "volta-batch16"], default="per-caption",
+                      help="volta:vl-bert only: text positions per caption (default), or as VOLTA gave them in "
+                      "the authors' batches of 16 phrases in dataset order (volta-batch16: the published "
+                      "runs exactly; see docs/vlbert-positions.md)")
     diag.add_argument("--batch-size", type=int, default=8, help="phrases per forward pass (default 8)")
     diag.add_argument("--threads", type=int, help="torch CPU threads")
     diag.add_argument("--out", help="folder for phrases.csv (one row per phrase) and summary.json")

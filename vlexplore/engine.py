@@ -24,9 +24,12 @@ from .models.base import PixelInput, RegionInput, VLBatch, VLModel
 from .protocol import LANG4VIS, PAPER, VIS4LANG, AblationSettings, Alignment, Baseline, Condition
 from .protocol.scoring import mlm_scores, mrc_kl_bits
 from .records import Example, ExampleSet, Phrase, Regions
-from .text import CaptionTruncatedWarning, EncodedCaption
+from .text import CaptionTruncatedWarning, EncodedCaption, caption_length
 
-__all__ = ["Diagnosis", "PhraseResult", "Prepared", "diagnose", "diagnose_dataset", "prepare", "run_prepared"]
+__all__ = [
+    "Diagnosis", "PhraseResult", "Prepared", "diagnose", "diagnose_dataset", "prepare", "run_prepared",
+    "dataset_units", "published_shift_from", "PUBLISHED_BATCH_SIZE", "VLBERT_POSITIONS",
+]
 
 
 @dataclass
@@ -85,6 +88,7 @@ class Prepared:
     region_positions: np.ndarray  # scored regions (the MRC target, or all)
     detector_targets: np.ndarray | None  # (K, C) detector distribution at region_positions
     image: np.ndarray | None = None
+    text_shift_from: int | None = None  # VL-BERT under VOLTA's batch rule (see published_shift_from)
 
     @property
     def phrase(self) -> Phrase:
@@ -260,12 +264,16 @@ def collate(items: Sequence[Prepared], pad_id: int = 0) -> VLBatch:
         raise ValueError("one batch cannot mix region rows and patch rows; prepare them with one model")
     m = max(len(p) for p in text_positions)
     k = max(len(p) for p in region_positions)
+    shifts = [item.text_shift_from for item, _ in rows]
+    if any(shift is not None for shift in shifts) and None in shifts:
+        raise ValueError("one batch cannot mix VL-BERT position rules; prepare every phrase with the same one")
     return VLBatch(
         input_ids=torch.from_numpy(ids),
         attention_mask=torch.from_numpy(attention),
         visual=visual,
         text_positions=torch.from_numpy(_pad(text_positions, m, 0).astype(np.int64)),
         region_positions=torch.from_numpy(_pad(region_positions, k, 0).astype(np.int64)) if k else None,
+        text_shift_from=None if shifts[0] is None else torch.tensor(shifts, dtype=torch.long),
     )
 
 
@@ -441,6 +449,63 @@ def diagnose(
     )
 
 
+def dataset_units(
+    model: VLModel, examples: ExampleSet | Iterable[Example], settings: AblationSettings,
+    average_feature: np.ndarray | None = None,
+) -> tuple[list[tuple[Example, int]], np.ndarray | None]:
+    """Every (example, phrase index) to diagnose, in dataset order, and the baseline to use.
+
+    An ``ExampleSet`` supplies the dataset-average region feature when none is given.
+    """
+    if isinstance(examples, ExampleSet):
+        example_list = examples.examples
+        if average_feature is None and model.input_kind == "regions" and settings.baseline == "average":
+            average_feature = examples.average_region_feature()
+    else:
+        example_list = list(examples)
+    return [(ex, j) for ex in example_list for j in ex.diagnosable_phrases()], average_feature
+
+
+def progress_bar(total: int, what: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=what, unit="phrase")
+
+
+#: the authors' ablation scripts ran 16 phrases per batch, in dataset order (TASK18's batch_size)
+PUBLISHED_BATCH_SIZE = 16
+VLBERT_POSITIONS = ("per-caption", "volta-batch16")
+
+
+def published_shift_from(model: VLModel, units: Sequence[tuple[Example, int]]) -> list[int]:
+    """Per unit, the shortest caption length of its batch of 16 in dataset order.
+
+    That is where VOLTA's VL-BERT starts shifting the text positions of every row of the
+    batch (``VLBertEmbeddings``); the same in all six conditions, whose captions have
+    equal lengths. ``units`` must be the whole evaluated set in its order.
+    """
+    lengths: dict[int, int] = {}
+    for example, _ in units:
+        if id(example) not in lengths:
+            lengths[id(example)] = caption_length(model.tokenizer, example.caption, model.max_text_length)
+    out = []
+    for start in range(0, len(units), PUBLISHED_BATCH_SIZE):
+        group = units[start : start + PUBLISHED_BATCH_SIZE]
+        shortest = min(lengths[id(example)] for example, _ in group)
+        out.extend([shortest] * len(group))
+    return out
+
+
+def _check_positions(model: VLModel, vlbert_positions: str) -> None:
+    if vlbert_positions not in VLBERT_POSITIONS:
+        raise ValueError(f"vlbert_positions must be one of {', '.join(VLBERT_POSITIONS)}; got {vlbert_positions!r}")
+    if vlbert_positions not in model.text_position_rules:
+        raise ValueError(
+            f"vlbert_positions {vlbert_positions!r} applies to VOLTA's VL-BERT (volta:vl-bert) only; "
+            f"{model.name}'s text positions do not depend on the batch"
+        )
+
+
 def diagnose_dataset(
     model: VLModel,
     examples: ExampleSet | Iterable[Example],
@@ -450,6 +515,7 @@ def diagnose_dataset(
     progress: bool = True,
     average_feature: np.ndarray | None = None,
     skipped: list[str] | None = None,
+    vlbert_positions: str = "per-caption",
 ) -> Iterator[PhraseResult]:
     """Stream one ``PhraseResult`` per diagnosable phrase, ``batch_size`` phrases per forward.
 
@@ -457,22 +523,19 @@ def diagnose_dataset(
     reason appended to ``skipped`` (and a warning), never dropped silently. An
     ``ExampleSet`` supplies the dataset-average baseline; a plain list of examples without
     ``average_feature`` falls back to each image's mean, and every result records which.
+    ``vlbert_positions="volta-batch16"`` (VL-BERT only) reads each caption at the text
+    positions VOLTA gave it in the authors' batches of 16 (docs/vlbert-positions.md),
+    whatever ``batch_size`` and ``limit`` are.
     """
     settings = settings or PAPER
-    if isinstance(examples, ExampleSet):
-        example_list = examples.examples
-        if average_feature is None and model.input_kind == "regions" and settings.baseline == "average":
-            average_feature = examples.average_region_feature()
-    else:
-        example_list = list(examples)
-    units = [(ex, j) for ex in example_list for j in ex.diagnosable_phrases()]
+    _check_positions(model, vlbert_positions)
+    units, average_feature = dataset_units(model, examples, settings, average_feature)
+    shift_from = [None] * len(units)
+    if vlbert_positions == "volta-batch16":
+        shift_from = published_shift_from(model, units)
     if limit is not None:
         units = units[:limit]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(units), desc=f"diagnosing with {model.name}", unit="phrase")
+    bar = progress_bar(len(units), f"diagnosing with {model.name}") if progress else None
     skipped = skipped if skipped is not None else []
     pending: list[Prepared] = []
 
@@ -483,11 +546,12 @@ def diagnose_dataset(
         pending.clear()
         return results
 
-    for example, j in units:
+    for (example, j), shift in zip(units, shift_from, strict=False):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", CaptionTruncatedWarning)
                 pending.append(prepare(model, example, j, settings, average_feature))
+                pending[-1].text_shift_from = shift
         except ValueError as error:
             reason = f"{example.example_id} phrase {j}: {error}"
             skipped.append(reason)

@@ -59,6 +59,9 @@ class VLBatch:
     visual: RegionInput | PixelInput
     text_positions: torch.Tensor  # (B, M) token positions whose MLM logits are wanted
     region_positions: torch.Tensor | None = None  # (B, K) region indices (0-based, no global row)
+    # (B,) VL-BERT only: text positions from here on are shifted (VOLTA's batch rule);
+    # None: each row from its own caption length
+    text_shift_from: torch.Tensor | None = None
 
     @property
     def size(self) -> int:
@@ -90,6 +93,9 @@ class VLModel(ABC):
     #: ``text_positions`` are still the predictions of the tokens at those positions.
     #: Causal models have no region head: Language-for-Vision does not apply to them.
     readout: Literal["mlm", "causal"] = "mlm"
+    #: how text positions are assigned: "per-caption" (each row on its own) for every model;
+    #: VOLTA's VL-BERT also offers "volta-batch16" (the published runs' batch coupling)
+    text_position_rules: tuple[str, ...] = ("per-caption",)
 
     def __init__(self) -> None:
         self.tokenizer = None  # a Hugging Face tokenizer, set by the backend

@@ -58,6 +58,8 @@ class VoltaBackend(VLModel):
                 f"{self.name}: vocab_size {config.vocab_size} differs from bert-base-uncased's {len(self.tokenizer)}"
             )
         self.region_class_names = vg_region_classes() if "0" in config.visual_targets else None
+        if config.image_embeddings == "vl-bert":
+            self.text_position_rules = ("per-caption", "volta-batch16")
         layout = "single-stream" if config.image_embeddings in SHARED_EMBEDDINGS else "dual-stream"
         self.description = (
             f"VOLTA controlled {arch} ({layout}, {config.depth} sublayers, hidden {config.hidden_size})"
@@ -97,10 +99,14 @@ class VoltaBackend(VLModel):
             region_positions = batch.region_positions.to(self.device, dtype=torch.long) + 1  # (B, K)
         else:  # no region scored: run the region head on zero positions
             region_positions = torch.zeros(batch.size, 0, dtype=torch.long, device=self.device)
+        shift_from = batch.text_shift_from
+        if shift_from is not None:
+            shift_from = shift_from.to(self.device, dtype=torch.long)[:, None]  # (B, 1)
         output = self.model(
             **inputs,
             text_positions=batch.text_positions.to(self.device, dtype=torch.long),
             region_positions=region_positions,
+            text_shift_from=shift_from,
         )
         region_logits = None
         if batch.region_positions is not None and output.region_logits is not None:

@@ -36,7 +36,7 @@ from torch import nn
 from ..common import gather_positions
 from .config import VoltaConfig
 
-__all__ = ["VoltaForPretraining", "VoltaOutput", "SHARED_EMBEDDINGS", "DUAL_EMBEDDINGS"]
+__all__ = ["VoltaForPretraining", "VoltaOutput", "SHARED_EMBEDDINGS", "DUAL_EMBEDDINGS", "volta_shift_from"]
 
 
 ACTIVATIONS = {
@@ -186,13 +186,14 @@ class VLBertEmbeddings(TextEmbeddings):
     ``object_mask_visual_embedding`` (so Language-for-Vision's zeroed regions become
     "masked objects"). Every text token also gets LN(feature of the last region).
 
-    One deliberate difference: VOLTA shifts the positions of padding tokens by the number
-    of regions with an in-place write into a broadcast tensor, so with captions of
-    different lengths in one batch every row gets the shift of the shortest caption. We
-    shift each row by its own length, which is what VOLTA computes for a batch of one and
-    for any batch whose captions have equal length. (The authors' ablation runs used
-    batches of 16 phrases, so in their VL-BERT numbers the tokens of a caption past the
-    batch's shortest caption were read at shifted positions.)
+    Text positions from ``text_end`` on (the padding) are shifted by the number of regions.
+    VOLTA does that with an in-place write into a broadcast tensor, so with captions of
+    different lengths in one batch every row gets the shift of the batch's *shortest*
+    caption: tokens of a longer caption past that length are read at shifted positions.
+    By default each row is shifted from its own length (what VOLTA computes for a batch of
+    one, or of equal lengths). ``shift_from`` (B, 1) reproduces a given batch: pass, per
+    row, the shortest caption length of the batch VOLTA would have run it in
+    (``volta_shift_from``; docs/vlbert-positions.md).
     """
 
     def __init__(self, config: VoltaConfig) -> None:
@@ -212,7 +213,7 @@ class VLBertEmbeddings(TextEmbeddings):
         self.visual_ln_text = _layer_norm(config.hidden_size, config)
         self.visual_ln_object = _layer_norm(config.hidden_size, config)
 
-    def forward(self, input_ids, image_feat, image_loc, token_type_ids):
+    def forward(self, input_ids, image_feat, image_loc, token_type_ids, shift_from=None):
         batch, num_boxes, _ = image_feat.shape
         all_zero = (image_feat == 0).all(dim=-1, keepdim=True)  # (B, K, 1)
         image_feat = torch.where(all_zero, self.object_mask_visual_embedding.weight[0], image_feat)
@@ -227,9 +228,11 @@ class VLBertEmbeddings(TextEmbeddings):
         )  # (B, K, H)
 
         text_end = (input_ids != 0).sum(dim=1, keepdim=True)  # (B, 1)
+        if shift_from is None:
+            shift_from = text_end
         text_positions = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :]
         text_positions = torch.where(
-            text_positions >= text_end, text_positions + num_boxes, text_positions
+            text_positions >= shift_from, text_positions + num_boxes, text_positions
         )  # (B, T)
         object_positions = text_end + is_last.long()[None, :]  # (B, K)
 
@@ -246,6 +249,15 @@ class VLBertEmbeddings(TextEmbeddings):
             + self.token_type_embeddings.weight[2]
         )  # (B, K, H)
         return self.LayerNorm(text), self.LayerNorm(vision)
+
+
+def volta_shift_from(input_ids: torch.Tensor) -> torch.Tensor:
+    """VOLTA's batch rule for VL-BERT: every row is shifted from the batch's shortest caption.
+
+    ``input_ids`` (B, T) is one batch as VOLTA ran it (padding id 0); returns (B, 1).
+    """
+    text_end = (input_ids != 0).sum(dim=1, keepdim=True)  # (B, 1)
+    return text_end.min().expand_as(text_end)  # (B, 1)
 
 
 SHARED_EMBEDDINGS = {
@@ -485,9 +497,14 @@ class VoltaBert(nn.Module):
             self.v_pooler = Pooler(config.v_hidden_size, config.v_pooler_size, config.fusion_act)
 
     def forward(
-        self, input_ids, image_feat, image_loc, token_type_ids, attention_mask, image_attention_mask
+        self, input_ids, image_feat, image_loc, token_type_ids, attention_mask, image_attention_mask,
+        text_shift_from=None,
     ):
-        if self.shared_embeddings:
+        if text_shift_from is not None:
+            if not isinstance(self.embeddings, VLBertEmbeddings):
+                raise ValueError("text_shift_from applies to VL-BERT only (its text positions depend on the batch)")
+            t, v = self.embeddings(input_ids, image_feat, image_loc, token_type_ids, shift_from=text_shift_from)
+        elif self.shared_embeddings:
             t, v = self.embeddings(input_ids, image_feat, image_loc, token_type_ids)  # (B, T, H), (B, 1+R, H)
         else:
             t, v = (
@@ -591,12 +608,14 @@ class VoltaForPretraining(nn.Module):
         image_attention_mask: torch.Tensor | None = None,
         text_positions: torch.Tensor | None = None,
         region_positions: torch.Tensor | None = None,
+        text_shift_from: torch.Tensor | None = None,
     ) -> VoltaOutput:
         """VOLTA layout: ``image_feat`` (B, 1+R, D) with the global feature first, 5-d boxes.
 
         ``text_positions`` (B, M) / ``region_positions`` (B, K, indices into the 1+R rows)
         restrict the MLM and region heads to those positions (the 30,522-way decoder is
-        most of the cost of a forward pass otherwise).
+        most of the cost of a forward pass otherwise). ``text_shift_from`` (B, 1), VL-BERT
+        only: where each row's text positions start to be shifted (see ``VLBertEmbeddings``).
         """
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
@@ -607,7 +626,8 @@ class VoltaForPretraining(nn.Module):
                 image_feat.shape[:2], dtype=torch.long, device=image_feat.device
             )
         t, v = self.bert(
-            input_ids, image_feat, image_loc, token_type_ids, attention_mask, image_attention_mask
+            input_ids, image_feat, image_loc, token_type_ids, attention_mask, image_attention_mask,
+            text_shift_from,
         )  # (B, T, H), (B, 1+R, V)
         pooled = self.bert.t_pooler(t)  # (B, pooler_size)
         if self.config.fusion_method == "mul":
