@@ -21,6 +21,7 @@ EPILOG = """examples:
   vlexplore diagnose --model volta:uniter --checkpoint ctrl_uniter/pytorch_model_9.bin \\
       --dataset flickr30k:/data/flickr30k_entities --features /data/flickr30k_val.tsv
   vlexplore diagnose --model hf:/models/vilt-b32-mlm --dataset demo --limit 50
+  vlexplore diagnose --model demo --dataset demo --sweep 0.9:0.0:0.1
 """
 
 
@@ -53,8 +54,15 @@ def cmd_diagnose(args) -> int:
     dataset_options = {k: v for k, v in (("features", args.features), ("images", args.images)) if v}
     if args.split:
         dataset_options["split"] = args.split
+    thresholds = None
+    if args.sweep:
+        from .sweep import parse_thresholds
+
+        thresholds = parse_thresholds(args.sweep)  # before loading anything: a typo fails at once
     model = registry.load_model(args.model, **model_options)
     dataset = registry.load_dataset(args.dataset, **dataset_options)
+    if thresholds is not None:
+        return _sweep(args, model, dataset, settings, thresholds)
     skipped: list[str] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -91,6 +99,42 @@ def cmd_diagnose(args) -> int:
             print(f"skipped {len(skipped)} phrase(s), e.g. {skipped[0]}")
         if args.out:
             print(f"wrote {Path(args.out) / 'phrases.csv'} and summary.json")
+    return 0
+
+
+def _sweep(args, model, dataset, settings, thresholds) -> int:
+    """``diagnose --sweep``: Vision-for-Language Object at every threshold, one pass."""
+    from .sweep import sweep_dataset, sweep_summary
+
+    skipped: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = sweep_dataset(
+            model, dataset, thresholds, settings, limit=args.limit, batch_size=args.batch_size,
+            progress=not args.quiet, skipped=skipped,
+        )
+    if rows.empty:
+        print(f"error: no phrase of {args.dataset!r} could be swept ({len(skipped)} skipped)", file=sys.stderr)
+        return 1
+    summary = sweep_summary(rows)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        rows.to_csv(out / "sweep_phrases.csv", index=False)
+        summary.to_csv(out / "sweep.csv", index=False)
+    if args.json:
+        print(json.dumps({"model": args.model, "sweep": summary.to_dict(orient="records"), "skipped": len(skipped)}))
+        return 0
+    print(f"{args.model}: MLM bits (vision for language) by alignment threshold ({settings.alignment.upper()} > t)")
+    print(f"{'threshold':>9} {'None':>7} {'Object':>7} {'All':>7} {'aligned':>8} {'n':>6}")
+    for line in summary.itertuples():
+        print(f"{line.threshold:>9.2f} {line.mlm_bits_none:>7.3f} {line.mlm_bits_object:>7.3f} "
+              f"{line.mlm_bits_all:>7.3f} {line.share_aligned:>8.1%} {line.n:>6d}")
+    print("(aligned: mean share of an image's regions that the phrase's Object condition ablates)")
+    if skipped:
+        print(f"skipped {len(skipped)} phrase(s), e.g. {skipped[0]}")
+    if args.out:
+        print(f"wrote {Path(args.out) / 'sweep.csv'} and sweep_phrases.csv")
     return 0
 
 
@@ -146,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--split", help="dataset split (flickr30k: val, test, train; default val)")
     diag.add_argument("--limit", type=int, help="diagnose only the first N phrases")
     diag.add_argument("--threshold", type=float, default=0.5, help="alignment threshold, strict (default 0.5)")
+    diag.add_argument("--sweep", metavar="START:STOP:STEP",
+                      help="vision-for-language Object at every threshold (e.g. 0.9:0.0:0.1, or 0.9,0.5,0.1) in "
+                      "one pass: None and All are computed once; prints one row per threshold (--out: "
+                      "sweep.csv and sweep_phrases.csv)")
     diag.add_argument("--alignment", choices=["iot", "iou"], default="iot",
                       help="overlap measure for alignment (default iot: intersection over target)")
     diag.add_argument("--baseline", choices=["average", "zero"], default="average",
