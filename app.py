@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from vlexplore.views.page import dataset, example, picker, session
+from vlexplore.views.page import dataset, example, picker, session, sweep
 from vlexplore.views.page.sidebar import sidebar
 from vlexplore.views.state import Key
 from vlexplore.views.text import WHAT_AM_I_LOOKING_AT
@@ -44,6 +44,7 @@ def example_view() -> None:
     tab_lang, tab_vision, tab_tables = st.tabs(["Language (MLM)", "Vision (MRC-KL)", "Tables & export"])
     with tab_lang:
         figs = example.language_tab(view)
+        figs |= sweep.phrase_sweep_section(view)
     with tab_vision:
         figs |= example.vision_tab(view)
     with tab_tables:
@@ -56,6 +57,7 @@ def dataset_view() -> None:
     if run is not None:
         results, skipped = run
         dataset.summary_section(results, skipped)
+        sweep.dataset_sweep_section()
         dataset.phrases_section(results)
 
 

@@ -108,3 +108,15 @@ def test_cli_sweep_writes_one_row_per_threshold(tmp_path, capsys):
     assert "0.50" in printed
     assert main(["diagnose", "--model", "demo", "--sweep", "0.9:0.1"]) == 2
     assert "START:STOP:STEP" in capsys.readouterr().err
+
+
+def test_join_thresholds_names_the_highest_threshold_a_region_is_ablated_at():
+    from vlexplore.views.figures import join_thresholds, phrase_sweep_figure
+
+    rows = pd.DataFrame({"threshold": [0.9, 0.5, 0.1], "aligned": ["", "2", "2|4"], "phrase": "a dog",
+                         "mlm_bits_none": 1.0, "mlm_bits_object": [1.0, 1.5, 2.0], "mlm_bits_all": 3.0,
+                         "n_aligned": [0, 1, 2]})  # fmt: skip
+    joins = join_thresholds(rows, 5)
+    assert joins[2] == 0.5 and joins[4] == 0.1 and np.isnan(joins[[0, 1, 3]]).all()
+    text = next(t for t in phrase_sweep_figure(rows).data if t.name == "Object").text
+    assert list(text) == ["", "+r2", "+r4"]

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import plotly.colors as pcolors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -29,6 +30,10 @@ __all__ = [
     "heat_figure",
     "dataset_figure",
     "effect_table",
+    "sweep_figure",
+    "phrase_sweep_figure",
+    "join_thresholds",
+    "sweep_regions_figure",
 ]
 
 CONDITION_LABELS = {"none": "None", "object": "Object", "phrase": "Phrase", "all": "All"}
@@ -240,3 +245,90 @@ def effect_table(results: pd.DataFrame, side: str, condition: str) -> pd.DataFra
     order = table["bits"] if condition == "none" else table["effect"]  # None: the hardest first
     table = table.assign(_order=order).sort_values("_order", ascending=False).drop(columns="_order")
     return table[["example_id", "phrase_index", "phrase", "bits", "effect"]].reset_index(drop=True)
+
+
+def _threshold_axis(fig: go.Figure, **where) -> None:
+    fig.update_xaxes(title_text="alignment threshold (Object ablates regions with overlap > t)",
+                     autorange="reversed", dtick=0.1, **where)
+
+
+def sweep_figure(summary: pd.DataFrame, model: str = "this run", height: int = 380) -> go.Figure:
+    """A threshold sweep of a whole set (``sweep_summary``): MLM bits under None, Object and All
+    as the threshold falls, and below it the mean share of an image's regions aligned."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.06)
+    for condition in VIS4LANG:
+        fig.add_trace(go.Scatter(
+            x=summary["threshold"].tolist(), y=summary[f"mlm_bits_{condition}"].tolist(), name=CONDITION_LABELS[condition],
+            mode="lines+markers" if condition == "object" else "lines",
+            line=dict(color=CONDITION_COLOURS[condition], width=3 if condition == "object" else 1.5,
+                      dash="solid" if condition == "object" else "dash"),
+            hovertemplate="t = %{x:.2f}: %{y:.3f} bits<extra>" + CONDITION_LABELS[condition] + "</extra>",
+        ), row=1, col=1)
+    fig.add_trace(go.Bar(
+        x=summary["threshold"].tolist(), y=summary["share_aligned"].tolist(), name="regions aligned", showlegend=False,
+        marker=dict(color=CONDITION_COLOURS["object"], opacity=0.5), width=0.06,
+        hovertemplate="t = %{x:.2f}: %{y:.1%} of regions aligned<extra></extra>",
+    ), row=2, col=1)
+    fig.update_yaxes(title_text="MLM (bits)", row=1, col=1)
+    fig.update_yaxes(title_text="aligned", tickformat=".0%", rangemode="tozero", row=2, col=1)
+    _threshold_axis(fig, row=2, col=1)
+    fig.update_xaxes(autorange="reversed", row=1, col=1)
+    return _layout(fig, height, f"{model}: Object as the alignment threshold falls")
+
+
+def join_thresholds(rows: pd.DataFrame, n_regions: int) -> np.ndarray:
+    """Per region, the highest swept threshold at which the phrase's Object condition ablates
+    it (NaN: never within the sweep). ``rows``: one phrase's ``sweep_phrase`` frame."""
+    out = np.full(n_regions, np.nan)
+    for threshold, aligned in sorted(zip(rows["threshold"], rows["aligned"], strict=True)):
+        for region in filter(None, str(aligned).split("|")):
+            out[int(region)] = threshold  # ascending, so the highest threshold is written last
+    return out
+
+
+def phrase_sweep_figure(rows: pd.DataFrame, height: int = 320) -> go.Figure:
+    """One phrase's sweep: Object bits at each threshold, and which regions join at each step."""
+    rows = rows.sort_values("threshold", ascending=False)
+    joined, seen = [], set()
+    for aligned in rows["aligned"]:
+        regions = [r for r in filter(None, str(aligned).split("|")) if r not in seen]
+        seen.update(regions)
+        joined.append(" ".join(f"r{r}" for r in regions))
+    fig = go.Figure()
+    for condition in ("none", "all"):
+        fig.add_trace(go.Scatter(
+            x=rows["threshold"].tolist(), y=rows[f"mlm_bits_{condition}"].tolist(), mode="lines", name=CONDITION_LABELS[condition],
+            line=dict(color=CONDITION_COLOURS[condition], dash="dash", width=1.5),
+            hovertemplate="%{y:.3f} bits<extra>" + CONDITION_LABELS[condition] + "</extra>",
+        ))
+    fig.add_trace(go.Scatter(
+        x=rows["threshold"].tolist(), y=rows["mlm_bits_object"].tolist(), mode="lines+markers+text", name="Object",
+        text=[f"+{j}" if j else "" for j in joined], textposition="top center", textfont=dict(size=10),
+        line=dict(color=CONDITION_COLOURS["object"], width=3), customdata=rows["n_aligned"].tolist(),
+        hovertemplate="t = %{x:.2f}: %{y:.3f} bits, %{customdata} regions ablated<extra>Object</extra>",
+    ))
+    fig.update_yaxes(title_text="MLM (bits)")
+    _threshold_axis(fig)
+    phrase = rows["phrase"].iloc[0] if len(rows) else ""
+    return _layout(fig, height, f"\u201c{phrase}\u201d: Object as the threshold falls (+ regions that join)")
+
+
+def sweep_regions_figure(diagnosis: Diagnosis, image: np.ndarray, rows: pd.DataFrame,
+                         height: int = 380) -> go.Figure:
+    """The image with each region the sweep ablates outlined in the colour of the threshold at
+    which it joins (dark: already at a high threshold; light: only at a low one)."""
+    boxes = diagnosis.unit_boxes
+    joins = join_thresholds(rows, len(boxes))
+    fig = overlay.image_figure(image, diagnosis.example.phrases, diagnosis.phrase_index, region_boxes=boxes,
+                               height=height)
+    colours = pcolors.sample_colorscale("Viridis", [float(t) for t in np.nan_to_num(1 - joins)])
+    for region in np.argsort(-np.nan_to_num(joins, nan=-1.0)):
+        if np.isnan(joins[region]):
+            continue
+        x1, y1, x2, y2 = (float(v) for v in boxes[region])
+        fig.add_trace(go.Scatter(
+            x=[x1, x2, x2, x1, x1], y=[y1, y1, y2, y2, y1], mode="lines", line=dict(color=colours[region], width=2.5),
+            name=f"r{region} joins at t = {joins[region]:.2f}", showlegend=False,
+            hovertemplate=f"r{region}: ablated from t = {joins[region]:.2f} down<extra></extra>",
+        ))
+    return fig

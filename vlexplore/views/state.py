@@ -93,6 +93,9 @@ class Key:
     # dataset view
     SHOW_PAPER, DATASET_CHART = "show_paper", "dataset_chart"
     BAR_SIDE, BAR_CONDITION, OPEN_ROW = "bar_side", "bar_condition", "open_row"
+    # threshold sweeps (views/page/sweep.py)
+    FIG_SWEEP, SWEEP_RUN, SWEEP_CSV = "fig_sweep", "sweep_run", "sweep_csv"
+    FIG_PHRASE_SWEEP, FIG_SWEEP_REGIONS = "fig_phrase_sweep", "fig_sweep_regions"
 
     # what another phrase resets (its own gold box), and what another example resets (all edits)
     PHRASE_RESETS = (*BOX_INPUTS, REDRAW, APPLIED_SELECTION)
