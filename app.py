@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from vlexplore.views.page import dataset, example, picker, session, sweep
+from vlexplore.views.page import attention, dataset, example, picker, session, sweep
 from vlexplore.views.page.sidebar import sidebar
 from vlexplore.views.state import Key
 from vlexplore.views.text import WHAT_AM_I_LOOKING_AT
@@ -45,6 +45,7 @@ def example_view() -> None:
     with tab_lang:
         figs = example.language_tab(view)
         figs |= sweep.phrase_sweep_section(view)
+        figs |= attention.attention_section(view)
     with tab_vision:
         figs |= example.vision_tab(view)
     with tab_tables:

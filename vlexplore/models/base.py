@@ -21,7 +21,10 @@ import torch
 from ..records import Phrase
 from ..text import EncodedCaption, encode_caption
 
-__all__ = ["RegionInput", "PixelInput", "VLBatch", "VLOutput", "VLModel", "ModelLoadError"]
+__all__ = [
+    "RegionInput", "PixelInput", "VLBatch", "VLOutput", "TextAttention", "split_text_attention", "VLModel",
+    "ModelLoadError",
+]
 
 
 class ModelLoadError(ValueError):
@@ -74,6 +77,42 @@ class VLOutput:
     region_logits: torch.Tensor | None = None  # (B, K, classes) at region_positions
 
 
+@dataclass
+class TextAttention:
+    """Where the text tokens at ``text_positions`` attend, in each layer where they see regions.
+
+    Per layer the probabilities of one softmax split three ways, so for every token and
+    head ``to_text + to_global + to_regions.sum(-1)`` is 1 (``to_text`` is 0 in a
+    cross-attention layer whose text queries see only the image).
+    """
+
+    to_regions: torch.Tensor  # (B, layers, heads, M, N) to each region (no global row)
+    to_global: torch.Tensor  # (B, layers, heads, M) to the whole-image row (0 without one)
+    to_text: torch.Tensor  # (B, layers, heads, M) to the text tokens, summed
+    layers: list[str]  # a name per layer, e.g. "sublayer 3"
+
+
+def split_text_attention(
+    collected: list[tuple[torch.Tensor, int]], text_positions: torch.Tensor, n_regions: int, names: list[str],
+    global_row: bool = True,
+) -> TextAttention:
+    """Per layer (probabilities (B, h, T, keys), number of text keys first) -> ``TextAttention``.
+
+    The keys after the text are [global;] regions (``global_row``); the last ``n_regions``
+    are the regions (a model may add padding rows after them: none here).
+    """
+    out = {"to_regions": [], "to_global": [], "to_text": []}
+    for probs, n_text in collected:
+        index = text_positions.long().clamp_min(0).to(probs.device)  # (B, M)
+        rows = probs.gather(2, index[:, None, :, None].expand(-1, probs.shape[1], -1, probs.shape[3]))  # (B, h, M, keys)
+        vision = rows[..., n_text:]
+        start = 1 if global_row else 0
+        out["to_text"].append(rows[..., :n_text].sum(-1))
+        out["to_global"].append(vision[..., 0] if global_row else torch.zeros_like(rows[..., 0]))
+        out["to_regions"].append(vision[..., start : start + n_regions])
+    return TextAttention(**{k: torch.stack(v, dim=1).float().cpu() for k, v in out.items()}, layers=names)
+
+
 class VLModel(ABC):
     """What the engine, app and CLI need from a vision-and-language model."""
 
@@ -103,6 +142,17 @@ class VLModel(ABC):
     @abstractmethod
     def forward(self, batch: VLBatch) -> VLOutput:
         """Logits at the requested positions for every row of the batch, in one pass."""
+
+    def text_attention(self, batch: VLBatch) -> TextAttention:
+        """The text queries' attention to the regions, for models that can say (``has_attention``).
+
+        A separate pass from ``forward``, so the default path keeps its fused kernels.
+        """
+        raise NotImplementedError(f"{self.name} does not expose its attention")
+
+    @property
+    def has_attention(self) -> bool:
+        return type(self).text_attention is not VLModel.text_attention
 
     def encode_caption(self, caption: str, phrase: Phrase) -> EncodedCaption:
         """Token ids of ``caption`` and where ``phrase`` sits in them.

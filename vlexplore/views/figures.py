@@ -34,6 +34,9 @@ __all__ = [
     "phrase_sweep_figure",
     "join_thresholds",
     "sweep_regions_figure",
+    "attention_map_figure",
+    "object_effect_figure",
+    "attention_layers_figure",
 ]
 
 CONDITION_LABELS = {"none": "None", "object": "Object", "phrase": "Phrase", "all": "All"}
@@ -331,4 +334,72 @@ def sweep_regions_figure(diagnosis: Diagnosis, image: np.ndarray, rows: pd.DataF
             name=f"r{region} joins at t = {joins[region]:.2f}", showlegend=False,
             hovertemplate=f"r{region}: ablated from t = {joins[region]:.2f} down<extra></extra>",
         ))
+    return fig
+
+
+def _last_layer(frame: pd.DataFrame, layer: int | None) -> int:
+    return int(frame["layer"].max()) if layer is None else int(layer)
+
+
+def attention_map_figure(frame: pd.DataFrame, diagnosis: Diagnosis, image: np.ndarray, layer: int | None = None,
+                         height: int = 360) -> go.Figure:
+    """The image with each region tinted by the masked phrase's attention to it (mean over heads,
+    one layer: the last by default). ``frame``: ``vlexplore.attention.phrase_attention``."""
+    layer = _last_layer(frame, layer)
+    rows = frame[(frame["layer"] == layer) & (frame["head"] == -1) & (frame["key"] == "region")]
+    mass = np.full(len(diagnosis.unit_boxes), np.nan)
+    mass[rows["region"].to_numpy(dtype=int)] = rows["mass"].to_numpy()
+    heat = overlay.region_heat(diagnosis.unit_boxes, mass, diagnosis.example.image_size)
+    fig = overlay.image_figure(image, diagnosis.example.phrases, diagnosis.phrase_index, heat=heat,
+                               heat_title="attention", height=height)
+    fig.update_traces(selector=dict(type="heatmap"), colorscale="Blues", reversescale=False, zmid=None, zmin=0,
+                      hovertemplate="attention %{z:.3f}<extra></extra>")
+    name = rows["layer_name"].iloc[0] if len(rows) else f"layer {layer}"
+    return _layout(fig, height, f"Attention of the masked phrase to each region ({name}, mean over heads)")
+
+
+def object_effect_figure(diagnosis: Diagnosis, image: np.ndarray, height: int = 360) -> go.Figure:
+    """The image with the regions Object ablates (dashed), titled with what it costs the phrase."""
+    ablated = diagnosis.ablated.get(("vis4lang", "object"))
+    fig = overlay.image_figure(image, diagnosis.example.phrases, diagnosis.phrase_index,
+                               region_boxes=diagnosis.unit_boxes, ablated=ablated, height=height)
+    scores = diagnosis.scores["vis4lang"]
+    effect = scores["object"] - scores["none"]
+    return _layout(fig, height, f"Object ablation: MLM {effect:+.3f} bits against None "
+                                f"({int(np.sum(ablated)) if ablated is not None else 0} regions replaced)")
+
+
+def attention_layers_figure(frame: pd.DataFrame, height: int = 340) -> go.Figure:
+    """Left: per layer, where the masked phrase's attention goes (mean over heads): aligned
+    regions, other regions, the whole-image row, the text. Right: the last layer per head."""
+    last = _last_layer(frame, None)
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.1,
+                        subplot_titles=("Attention mass per layer (mean over heads)",
+                                        "Last layer, per head: attention to each region"))
+    mean = frame[frame["head"] == -1]
+    parts = {
+        "aligned regions": mean[(mean["key"] == "region") & mean["aligned"]],
+        "other regions": mean[(mean["key"] == "region") & ~mean["aligned"]],
+        "whole image": mean[mean["key"] == "global"],
+        "text": mean[mean["key"] == "text"],
+    }
+    colours = {"aligned regions": CONDITION_COLOURS["object"], "other regions": "#fcd34d",
+               "whole image": "#94a3b8", "text": "#cbd5e1"}
+    layers = sorted(mean["layer"].unique())
+    names = [mean[mean["layer"] == i]["layer_name"].iloc[0] for i in layers]
+    for label, part in parts.items():
+        totals = part.groupby("layer")["mass"].sum().reindex(layers, fill_value=0.0)
+        fig.add_trace(go.Bar(x=names, y=totals.tolist(), name=label, marker=dict(color=colours[label]),
+                             hovertemplate="%{x}: %{y:.3f}<extra>" + label + "</extra>"), row=1, col=1)
+    heads = frame[(frame["layer"] == last) & (frame["head"] >= 0) & (frame["key"] == "region")]
+    table = heads.pivot_table(index="head", columns="region", values="mass")
+    aligned = set(heads[heads["aligned"]]["region"].tolist())
+    fig.add_trace(go.Heatmap(
+        z=table.to_numpy().tolist(), x=[f"r{r}" + ("*" if r in aligned else "") for r in table.columns],
+        y=[f"head {h}" for h in table.index], colorscale="Blues", showscale=False,
+        hovertemplate="%{y}, %{x}: %{z:.3f}<extra></extra>",
+    ), row=1, col=2)
+    fig.update_yaxes(range=[0, 1], row=1, col=1)
+    fig = _layout(fig, height)
+    fig.update_layout(barmode="stack")  # after _layout, which groups bars
     return fig

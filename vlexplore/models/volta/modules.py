@@ -314,10 +314,12 @@ class GatedSelfAttention(nn.Module):
             self.v_key = nn.Linear(config.v_hidden_size, sizes["v_attn"])
             self.v_value = nn.Linear(config.v_hidden_size, sizes["v_attn"])
 
-    def forward(self, t, v, t_bias, v_bias):
+    def forward(self, t, v, t_bias, v_bias, attentions: list | None = None):
         """Context vectors of each stream (None for a stream this sublayer does not update).
 
-        ``t_bias``/``v_bias`` are additive key masks (B, 1, 1, L): 0 or -10000.
+        ``t_bias``/``v_bias`` are additive key masks (B, 1, 1, L): 0 or -10000. With
+        ``attentions`` (a list), a sublayer whose text queries see vision keys appends
+        (probabilities (B, h, T, keys), number of text keys first): see ``TextAttention``.
         """
         if self.text:
             tq, tk, tv = (
@@ -331,7 +333,12 @@ class GatedSelfAttention(nn.Module):
         vision_keys = (vk, vv, v_bias) if self.vision else None
         t_context = v_context = None
         if self.text:  # text queries: tt keys, then tv keys
-            t_context = _attend(tq, *_chosen((self.tt, text_keys), (self.tv, vision_keys)))  # (B, T, h * d)
+            keys = _chosen((self.tt, text_keys), (self.tv, vision_keys))
+            if attentions is not None and self.tv:
+                t_context, probs = _attend_with_probs(tq, *keys)  # (B, T, h * d), (B, h, T, keys)
+                attentions.append((probs, tq.shape[2] if self.tt else 0))
+            else:
+                t_context = _attend(tq, *keys)  # (B, T, h * d)
         if self.vision:  # vision queries: vt keys, then vv keys
             v_context = _attend(vq, *_chosen((self.vt, text_keys), (self.vv, vision_keys)))  # (B, 1+R, h * d)
         return t_context, v_context
@@ -351,6 +358,15 @@ def _attend(query, keys: list, values: list, biases: list) -> torch.Tensor:
     return _merge_heads(
         F.scaled_dot_product_attention(query, key, value, attn_mask=bias.to(query.dtype))
     )  # (B, L_queries, h * d)
+
+
+def _attend_with_probs(query, keys: list, values: list, biases: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """``_attend`` spelled out, returning the attention probabilities as well (B, h, L_q, L_keys)."""
+    key = torch.cat(keys, dim=2)  # (B, h, L_keys, d)
+    value = torch.cat(values, dim=2)  # (B, h, L_keys, d)
+    bias = torch.cat(biases, dim=-1).to(query.dtype)  # (B, 1, 1, L_keys)
+    probs = torch.softmax(query @ key.transpose(-1, -2) / query.shape[-1] ** 0.5 + bias, dim=-1)
+    return _merge_heads(probs @ value), probs
 
 
 class GatedResidual(nn.Module):
@@ -387,18 +403,25 @@ class AttentionSublayer(nn.Module):
         width, v_width = config.sizes(n)["attn"], config.sizes(n)["v_attn"]
         self.attention_output = GatedResidual(config, n, width, v_width, v_width)
 
-    def forward(self, t, v, t_bias, v_bias):
-        t_context, v_context = self.attention_self(t, v, t_bias, v_bias)
+    def forward(self, t, v, t_bias, v_bias, attentions: list | None = None):
+        t_context, v_context = self.attention_self(t, v, t_bias, v_bias, attentions)
         return self.attention_output(t_context, v_context, t, v)
 
-    def joint(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """The same sublayer on the concatenated streams (only for ``config.is_joint``)."""
+    def joint(self, x: torch.Tensor, bias: torch.Tensor, attentions: list | None = None, text: int = 0) -> torch.Tensor:
+        """The same sublayer on the concatenated streams (only for ``config.is_joint``).
+
+        ``attentions``: append (probabilities of the first ``text`` queries, ``text``).
+        """
         attention = self.attention_self
         q, k, v = (
             _split_heads(f(x), attention.heads)
             for f in (attention.query, attention.key, attention.value)
         )  # each (B, h, T + 1+R, d)
-        context = _merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype)))
+        if attentions is None:
+            context = _merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype)))
+        else:
+            context, probs = _attend_with_probs(q, [k], [v], [bias])  # probs (B, h, T + 1+R, T + 1+R)
+            attentions.append((probs[:, :, :text], text))
         return self.attention_output.LayerNorm(self.attention_output.dense(context) + x)  # (B, T + 1+R, H)
 
 
@@ -430,11 +453,11 @@ class FeedForwardSublayer(nn.Module):
         self.intermediate = GatedIntermediate(config, n)
         self.output = GatedResidual(config, n, sizes["inter"], sizes["v_inter"], config.v_hidden_size)
 
-    def forward(self, t, v, t_bias=None, v_bias=None):
+    def forward(self, t, v, t_bias=None, v_bias=None, attentions=None):
         t_hidden, v_hidden = self.intermediate(t, v)
         return self.output(t_hidden, v_hidden, t, v)
 
-    def joint(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    def joint(self, x: torch.Tensor, bias: torch.Tensor | None = None, attentions=None, text: int = 0) -> torch.Tensor:
         hidden = self.intermediate.act(self.intermediate.dense(x))  # (B, T + 1+R, intermediate)
         return self.output.LayerNorm(self.output.dense(hidden) + x)  # (B, T + 1+R, H)
 
@@ -453,14 +476,16 @@ class Encoder(nn.Module):
         # result, fewer and larger matmuls than going stream by stream)
         self.joint = all(config.is_joint(n) for n in range(config.depth))
 
-    def forward(self, t, v, t_bias, v_bias):
+    def forward(self, t, v, t_bias, v_bias, attentions: list | None = None):
+        """``attentions``: a list to collect, per sublayer whose text queries see the regions,
+        (text-query attention probabilities (B, h, T, keys), number of text keys first)."""
         if self.joint:
             x, bias = torch.cat([t, v], dim=1), torch.cat([t_bias, v_bias], dim=-1)  # (B, T + 1+R, H)
             for sublayer in self.layer:
-                x = sublayer.joint(x, bias)  # (B, T + 1+R, H)
+                x = sublayer.joint(x, bias, attentions, t.shape[1])  # (B, T + 1+R, H)
             return x[:, : t.shape[1]], x[:, t.shape[1] :]  # (B, T, H), (B, 1+R, H)
         for sublayer in self.layer:
-            t, v = sublayer(t, v, t_bias, v_bias)  # (B, T, H), (B, 1+R, V)
+            t, v = sublayer(t, v, t_bias, v_bias, attentions)  # (B, T, H), (B, 1+R, V)
         return t, v
 
 
@@ -498,7 +523,7 @@ class VoltaBert(nn.Module):
 
     def forward(
         self, input_ids, image_feat, image_loc, token_type_ids, attention_mask, image_attention_mask,
-        text_shift_from=None,
+        text_shift_from=None, attentions: list | None = None,
     ):
         if text_shift_from is not None:
             if not isinstance(self.embeddings, VLBertEmbeddings):
@@ -514,7 +539,7 @@ class VoltaBert(nn.Module):
         dtype = t.dtype
         t_bias = (1.0 - attention_mask.to(dtype))[:, None, None, :] * -10000.0  # (B, 1, 1, T)
         v_bias = (1.0 - image_attention_mask.to(dtype))[:, None, None, :] * -10000.0  # (B, 1, 1, 1+R)
-        return self.encoder(t, v, t_bias, v_bias)  # (B, T, H), (B, 1+R, V)
+        return self.encoder(t, v, t_bias, v_bias, attentions)  # (B, T, H), (B, 1+R, V)
 
 
 class PredictionTransform(nn.Module):
@@ -609,6 +634,7 @@ class VoltaForPretraining(nn.Module):
         text_positions: torch.Tensor | None = None,
         region_positions: torch.Tensor | None = None,
         text_shift_from: torch.Tensor | None = None,
+        attentions: list | None = None,
     ) -> VoltaOutput:
         """VOLTA layout: ``image_feat`` (B, 1+R, D) with the global feature first, 5-d boxes.
 
@@ -616,6 +642,8 @@ class VoltaForPretraining(nn.Module):
         restrict the MLM and region heads to those positions (the 30,522-way decoder is
         most of the cost of a forward pass otherwise). ``text_shift_from`` (B, 1), VL-BERT
         only: where each row's text positions start to be shifted (see ``VLBertEmbeddings``).
+        ``attentions`` (a list) collects the text queries' attention (``Encoder.forward``);
+        without it the fused attention kernel runs and nothing is kept.
         """
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
@@ -627,7 +655,7 @@ class VoltaForPretraining(nn.Module):
             )
         t, v = self.bert(
             input_ids, image_feat, image_loc, token_type_ids, attention_mask, image_attention_mask,
-            text_shift_from,
+            text_shift_from, attentions,
         )  # (B, T, H), (B, 1+R, V)
         pooled = self.bert.t_pooler(t)  # (B, pooler_size)
         if self.config.fusion_method == "mul":

@@ -8,9 +8,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from ...protocol import PAPER_BASELINE
 from ...sweep import parse_thresholds, sweep_dataset, sweep_phrase, sweep_summary
-from .. import examples as ex
 from .. import figures
 from ..state import Key
 from . import session
@@ -23,7 +21,7 @@ NOTE = ("Only Object depends on the threshold: None and All are computed once, a
 @st.cache_resource(show_spinner="Sweeping the threshold (one pass) …", max_entries=32)
 def get_phrase_sweep(key: str, _model, _example, phrase_index: int, settings, _baseline):
     """``key`` names model, example content and baseline, as ``session.get_diagnosis``."""
-    average = _baseline.vector if _baseline.source == PAPER_BASELINE else None
+    average = session.average_given(_baseline)
     return sweep_phrase(_model, _example, phrase_index, THRESHOLDS, settings, average_feature=average)
 
 
@@ -32,9 +30,7 @@ def phrase_sweep_section(view) -> dict:
     if not view.regions_model or view.edited is None or view.edited.regions is None:
         return {}
     with st.expander("Threshold sweep of this phrase: which regions join as the threshold falls"):
-        settings = session.current_state().settings()
-        baseline = session.ablation_baseline(settings, view.edited.regions.features)
-        key = f"{session.model_source()}|{ex.fingerprint(view.edited)}|{view.phrase_index}|{baseline.source}"
+        key, settings, baseline = session.phrase_inputs(view.edited, view.phrase_index)
         try:
             rows = get_phrase_sweep(key, view.model, view.edited, view.phrase_index, settings, baseline)
         except (ValueError, RuntimeError) as error:

@@ -1,4 +1,4 @@
-"""The threshold sweep on the page: the whole set (on demand) and the chosen phrase."""
+"""The threshold sweep (whole set on demand, the chosen phrase) and attention beside ablation on the page."""
 
 import json
 
@@ -39,3 +39,25 @@ def test_the_whole_set_sweep_runs_on_demand_and_equals_the_library():
     expected = sweep_summary(sweep_dataset(MODEL, dataset, THRESHOLDS, progress=False))
     np.testing.assert_allclose(shown["y"], expected["mlm_bits_object"], atol=1e-5)
     assert json.dumps(spec)  # a plain plotly spec
+
+
+def test_attention_beside_ablation_in_the_example_view():
+    at = start(model="demo", dataset="demo")
+    assert not at.exception and not at.error
+    attention = chart(at, "fig_attention")
+    assert "mean over heads" in attention["layout"]["title"]["text"]
+    assert any(t["type"] == "heatmap" for t in attention["data"])
+    effect = chart(at, "fig_object_effect")
+    assert "Object ablation: MLM" in effect["layout"]["title"]["text"]
+    layers = chart(at, "fig_attention_layers")
+    assert {t["name"] for t in layers["data"] if t["type"] == "bar"} == {
+        "aligned regions", "other regions", "whole image", "text"}
+    assert any("Why attention and ablation can disagree" in m.value for m in at.markdown)
+    at.select_slider(key="attention_layer").set_value(0).run()
+    assert "layer 0" in chart(at, "fig_attention")["layout"]["title"]["text"]
+
+
+def test_models_without_attention_show_no_attention_section():
+    at = start()
+    with pytest.raises(AssertionError, match="no chart"):
+        chart(at, "fig_attention")
