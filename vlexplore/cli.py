@@ -59,6 +59,10 @@ def cmd_diagnose(args) -> int:
         from .sweep import parse_thresholds
 
         thresholds = parse_thresholds(args.sweep)  # before loading anything: a typo fails at once
+    if args.checkpoint and Path(args.checkpoint).expanduser().is_dir():
+        if thresholds is not None:
+            raise ValueError("--sweep runs one checkpoint; give --checkpoint a file, not a folder of seeds")
+        return _family(args, settings, registry.load_dataset(args.dataset, **dataset_options))
     model = registry.load_model(args.model, **model_options)
     dataset = registry.load_dataset(args.dataset, **dataset_options)
     if thresholds is not None:
@@ -99,6 +103,44 @@ def cmd_diagnose(args) -> int:
             print(f"skipped {len(skipped)} phrase(s), e.g. {skipped[0]}")
         if args.out:
             print(f"wrote {Path(args.out) / 'phrases.csv'} and summary.json")
+    return 0
+
+
+def _family(args, settings, dataset) -> int:
+    """``diagnose --checkpoint FOLDER``: one run per seed, rows with a ``seed`` column."""
+    from .seeds import family_spread, family_summary, run_family
+
+    skipped: dict[str, list[str]] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = run_family(args.model, args.checkpoint, dataset, settings, limit=args.limit,
+                           batch_size=args.batch_size, progress=not args.quiet, skipped=skipped)  # fmt: skip
+    summary = family_summary(frame)
+    spread = family_spread(summary)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(out / "phrases.csv", index=False)
+        summary.to_csv(out / "seeds.csv", index=False)
+        meta = {"model": args.model, "dataset": args.dataset, "checkpoints": args.checkpoint,
+                "settings": settings.as_dict(), "spread": spread.to_dict(orient="records"),
+                "skipped": {seed: len(reasons) for seed, reasons in skipped.items()}}  # fmt: skip
+        (out / "summary.json").write_text(json.dumps(_json_safe(meta), indent=2) + "\n")
+    if args.json:
+        print(json.dumps({"model": args.model, "seeds": summary.to_dict(orient="records"),
+                          "spread": spread.to_dict(orient="records")}))  # fmt: skip
+        return 0
+    table = summary.pivot_table(index="seed", columns=["metric", "condition"], values="bits", sort=False)
+    columns = [("MLM", c) for c in ("none", "object", "all")] + [("MRC-KL", c) for c in ("none", "phrase", "all")]
+    print(f"{args.model}, {len(table)} seeds from {args.checkpoint} (bits; lower is better)")
+    print(f"{'seed':<16} " + " ".join(f"{m + ' ' + c.title():>13}" for m, c in columns))
+    for seed, row in table.iterrows():
+        print(f"{seed:<16} " + " ".join(f"{row[c]:>13.3f}" for c in columns))
+    by_condition = spread.set_index(["metric", "condition"])
+    print(f"{'mean ± sd':<16} " + " ".join(
+        f"{by_condition.loc[c, 'mean']:>7.3f} ±{by_condition.loc[c, 'sd']:>5.3f}" for c in columns))
+    if args.out:
+        print(f"wrote {Path(args.out) / 'phrases.csv'} (with a seed column), seeds.csv and summary.json")
     return 0
 
 
@@ -184,7 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     diag.add_argument("--model", default="demo", help="model name (see `vlexplore models`); default: demo")
     diag.add_argument("--dataset", default="demo", help="dataset name (see `vlexplore datasets`); default: demo")
-    diag.add_argument("--checkpoint", help="checkpoint file for volta:ARCH models (pytorch_model_9.bin)")
+    diag.add_argument("--checkpoint", help="checkpoint file for volta:ARCH models (pytorch_model_9.bin), or a folder "
+                      "of checkpoints of that architecture (files, or one per sub-folder such as ctrl_uniter_s73/): "
+                      "one run per seed, rows with a seed column, and their spread")
     diag.add_argument("--features", help="region features for flickr30k (TSV, LMDB or a folder of .npz)")
     diag.add_argument("--images", help="folder of images (optional; used for drawing only)")
     diag.add_argument("--split", help="dataset split (flickr30k: val, test, train; default val)")
