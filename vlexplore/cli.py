@@ -106,6 +106,17 @@ def cmd_diagnose(args) -> int:
     return 0
 
 
+def _write_csvs(folder: str | None, frames: dict) -> Path | None:
+    """``--out``: each frame as FOLDER/NAME (the folder made if needed); None without --out."""
+    if not folder:
+        return None
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in frames.items():
+        frame.to_csv(out / name, index=False)
+    return out
+
+
 def _family(args, settings, dataset) -> int:
     """``diagnose --checkpoint FOLDER``: one run per seed, rows with a ``seed`` column."""
     from .seeds import family_spread, family_summary, run_family
@@ -117,11 +128,8 @@ def _family(args, settings, dataset) -> int:
                            batch_size=args.batch_size, progress=not args.quiet, skipped=skipped)  # fmt: skip
     summary = family_summary(frame)
     spread = family_spread(summary)
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(out / "phrases.csv", index=False)
-        summary.to_csv(out / "seeds.csv", index=False)
+    out = _write_csvs(args.out, {"phrases.csv": frame, "seeds.csv": summary})
+    if out is not None:
         meta = {"model": args.model, "dataset": args.dataset, "checkpoints": args.checkpoint,
                 "settings": settings.as_dict(), "spread": spread.to_dict(orient="records"),
                 "skipped": {seed: len(reasons) for seed, reasons in skipped.items()}}  # fmt: skip
@@ -159,11 +167,7 @@ def _sweep(args, model, dataset, settings, thresholds) -> int:
         print(f"error: no phrase of {args.dataset!r} could be swept ({len(skipped)} skipped)", file=sys.stderr)
         return 1
     summary = sweep_summary(rows)
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        rows.to_csv(out / "sweep_phrases.csv", index=False)
-        summary.to_csv(out / "sweep.csv", index=False)
+    _write_csvs(args.out, {"sweep_phrases.csv": rows, "sweep.csv": summary})
     if args.json:
         print(json.dumps({"model": args.model, "sweep": summary.to_dict(orient="records"), "skipped": len(skipped)}))
         return 0
