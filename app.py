@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from vlexplore.views.page import attention, dataset, example, picker, session, sweep
+from vlexplore.views.page import attention, dataset, example, picker, seeds, session, sweep
 from vlexplore.views.page.sidebar import sidebar
 from vlexplore.views.state import Key
 from vlexplore.views.text import WHAT_AM_I_LOOKING_AT
@@ -58,6 +58,7 @@ def dataset_view() -> None:
     if run is not None:
         results, skipped = run
         dataset.summary_section(results, skipped)
+        seeds.seeds_section()
         sweep.dataset_sweep_section()
         dataset.phrases_section(results)
 

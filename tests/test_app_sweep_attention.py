@@ -61,3 +61,17 @@ def test_models_without_attention_show_no_attention_section():
     at = start()
     with pytest.raises(AssertionError, match="no chart"):
         chart(at, "fig_attention")
+
+
+def test_a_folder_of_seeds_runs_as_one_family_in_the_whole_set_view(tmp_path):
+    for seed in ("ctrl_s1.bin", "ctrl_s2.bin"):
+        (tmp_path / seed).write_bytes(b"weights")  # the test model ignores its checkpoint
+    at = start(view="dataset", checkpoint=str(tmp_path))
+    assert not at.exception and not at.error
+    button = next(b for b in at.button if b.label.startswith("Run 2 seeds"))
+    button.click().run()
+    assert not at.exception and not at.error
+    spec = chart(at, "fig_seeds")
+    boxes = [t for t in spec["data"] if t["type"] == "box"]
+    assert len(boxes) == 2 and all(len(t["y"]) == 6 for t in boxes)  # 2 seeds x 3 conditions per side
+    assert sorted(set(boxes[0]["text"])) == ["s1", "s2"]

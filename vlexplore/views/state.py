@@ -96,6 +96,8 @@ class Key:
     # threshold sweeps (views/page/sweep.py)
     FIG_SWEEP, SWEEP_RUN, SWEEP_CSV = "fig_sweep", "sweep_run", "sweep_csv"
     FIG_PHRASE_SWEEP, FIG_SWEEP_REGIONS = "fig_phrase_sweep", "fig_sweep_regions"
+    # seeds (views/page/seeds.py)
+    SEEDS_RUN, SEEDS_CSV, FIG_SEEDS = "seeds_run", "seeds_csv", "fig_seeds"
     # attention beside ablation (views/page/attention.py)
     ATTENTION_LAYER, ATTENTION_CSV = "attention_layer", "attention_csv"
     FIG_ATTENTION, FIG_OBJECT_EFFECT, FIG_ATTENTION_LAYERS = "fig_attention", "fig_object_effect", "fig_attention_layers"
