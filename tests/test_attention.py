@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from test_hf import lxmert_dir, visualbert_dir  # noqa: F401  (fixtures)
 from test_vlbert_positions import _examples
 from tiny import TinyVL, make_example
 
@@ -106,3 +107,17 @@ def test_builtin_layers_one_by_one_equal_the_fused_encoder():
 def test_a_model_without_attention_is_named():
     with pytest.raises(ValueError, match="tiny does not expose its attention"):
         phrase_attention(TinyVL(), make_example(0), 0)
+
+
+def test_hugging_face_lxmert_and_visualbert_give_their_attention(lxmert_dir, visualbert_dir):  # noqa: F811
+    from test_hf import region_batch
+
+    for directory, text_keys in ((lxmert_dir, False), (visualbert_dir, True)):
+        model = registry.load_model(f"hf:{directory}", device="cpu")
+        assert model.has_attention
+        batch = region_batch(model.tokenizer, num_regions=5, rows=2)
+        attention = model.text_attention(batch)
+        total = attention.to_text + attention.to_global + attention.to_regions.sum(-1)
+        torch.testing.assert_close(total, torch.ones_like(total), rtol=0, atol=1e-5)
+        assert attention.to_regions.shape[-1] == 5 and (attention.to_global == 0).all()
+        assert bool((attention.to_text > 0).any()) == text_keys  # LXMERT's cross layers see the image only

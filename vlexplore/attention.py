@@ -48,7 +48,7 @@ def phrase_attention(
     "text" (all text tokens together), so each (layer, head)'s masses sum to 1.
     """
     if not model.has_attention:
-        raise ValueError(f"{model.name} does not expose its attention; attention views need a VOLTA or built-in model")
+        raise ValueError(f"{model.name} does not expose its attention; attention views need a VOLTA, built-in, or Hugging Face LXMERT or VisualBERT model")
     item = prepare(model, example, phrase_index, settings or PAPER, average_feature)
     if item.example.regions is None:
         raise ValueError(f"{model.name} reads pixels: attention to regions needs a region model")
