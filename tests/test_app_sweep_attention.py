@@ -1,4 +1,4 @@
-"""The threshold sweep (whole set on demand, the chosen phrase) and attention beside ablation on the page."""
+"""On the page: threshold sweeps, attention beside ablation, seeds, and models side by side."""
 
 import json
 
@@ -7,6 +7,8 @@ import pytest
 from test_app import MODEL, chart, start, tiny_registry  # noqa: F401  (the fixture registers the tiny model)
 from tiny import load_tiny_set
 
+from vlexplore import registry
+from vlexplore.engine import diagnose
 from vlexplore.sweep import sweep_dataset, sweep_summary
 from vlexplore.views.page.sweep import THRESHOLDS
 
@@ -75,3 +77,18 @@ def test_a_folder_of_seeds_runs_as_one_family_in_the_whole_set_view(tmp_path):
     boxes = [t for t in spec["data"] if t["type"] == "box"]
     assert len(boxes) == 2 and all(len(t["y"]) == 6 for t in boxes)  # 2 seeds x 3 conditions per side
     assert sorted(set(boxes[0]["text"])) == ["s1", "s2"]
+
+
+def test_two_models_side_by_side_in_the_example_view():
+    at = start(model="demo", dataset="demo")
+    at.multiselect(key="compare_models").set_value(["demo-gold"]).run()
+    assert not at.exception and not at.error
+    spec = chart(at, "fig_models")
+    assert {t["name"] for t in spec["data"]} == {"demo", "demo-gold"}
+    table = next(d.value for d in at.dataframe if "memory (MB)" in d.value.columns)
+    assert list(table.index) == ["demo", "demo-gold"] and (table["memory (MB)"] > 2).all()
+    dataset = registry.load_dataset("demo")
+    gold = diagnose(registry.load_model("demo-gold"), dataset[0], 0, average_feature=dataset.average_region_feature())
+    assert table.loc["demo-gold", "MLM object"] == pytest.approx(gold.scores["vis4lang"]["object"], abs=1e-5)
+    # the current model was not evicted: its own view still shows, and both stay loaded
+    assert chart(at, "fig_tokens")

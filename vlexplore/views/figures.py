@@ -38,6 +38,7 @@ __all__ = [
     "object_effect_figure",
     "attention_layers_figure",
     "seed_figure",
+    "models_figure",
 ]
 
 CONDITION_LABELS = {"none": "None", "object": "Object", "phrase": "Phrase", "all": "All"}
@@ -430,3 +431,21 @@ def seed_figure(summary: pd.DataFrame, published: pd.DataFrame | None = None, mo
     fig = _layout(fig, height, "Seed spread: each point is one pretraining seed's mean")
     fig.update_layout(boxmode="group")
     return fig
+
+
+def models_figure(scores: pd.DataFrame, height: int = 360) -> go.Figure:
+    """One phrase's six scores under several models, bars grouped by condition as in the paper.
+    ``scores``: ``vlexplore.compare.scores_frame``."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        subplot_titles=("Vision-for-language: MLM (bits)", "Language-for-vision: MRC-KL (bits)"))
+    palette = ["#2563eb", "#f59e0b", "#16a34a", "#9333ea", "#ef4444", "#0891b2"]
+    for i, (name, part) in enumerate(scores.groupby("model", sort=False)):
+        for col, (side, conditions) in enumerate((("vis4lang", VIS4LANG), ("lang4vis", LANG4VIS)), start=1):
+            rows = part[part["side"] == side].set_index("condition").reindex(list(conditions))
+            fig.add_trace(go.Bar(
+                x=[CONDITION_LABELS[c] for c in conditions], y=rows["bits"].tolist(), name=name, legendgroup=name,
+                showlegend=col == 1, marker=dict(color=palette[i % len(palette)]),
+                hovertemplate="%{x}: %{y:.3f} bits<extra>" + name + "</extra>",
+            ), row=1, col=col)
+    fig.update_yaxes(rangemode="tozero")
+    return _layout(fig, height, "This phrase under each model")

@@ -96,6 +96,8 @@ class Key:
     # threshold sweeps (views/page/sweep.py)
     FIG_SWEEP, SWEEP_RUN, SWEEP_CSV = "fig_sweep", "sweep_run", "sweep_csv"
     FIG_PHRASE_SWEEP, FIG_SWEEP_REGIONS = "fig_phrase_sweep", "fig_sweep_regions"
+    # models side by side (views/page/compare.py)
+    COMPARE_MODELS, COMPARE_EXTRA, FIG_MODELS = "compare_models", "compare_extra", "fig_models"
     # seeds (views/page/seeds.py)
     SEEDS_RUN, SEEDS_CSV, FIG_SEEDS = "seeds_run", "seeds_csv", "fig_seeds"
     # attention beside ablation (views/page/attention.py)

@@ -14,6 +14,7 @@ notebook can use it, and ``import vlexplore`` (library and CLI) never reaches th
 - ``sweep``: threshold sweeps, of the whole set (on demand) and of the chosen phrase.
 - ``attention``: the masked phrase's attention beside the Object ablation (example view).
 - ``seeds``: a folder of seed checkpoints run as one family (whole-set view).
+- ``compare``: the chosen phrase under several loaded models at once (example view).
 
 May import: streamlit, the library (``vlexplore.*``) and the plain view modules above.
 """
