@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from vlexplore.errors import internal_error_message, log_internal_error
 from vlexplore.views.page import attention, compare, dataset, example, picker, seeds, session, sweep
 from vlexplore.views.page.sidebar import sidebar
 from vlexplore.views.state import Key
-from vlexplore.views.text import WHAT_AM_I_LOOKING_AT
+from vlexplore.views.text import WHAT_AM_I_LOOKING_AT, literal
 
 st.set_page_config(page_title="vlexplore", page_icon=":material/visibility:", layout="wide")
 COMPACT_CSS = """<style>
@@ -61,17 +62,26 @@ def dataset_view() -> None:
     if run is not None:
         results, skipped = run
         dataset.summary_section(results, skipped)
+        dataset.paper_figures_section(results)
         seeds.seeds_section()
         sweep.dataset_sweep_section()
         dataset.phrases_section(results)
 
 
 def main() -> None:
+    try:
+        page()
+    except Exception as error:  # a bug, not the user's input: say so in place and log it
+        message = internal_error_message(error, log_internal_error("app"))
+        st.error(literal(message), icon=":material/bug_report:")
+
+
+def page() -> None:
     st.markdown(COMPACT_CSS, unsafe_allow_html=True)
     session.sync_state()
     sidebar()
     for problem in st.session_state.pop(Key.LINK_PROBLEMS, []):
-        st.warning(problem)
+        st.warning(literal(problem))
     view = st.session_state[Key.VIEW]
     if view != "about":
         with st.expander("What am I looking at?", icon=":material/info:"):

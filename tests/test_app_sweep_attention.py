@@ -74,9 +74,11 @@ def test_a_folder_of_seeds_runs_as_one_family_in_the_whole_set_view(tmp_path):
     button.click().run()
     assert not at.exception and not at.error
     spec = chart(at, "fig_seeds")
-    boxes = [t for t in spec["data"] if t["type"] == "box"]
-    assert len(boxes) == 2 and all(len(t["y"]) == 6 for t in boxes)  # 2 seeds x 3 conditions per side
-    assert sorted(set(boxes[0]["text"])) == ["s1", "s2"]
+    mine = [t for t in spec["data"] if t.get("name") == "your runs"]
+    assert len(mine) == 6  # one panel per condition of each side
+    assert all(len(t["text"]) == 2 for t in mine) and "counted s2" in mine[0]["text"][1]
+    published = [t for t in spec["data"] if (t.get("meta") or {}).get("source") == "paper"]
+    assert published  # the published seeds beside them
 
 
 def test_two_models_side_by_side_in_the_example_view():

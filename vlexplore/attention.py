@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .engine import collate, prepare
+from .errors import InputError
 from .models.base import VLModel
 from .protocol import PAPER, AblationSettings
 from .records import Example
@@ -48,10 +49,10 @@ def phrase_attention(
     "text" (all text tokens together), so each (layer, head)'s masses sum to 1.
     """
     if not model.has_attention:
-        raise ValueError(f"{model.name} does not expose its attention; attention views need a VOLTA, built-in, or Hugging Face LXMERT or VisualBERT model")
+        raise InputError(f"{model.name} does not expose its attention; attention views need a VOLTA, built-in, or Hugging Face LXMERT or VisualBERT model")
     item = prepare(model, example, phrase_index, settings or PAPER, average_feature)
     if item.example.regions is None:
-        raise ValueError(f"{model.name} reads pixels: attention to regions needs a region model")
+        raise InputError(f"{model.name} reads pixels: attention to regions needs a region model")
     none_row = next(row for row in item.rows if row.condition == ("vis4lang", "none"))
     item = dataclasses.replace(item, rows=[none_row], region_positions=np.zeros(0, dtype=np.int64))
     attention = model.text_attention(collate([item], pad_id=model.tokenizer.pad_token_id or 0))

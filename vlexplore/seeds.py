@@ -4,7 +4,7 @@ The paper released several pretraining seeds of each VOLTA model, and its seed f
 how far the diagnostic moves between them. Here a folder (checkpoint files in it, or one per
 sub-folder as VOLTA's ``ctrl_uniter_s73/pytorch_model_9.bin``) runs one diagnostic per file;
 every row carries its ``seed``, so the spread can be set beside the published one.
-May import: registry, engine, diagnostics, protocol, records (never views, app or cli).
+May import: registry, engine, diagnostics, runs, protocol, records (never views, app or cli).
 """
 
 from __future__ import annotations
@@ -19,10 +19,15 @@ import pandas as pd
 from . import registry
 from .diagnostics import results_frame
 from .engine import diagnose_dataset
+from .errors import InputError
 from .protocol import LANG4VIS, PAPER, VIS4LANG, AblationSettings
 from .records import Example, ExampleSet
+from .runs import run_frame
 
-__all__ = ["CHECKPOINT_SUFFIXES", "checkpoint_family", "seed_label", "run_family", "family_summary", "family_spread"]
+__all__ = [
+    "CHECKPOINT_SUFFIXES", "checkpoint_family", "seed_label", "run_family", "family_runs", "family_summary",
+    "family_spread",
+]
 
 CHECKPOINT_SUFFIXES = (".bin", ".pt", ".pth", ".safetensors")
 
@@ -44,7 +49,7 @@ def checkpoint_family(folder: str | Path) -> list[tuple[str, Path]]:
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
-        raise ValueError(f"{folder} is not a folder of checkpoints")
+        raise InputError(f"{folder} is not a folder of checkpoints")
     files = _checkpoints_in(folder)
     if files:
         family = [(seed_label(f.stem), f) for f in files]
@@ -53,13 +58,13 @@ def checkpoint_family(folder: str | Path) -> list[tuple[str, Path]]:
         for sub in sorted(d for d in folder.iterdir() if d.is_dir()):
             inside = _checkpoints_in(sub)
             if len(inside) > 1:
-                raise ValueError(
+                raise InputError(
                     f"{sub} holds {len(inside)} checkpoints ({', '.join(f.name for f in inside)}); keep one "
                     "per seed folder (pytorch_model_9.bin is the one the paper used)"
                 )
             family += [(seed_label(sub.name), inside[0])] if inside else []
     if not family:
-        raise ValueError(
+        raise InputError(
             f"{folder} holds no checkpoint ({', '.join('*' + s for s in CHECKPOINT_SUFFIXES)}), neither directly "
             "nor one per sub-folder"
         )
@@ -96,6 +101,12 @@ def run_family(
         del network
     frame = pd.concat(frames, ignore_index=True)
     return frame[["seed", "checkpoint", *[c for c in frame.columns if c not in ("seed", "checkpoint")]]]
+
+
+def family_runs(frame: pd.DataFrame, model: str) -> pd.DataFrame:
+    """Each seed as a run (``runs.run_frame``), for the paper's seed figure beside the published seeds."""
+    return pd.concat([run_frame(part.drop(columns=["seed", "checkpoint"]), run=f"{model} {seed}", model=model)
+                      for seed, part in frame.groupby("seed", sort=False)], ignore_index=True)  # fmt: skip
 
 
 def family_summary(frame: pd.DataFrame) -> pd.DataFrame:

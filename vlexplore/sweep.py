@@ -18,6 +18,7 @@ import pandas as pd
 
 from . import protocol
 from .engine import Prepared, dataset_units, prepare, progress_bar, run_prepared
+from .errors import InputError
 from .models.base import VLModel
 from .protocol import PAPER, AblationSettings
 from .records import Example, ExampleSet
@@ -43,11 +44,11 @@ def parse_thresholds(text: str) -> tuple[float, ...]:
         else:
             values = [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise ValueError(
+        raise InputError(
             f"threshold sweep {text!r} is not START:STOP:STEP (e.g. 0.9:0.0:0.1, step > 0) or a comma list"
         ) from None
     if not values:
-        raise ValueError(f"threshold sweep {text!r} names no threshold")
+        raise InputError(f"threshold sweep {text!r} names no threshold")
     for value in values:
         AblationSettings(threshold=value)  # the same check, and message, as a single run
     return tuple(dict.fromkeys(values))
@@ -96,7 +97,7 @@ def _rows(item: Prepared, plan, raw: dict) -> list[dict]:
 
 def _check(model: VLModel) -> None:
     if model.input_kind != "regions":
-        raise ValueError(
+        raise InputError(
             f"{model.name} aligns image patches by coverage, not regions by a threshold; "
             "the threshold sweep needs a region model"
         )

@@ -37,7 +37,6 @@ __all__ = [
     "attention_map_figure",
     "object_effect_figure",
     "attention_layers_figure",
-    "seed_figure",
     "models_figure",
 ]
 
@@ -406,31 +405,6 @@ def attention_layers_figure(frame: pd.DataFrame, height: int = 340) -> go.Figure
     fig.update_layout(barmode="stack")  # after _layout, which groups bars
     return fig
 
-
-def seed_figure(summary: pd.DataFrame, published: pd.DataFrame | None = None, model: str = "this run",
-                height: int = 380) -> go.Figure:
-    """Each seed's mean bits per condition as points (with their spread as a box), this run's
-    seeds beside the published ones. ``summary``: ``vlexplore.seeds.family_summary``;
-    ``published``: the same columns (``seed``, ``side``, ``condition``, ``bits``) and ``model``."""
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
-                        subplot_titles=("Vision-for-language: MLM (bits)", "Language-for-vision: MRC-KL (bits)"))
-    groups = [(f"{model} ({summary['seed'].nunique()} seeds)", summary, "#2563eb")]
-    if published is not None and not published.empty:
-        for name, part in published.groupby("model", sort=False):
-            groups.append((f"{name} (paper, {part['seed'].nunique()} seeds)", part, PAPER_COLOUR))
-    for col, (side, conditions) in enumerate((("vis4lang", VIS4LANG), ("lang4vis", LANG4VIS)), start=1):
-        for name, frame, colour in groups:
-            part = frame[frame["side"] == side]
-            part = part[part["condition"].isin(conditions)]
-            fig.add_trace(go.Box(
-                x=[CONDITION_LABELS[c] for c in part["condition"]], y=part["bits"].tolist(), name=name,
-                legendgroup=name, showlegend=col == 1, boxpoints="all", jitter=0.35, pointpos=0,
-                marker=dict(color=colour, size=7), line=dict(color=colour, width=1), fillcolor="rgba(0,0,0,0)",
-                text=part["seed"].tolist(), hovertemplate="%{x}, seed %{text}: %{y:.3f} bits<extra>" + name + "</extra>",
-            ), row=1, col=col)
-    fig = _layout(fig, height, "Seed spread: each point is one pretraining seed's mean")
-    fig.update_layout(boxmode="group")
-    return fig
 
 
 def models_figure(scores: pd.DataFrame, height: int = 360) -> go.Figure:

@@ -8,7 +8,6 @@ light and the dark theme alike. No streamlit here: pure functions returning figu
 from __future__ import annotations
 
 import base64
-import html
 import re
 
 import cv2
@@ -17,6 +16,7 @@ import plotly.graph_objects as go
 
 from ..images import example_picture
 from ..records import Example, Phrase
+from .text import literal
 
 __all__ = [
     "PHRASE_COLOURS",
@@ -74,7 +74,7 @@ def caption_html(caption: str, phrases: list[Phrase], selected: int | None = Non
     for start, end, index in spans:
         if start < cursor:  # overlapping phrases: the first one wins
             continue
-        out.append(html.escape(caption[cursor:start]))
+        out.append(literal(caption[cursor:start]))
         colour = phrase_colour(index)
         weight = "700" if index == selected else "400"
         style = (
@@ -84,10 +84,10 @@ def caption_html(caption: str, phrases: list[Phrase], selected: int | None = Non
         boxes = "no box" if len(phrase.boxes) == 0 else f"{len(phrase.boxes)} box(es)"
         out.append(
             f'<span class="vlx-phrase" data-phrase="{index}" title="phrase {index}: {boxes}" '
-            f'style="{style}">{html.escape(caption[start:end])}</span>'
+            f'style="{style}">{literal(caption[start:end])}</span>'
         )
         cursor = end
-    out.append(html.escape(caption[cursor:]))
+    out.append(literal(caption[cursor:]))
     return "".join(out)
 
 

@@ -8,11 +8,13 @@ than an ImportError deep inside the page.
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 
 import numpy as np
 
 from .. import registry
+from ..errors import internal_error_message, log_internal_error
 from ..records import Example, ExampleSet, Regions
 from .examples import Detector
 
@@ -22,12 +24,13 @@ __all__ = [
     "dataset_choices",
     "load_model",
     "load_dataset",
+    "check_typed_paths",
     "random_example",
     "upload_detector",
     "simulated_regions",
 ]
 
-BUILTIN_MODELS = ("demo", "demo-gold")  # their regions come from the world's simulated detector
+BUILTIN_MODELS = ("demo", "demo-gold", "demo-lang")  # their regions come from the world's simulated detector
 
 
 def model_choices() -> list[str]:
@@ -46,13 +49,43 @@ def _friendly(error: Exception, what: str, spec: str) -> ValueError:
         return ValueError(
             f"{what} {spec!r} is not available in this installation ({error}); pick another {what}"
         )
-    return ValueError(f"{what} {spec!r} could not be loaded ({type(error).__name__}: {error})")
+    # anything else is a bug in vlexplore: shown in place (the app keeps working) and logged
+    return ValueError(
+        f"{what} {spec!r} could not be loaded: "
+        + internal_error_message(error, log_internal_error(f"loading {what} {spec!r}"))
+    )
+
+
+#: folders the app may read typed paths from, separated by ":" (unset: any path; set it
+#: whenever the app listens beyond this machine, e.g. `make run HOST=0.0.0.0`)
+DATA_DIRS_ENV = "VLEXPLORE_DATA_DIRS"
+PATH_OPTIONS = ("checkpoint", "features", "images")
+
+
+def check_typed_paths(spec: str, options: dict) -> None:
+    """Refuse paths outside ``$VLEXPLORE_DATA_DIRS`` with one message whether or not they exist,
+    so that a page served to others does not tell which server paths exist."""
+    allowed = [Path(d).expanduser().resolve() for d in os.environ.get(DATA_DIRS_ENV, "").split(":") if d]
+    if not allowed:
+        return
+    _, sep, argument = spec.partition(":")
+    typed = [(name, options[name]) for name in PATH_OPTIONS if options.get(name)]
+    if sep and argument.startswith(("/", ".", "~")):  # flickr30k:PATH, hf:PATH (not a hub name)
+        typed.append((spec.split(":")[0], argument))
+    for name, value in typed:
+        path = Path(str(value)).expanduser().resolve()
+        if not any(path == root or root in path.parents for root in allowed):
+            raise ValueError(
+                f"{name}: {value} is not a readable path in this server's data folders "
+                f"(the folders set by {DATA_DIRS_ENV}); pick a path under them"
+            )
 
 
 def load_model(spec: str, **options):
     """The model ``spec`` names; ``options`` (e.g. ``checkpoint=PATH`` for ``volta:ARCH``) go to
     its loader. Any failure becomes a ValueError with the loader's own message."""
     options = {k: v for k, v in options.items() if v}
+    check_typed_paths(spec, options)
     try:
         if options.get("checkpoint") and Path(options["checkpoint"]).expanduser().is_dir():
             return _first_seed(spec, options)
@@ -77,6 +110,7 @@ def load_dataset(spec: str, **options) -> ExampleSet:
     """The example set ``spec`` names; ``options`` (``features=``, ``images=`` for
     ``flickr30k:PATH``) go to its loader."""
     options = {k: v for k, v in options.items() if v}
+    check_typed_paths(spec, options)
     try:
         return registry.load_dataset(spec, **options)
     except Exception as error:

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-__all__ = ["WHAT_AM_I_LOOKING_AT", "UPLOAD_DETECTOR_NOTE", "example_label", "baseline_caption"]
+__all__ = ["WHAT_AM_I_LOOKING_AT", "UPLOAD_DETECTOR_NOTE", "example_label", "baseline_caption", "literal"]
+
+#: characters that Markdown (and Streamlit's :colour[...] and :material/...: directives) act on
+_LITERAL = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'\\`*_{}[]()#+-!|~$:"})
+
+
+def literal(text: str) -> str:
+    """``text`` for Streamlit's Markdown, shown exactly as typed.
+
+    Captions, paths and messages that quote them come from users and shared links:
+    ``![t](http://host/x.png)`` in a caption would otherwise make every viewer's browser
+    fetch a remote image. HTML and Markdown characters become entities.
+    """
+    return str(text).translate(_LITERAL)
+
 
 WHAT_AM_I_LOOKING_AT = """
 **The question.** A vision-and-language transformer reads an image and a caption together.

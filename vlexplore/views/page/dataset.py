@@ -8,9 +8,10 @@ import streamlit as st
 from ...diagnostics import paper_results, results_frame, summarize, summary_frame
 from ...engine import diagnose_dataset
 from ...protocol import LANG4VIS, VIS4LANG
-from .. import figures
+from ...runs import run_frame
+from .. import figures, paper_figures
 from ..state import Key
-from ..text import WHAT_AM_I_LOOKING_AT, baseline_caption
+from ..text import WHAT_AM_I_LOOKING_AT, baseline_caption, literal
 from . import session
 
 LABEL = figures.CONDITION_LABELS
@@ -25,7 +26,7 @@ def dataset_run() -> tuple[list, list[str]] | None:
         model = session.get_model(session.model_source())
         dataset = session.get_dataset(session.dataset_source())
     except ValueError as error:
-        st.error(str(error))
+        st.error(literal(error))
         return None
     settings = session.current_state().settings()
     key = (session.model_source(), session.dataset_source(), settings)
@@ -42,14 +43,14 @@ def dataset_run() -> tuple[list, list[str]] | None:
                 done = len(results) + len(skipped)
                 bar.progress(min(1.0, done / max(total, 1)), text=f"Diagnosed {done} of {total} phrases …")
         except (ValueError, RuntimeError) as error:  # e.g. a model that does not fit these features
-            st.error(f"{s[Key.MODEL]} could not be run on {s[Key.DATASET]}: {error}")
+            st.error(literal(f"{s[Key.MODEL]} could not be run on {s[Key.DATASET]}: {error}"))
             return None
         finally:
             bar.empty()
         runs.remember(key, (results, skipped))
     results, skipped = runs.get_recent(key)
     if not results:
-        st.error(f"No phrase of {s[Key.DATASET]!r} could be diagnosed ({len(skipped)} skipped).")
+        st.error(literal(f"No phrase of {s[Key.DATASET]!r} could be diagnosed ({len(skipped)} skipped)."))
         return None
     return results, skipped
 
@@ -76,6 +77,28 @@ def summary_section(results: list, skipped: list[str]) -> None:
         if data and data[0] in SIDE_NAMES:
             s[Key.BAR_SIDE], s[Key.BAR_CONDITION] = data[0], data[1]
             break
+
+
+PAPER_FIGURE_TITLES = {
+    "main": "Main figure", "thresholds": "Threshold sweep", "seeds": "Seeds",
+    "labelmatch": "LabelMatch", "mrc_xe": "MRC-XE",
+}
+
+
+def paper_figures_section(results: list) -> None:
+    """The paper's figures, read from the authors' tables, with this run drawn beside them."""
+    s = st.session_state
+    with st.expander("The paper's figures, with this run beside them", icon=":material/bar_chart:"):
+        state = session.current_state()
+        run = run_frame(results_frame(results), f"{s[Key.MODEL]} · {s[Key.DATASET]}", s[Key.MODEL],
+                        state.threshold)
+        drawn = paper_figures.paper_figures(run)
+        for tab, name in zip(st.tabs(list(PAPER_FIGURE_TITLES.values())), PAPER_FIGURE_TITLES, strict=True):
+            with tab:
+                st.plotly_chart(drawn[name], key=f"{Key.PAPER_FIGURE}_{name}")
+        st.caption("Hatched bars and grey points: published values, read from the authors' result tables "
+                   "(assets/paper_results; Flickr30k Entities val, VOLTA models). Solid, outlined: this run. "
+                   "`vlexplore figures --out DIR --runs RESULTS_DIR` writes them as PNG and HTML.")
 
 
 def phrases_section(results: list) -> None:

@@ -15,7 +15,7 @@ from ...records import Example, ExampleSet
 from .. import examples as ex
 from .. import sources
 from ..state import Key, parse_box
-from ..text import UPLOAD_DETECTOR_NOTE, example_label
+from ..text import UPLOAD_DETECTOR_NOTE, example_label, literal
 from . import session
 
 GALLERY_SIZE = 8
@@ -67,8 +67,8 @@ def pick() -> Pick:
 
 
 def show(messages: list[tuple[str, str]]) -> None:
-    for kind, text in messages:
-        getattr(st, kind)(text)
+    for kind, text in messages:  # errors and warnings quote user input: shown literally
+        getattr(st, kind)(literal(text) if kind in ("error", "warning") else text)
 
 
 def picker_section(chosen: Pick) -> None:
@@ -100,7 +100,7 @@ def gallery_row(dataset: ExampleSet) -> None:
             st.image(session.get_thumbnail(source, example.example_id), width="stretch")
             st.button(str(number), key=Key.open_button(example.example_id),
                       on_click=session.open_example, args=(example.example_id,),
-                      help=f"{example.example_id}: {example.caption}",
+                      help=literal(f"{example.example_id}: {example.caption}"),
                       type="primary" if example.example_id == st.session_state[Key.EXAMPLE] else "secondary",
                       width="stretch")
 
@@ -141,7 +141,7 @@ def upload_panel() -> None:
                 detector=lambda image: sources.upload_detector()(image),  # looked up once the image is valid
                 name=f"upload {upload.name!r}")
         except ValueError as error:
-            st.error(str(error))
+            st.error(literal(error))
         else:
             s[Key.UPLOAD_EXAMPLE] = example
             session.open_example(session.UPLOAD_ID)

@@ -1,5 +1,6 @@
 """Seeds on the page: when the sidebar's checkpoint is a folder of seeds, the whole-set view runs
-every seed (on demand) and draws their spread (``seed_figure``)."""
+every seed (on demand) and draws them beside every published seed (the paper's seed figure,
+``views.paper_figures.seed_figure``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from ...seeds import checkpoint_family, family_spread, family_summary, run_family
-from .. import figures
+from ...seeds import checkpoint_family, family_runs, family_spread, family_summary, run_family
+from .. import sources
+from ..paper_figures import seed_figure
 from ..state import Key
 from . import session
 
@@ -17,7 +19,13 @@ def seeds_section() -> None:
     """Nothing unless the checkpoint is a folder of two or more checkpoints."""
     s = st.session_state
     folder = session.current_state().checkpoint
-    if not folder or not Path(folder).expanduser().is_dir():
+    if not folder:
+        return
+    try:  # a served page must not tell which server paths exist: the data folders first
+        sources.check_typed_paths(s[Key.MODEL], {"checkpoint": folder})
+    except ValueError:
+        return  # the model's own load error says so
+    if not Path(folder).expanduser().is_dir():
         return
     try:
         family = checkpoint_family(folder)
@@ -47,7 +55,9 @@ def seeds_section() -> None:
             runs.remember(key, frame)
         frame = runs.get_recent(key)
         summary = family_summary(frame)
-        st.plotly_chart(figures.seed_figure(summary, model=s[Key.MODEL]), key=Key.FIG_SEEDS)
+        st.plotly_chart(seed_figure(runs=family_runs(frame, s[Key.MODEL])), key=Key.FIG_SEEDS)
+        st.caption("Blue diamonds: your seeds (at the published model they run, when they run one); grey "
+                   "points: the paper's seeds, the star its main seed. Hover a diamond for its seed.")
         st.dataframe(family_spread(summary), hide_index=True)
         st.download_button("All seeds' phrases (CSV)", frame.to_csv(index=False).encode(),
                            f"{s[Key.MODEL]}_{s[Key.DATASET]}_seeds.csv", "text/csv", key=Key.SEEDS_CSV)
