@@ -63,9 +63,9 @@ def dataset_view() -> None:
         results, skipped = run
         dataset.summary_section(results, skipped)
         dataset.paper_figures_section(results)
+        dataset.phrases_section(results)
         seeds.seeds_section()
         sweep.dataset_sweep_section()
-        dataset.phrases_section(results)
 
 
 def main() -> None:

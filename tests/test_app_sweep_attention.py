@@ -17,7 +17,13 @@ pytest.importorskip("streamlit")
 
 def test_the_phrase_sweep_shows_which_regions_join():
     at = start()
-    assert not at.error
+    with pytest.raises(AssertionError, match="no chart"):
+        chart(at, "fig_phrase_sweep")  # on demand: the example view runs one forward by default
+    calls = MODEL.calls
+    at.toggle(key="phrase_sweep_on").set_value(True).run()
+    assert not at.error and MODEL.calls == calls + 1
+    at.slider(key="threshold").set_value(0.35).run()
+    assert MODEL.calls == calls + 2  # the diagnosis reruns; the sweep does not depend on the threshold
     spec = chart(at, "fig_phrase_sweep")
     object_trace = next(t for t in spec["data"] if t["name"] == "Object")
     assert object_trace["x"] == list(THRESHOLDS)
@@ -45,6 +51,7 @@ def test_the_whole_set_sweep_runs_on_demand_and_equals_the_library():
 
 def test_attention_beside_ablation_in_the_example_view():
     at = start(model="demo", dataset="demo")
+    at.toggle(key="attention_on").set_value(True).run()
     assert not at.exception and not at.error
     attention = chart(at, "fig_attention")
     assert "mean over heads" in attention["layout"]["title"]["text"]

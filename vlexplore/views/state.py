@@ -103,6 +103,7 @@ class Key:
     # threshold sweeps (views/page/sweep.py)
     FIG_SWEEP, SWEEP_RUN, SWEEP_CSV = "fig_sweep", "sweep_run", "sweep_csv"
     FIG_PHRASE_SWEEP, FIG_SWEEP_REGIONS = "fig_phrase_sweep", "fig_sweep_regions"
+    PHRASE_SWEEP_ON, ATTENTION_ON = "phrase_sweep_on", "attention_on"
     # models side by side (views/page/compare.py)
     COMPARE_MODELS, COMPARE_EXTRA, FIG_MODELS = "compare_models", "compare_extra", "fig_models"
     # seeds (views/page/seeds.py)

@@ -24,6 +24,8 @@ def attention_section(view) -> dict:
     if not view.regions_model or view.edited is None or view.edited.regions is None or not model.has_attention:
         return {}
     with st.expander("Attention beside ablation: where the masked phrase looks (None condition)"):
+        if not st.toggle("Read the attention (one more forward pass)", key=Key.ATTENTION_ON):
+            return {}
         key, settings, baseline = session.phrase_inputs(view.edited, view.phrase_index)
         try:
             frame = get_attention(key, model, view.edited, view.phrase_index, settings, baseline)

@@ -30,7 +30,10 @@ def phrase_sweep_section(view) -> dict:
     if not view.regions_model or view.edited is None or view.edited.regions is None:
         return {}
     with st.expander("Threshold sweep of this phrase: which regions join as the threshold falls"):
+        if not st.toggle("Sweep this phrase (one more forward pass)", key=Key.PHRASE_SWEEP_ON):
+            return {}
         key, settings, baseline = session.phrase_inputs(view.edited, view.phrase_index)
+        settings = replace(settings, threshold=0.5)  # the sweep sets it: moving the slider reuses this
         try:
             rows = get_phrase_sweep(key, view.model, view.edited, view.phrase_index, settings, baseline)
         except (ValueError, RuntimeError) as error:
