@@ -24,6 +24,7 @@ EPILOG = """examples:
       --dataset flickr30k:/data/flickr30k_entities --features /data/flickr30k_val.tsv
   vlexplore diagnose --model hf:/models/vilt-b32-mlm --dataset demo --limit 50
   vlexplore diagnose --model demo --dataset demo --sweep 0.9:0.0:0.1
+  vlexplore extract-features my_photos/ --out my_photos.lmdb --detector /models/frcnn-vg-finetuned
   vlexplore diagnose --model demo-lang --dataset demo-lang --region-labels gold
   vlexplore diagnose --model demo --dataset demo --out runs/demo
   vlexplore figures --out figures --runs runs/demo
@@ -83,7 +84,7 @@ def cmd_diagnose(args) -> int:
     dataset = registry.load_dataset(args.dataset, **dataset_options)
     if thresholds is not None:
         return _sweep(args, model, dataset, settings, thresholds)
-    skipped: list[str] = []
+    skipped: list[str] = list(dataset.skipped)  # images a reader left out, then phrases
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         results = list(
@@ -103,6 +104,13 @@ def cmd_diagnose(args) -> int:
         )
     summary = summarize(results)
     agreement = label_agreement(results)
+    regions_from = None
+    if args.features:
+        from .data.features import read_provenance
+
+        made_by = read_provenance(args.features)
+        if made_by:
+            regions_from = f"{made_by['detector']} ({made_by.get('mode', '?')} mode)"
     if args.out:
         out = Path(args.out)
         try:
@@ -111,7 +119,8 @@ def cmd_diagnose(args) -> int:
             raise InputError(f"--out {out}: cannot create the folder ({error.strerror})") from None
         results_frame(results).to_csv(out / "phrases.csv", index=False)
         meta = {**summary, "model": args.model, "dataset": args.dataset, "settings": settings.as_dict(),
-                "vlbert_positions": args.vlbert_positions, "label_agreement": agreement, "skipped": skipped}
+                "vlbert_positions": args.vlbert_positions, "label_agreement": agreement, "skipped": skipped,
+                "regions_from": regions_from}
         (out / "summary.json").write_text(json.dumps(_json_safe(meta), indent=2) + "\n")
     if args.json:
         print(json.dumps(_json_safe({**summary, "skipped": skipped})))
@@ -122,6 +131,8 @@ def cmd_diagnose(args) -> int:
                 f"silver-label agreement with gold at the target region: top-1 {agreement['top1']:.1%}, "
                 f"top-5 {agreement['top5']:.1%} (n={agreement['n']})"
             )
+        if regions_from:
+            print(f"regions: {args.features} was extracted by the detector {regions_from}")
         if skipped:
             print(f"skipped {len(skipped)} phrase(s), e.g. {skipped[0]}")
         if args.out:
@@ -204,6 +215,19 @@ def _sweep(args, model, dataset, settings, thresholds) -> int:
         print(f"skipped {len(skipped)} phrase(s), e.g. {skipped[0]}")
     if args.out:
         print(f"wrote {Path(args.out) / 'sweep.csv'} and sweep_phrases.csv")
+    return 0
+
+
+def cmd_extract_features(args) -> int:
+    from .detector import load_detector
+    from .detector.extract import extract_features
+
+    if Path(args.out).suffix not in (".tsv", ".lmdb"):
+        raise ValueError(f"--out {args.out}: name a .tsv (13-field TSV) or a .lmdb (VOLTA's LMDB) output")
+    detector = load_detector(args.detector, mode=args.mode, allow_download=args.allow_download)
+    report = extract_features(args.images_dir, args.out, detector, progress=not args.quiet)
+    print(f"{args.out}: {report.summary()}")
+    print(f"regions by {detector.name} ({detector.mode} mode)")
     return 0
 
 
@@ -329,6 +353,29 @@ def build_parser() -> argparse.ArgumentParser:
                       help="print one JSON object (the summary and the skipped phrases) instead of the table")
     diag.add_argument("--quiet", action="store_true", help="no progress bars")
     diag.set_defaults(func=cmd_diagnose)
+
+    extract = sub.add_parser(
+        "extract-features",
+        help="detect regions in a folder of images and write them as region features",
+        description="Run the bottom-up-attention detector (Visual Genome Faster R-CNN, vlexplore.detector) "
+        "on every image of IMAGES_DIR and write 36 regions per image (boxes, 2048-d features, "
+        "1,601-way cls_prob) as a 13-field TSV (.tsv) or VOLTA's LMDB (.lmdb), which --features "
+        "reads. Image ids are the file names without extension. Resumable: images already in "
+        "the output are skipped. A bad image is reported and skipped.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    extract.add_argument("images_dir", metavar="IMAGES_DIR", help="folder of images (.jpg, .png, ...)")
+    extract.add_argument("--out", required=True, help="output: FILE.tsv or FOLDER.lmdb (appended to if it exists)")
+    extract.add_argument("--detector", default="unc-nlp/frcnn-vg-finetuned",
+                         help="detector folder (config.yaml + pytorch_model.bin) or a cached hub name "
+                         "(default: unc-nlp/frcnn-vg-finetuned)")  # fmt: skip
+    extract.add_argument("--mode", choices=["caffe", "hf"], default="caffe",
+                         help="post-processing: caffe = generate_tsv.py, as VOLTA's features (default); "
+                         "hf = the Hugging Face LXMERT demo")  # fmt: skip
+    extract.add_argument("--allow-download", action="store_true", help="fetch a hub detector not in the cache")
+    extract.add_argument("--threads", type=int, help="torch CPU threads")
+    extract.add_argument("--quiet", action="store_true", help="no progress bar")
+    extract.set_defaults(func=cmd_extract_features)
 
     figs = sub.add_parser(
         "figures",

@@ -18,6 +18,8 @@
 Every format yields ``ImageFeatures`` per image; bad input is an ``InputError`` naming the
 file, the line or entry and the image; numbers are range-checked, sizes are checked before
 anything is allocated, and features must be finite.
+Writing (``row_13``, ``FeatureWriter``, for ``vlexplore extract-features``) produces the
+13-field TSV and VOLTA's LMDB; the LMDB writer needs the ``lmdb`` package, the reader does not.
 May import: assets, errors, records, data.lmdb_pages, data.pickled_rows.
 """
 
@@ -27,6 +29,8 @@ import base64
 import binascii
 import csv
 import io
+import json
+import pickle
 import sys
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -48,6 +52,10 @@ __all__ = [
     "read_lmdb",
     "read_npz_dir",
     "detect_format",
+    "row_13",
+    "FeatureWriter",
+    "provenance_path",
+    "read_provenance",
     "MAX_TSV_LINE",
 ]
 
@@ -423,3 +431,144 @@ def read_features(
                 f"(e.g. {', '.join(absent[:3])}); extract features for every image of the split"
             )
     return found
+
+
+# ==================================================================================== #
+#                                      Writing                                         #
+# ==================================================================================== #
+def _b64(array: np.ndarray, dtype) -> str:
+    return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode("ascii")
+
+
+def row_13(
+    image_id: str,
+    width: int,
+    height: int,
+    boxes: np.ndarray,
+    features: np.ndarray,
+    cls_prob: np.ndarray,
+    attr_prob: np.ndarray | None = None,
+) -> dict[str, str | int]:
+    """One image as the 13 fields of airsplay/bottom-up-attention (arrays as base64 text).
+
+    ``cls_prob`` (N, 1601) has background in column 0; ``objects_id`` is the best foreground
+    class as a row of that vocabulary. ``attr_prob`` (N, 401), "no attribute" in column 0,
+    fills ``attrs_id``/``attrs_conf`` and, whole, ``attrs``; ``classes`` stays empty.
+    """
+    num_boxes = len(boxes)
+    if cls_prob.shape != (num_boxes, NUM_CLASSES):
+        raise InputError(
+            f"image {image_id}: cls_prob has shape {cls_prob.shape}; the bottom-up-attention formats "
+            f"need ({num_boxes}, 1601) (1,600 Visual Genome classes + background in column 0)"
+        )
+    attrs = np.zeros((num_boxes, 1), np.float32) if attr_prob is None else attr_prob
+    return {
+        "img_id": str(image_id),
+        "img_h": int(height),
+        "img_w": int(width),
+        "objects_id": _b64(cls_prob[:, 1:].argmax(1) + 1, np.int64),
+        "objects_conf": _b64(cls_prob[:, 1:].max(1), np.float32),
+        "attrs_id": _b64(attrs[:, 1:].argmax(1) + 1 if attrs.shape[1] > 1 else np.zeros(num_boxes), np.int64),
+        "attrs_conf": _b64(attrs[:, 1:].max(1) if attrs.shape[1] > 1 else np.zeros(num_boxes), np.float32),
+        "num_boxes": num_boxes,
+        "boxes": _b64(boxes, np.float32),
+        "features": _b64(features, np.float32),
+        "cls_prob": _b64(cls_prob, np.float32),
+        "attrs": "" if attr_prob is None else _b64(attr_prob, np.float32),
+        "classes": "",
+    }
+
+
+class FeatureWriter:
+    """Appends images to a 13-field TSV (``.tsv``) or a VOLTA LMDB (``.lmdb``), resumably.
+
+    ``done`` holds the image ids already in the file, so an interrupted extraction picks up
+    where it stopped. The TSV gets one flushed line per image (a half-written last line from
+    a crash is cut off on reopening); the LMDB gets one transaction per image and its
+    ``keys`` entry (the pickled list of ids VOLTA reads) rewritten on ``close``. LMDB rows
+    are pickled dicts of strings and integers only, the layout VOLTA's loader reads.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.suffix == ".tsv":
+            self.kind = "tsv"
+            self.done = self._open_tsv()
+        elif self.path.suffix == ".lmdb":
+            self.kind = "lmdb"
+            self.done = self._open_lmdb()
+        else:
+            raise InputError(
+                f"{self.path}: write features to a .tsv (13-field bottom-up-attention TSV) or a "
+                ".lmdb (VOLTA's LMDB folder)"
+            )
+
+    def _open_tsv(self) -> set[str]:
+        done: set[str] = set()
+        if self.path.exists():
+            data = self.path.read_bytes()
+            end = data.rfind(b"\n") + 1
+            if end < len(data):  # a line cut short by an interruption
+                with open(self.path, "r+b") as handle:
+                    handle.truncate(end)
+            done = {line.split(b"\t", 1)[0].decode() for line in data[:end].splitlines() if line.strip()}
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.path, "a", encoding="utf-8", newline="")  # noqa: SIM115 (closed by close())
+        return done
+
+    def _open_lmdb(self) -> set[str]:
+        try:
+            import lmdb
+        except ImportError:
+            raise InputError(
+                f"{self.path}: writing VOLTA's LMDB needs the lmdb package (pip install lmdb); "
+                "or write a .tsv, which every reader here takes too"
+            ) from None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # map_size is an upper bound on a sparse file, not an allocation
+            self.env = lmdb.open(str(self.path), map_size=1 << 40, subdir=True, meminit=False)
+        except lmdb.Error as error:
+            raise InputError(f"{self.path}: cannot open or create an LMDB there ({error})") from error
+        with self.env.begin() as txn:
+            return {key.decode() for key, _ in txn.cursor() if key != b"keys"}
+
+    def add(self, row: dict) -> None:
+        image_id = str(row["img_id"])
+        if self.kind == "tsv":
+            self.handle.write("\t".join(str(row[name]) for name in TSV_FIELDS_13) + "\n")
+            self.handle.flush()
+        else:
+            with self.env.begin(write=True) as txn:
+                txn.put(image_id.encode(), pickle.dumps(dict(row), protocol=4))
+        self.done.add(image_id)
+
+    def close(self) -> None:
+        if self.kind == "tsv":
+            self.handle.close()
+        else:
+            with self.env.begin(write=True) as txn:
+                txn.put(b"keys", pickle.dumps(sorted(i.encode() for i in self.done), protocol=4))
+            self.env.close()
+
+    def __enter__(self) -> FeatureWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def provenance_path(path: str | Path) -> Path:
+    """Where the note on who made a features file lives: inside an LMDB folder, beside a file."""
+    path = Path(path)
+    return path / "detector.json" if path.is_dir() or path.suffix == ".lmdb" else path.with_name(path.name + ".detector.json")
+
+
+def read_provenance(path: str | Path) -> dict | None:
+    """The detector and mode that wrote ``path`` (``vlexplore extract-features``), if it says."""
+    note = provenance_path(Path(path).expanduser())
+    try:
+        data = json.loads(note.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "detector" in data else None

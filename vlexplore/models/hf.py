@@ -68,7 +68,7 @@ WEIGHT_FILES = (
     "pytorch_model.bin.index.json",
 )
 #: files fetched when a download is allowed (weights, config, tokenizer, image processor)
-DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.txt", "pytorch_model*.bin"]
+DOWNLOAD_PATTERNS = ["*.json", "*.yaml", "*.safetensors", "*.txt", "pytorch_model*.bin"]
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -126,11 +126,11 @@ def hub_offline() -> bool:
     )
 
 
-def _how_to_download(name: str) -> str:
+def _how_to_download(name: str, use_as: str = "--model hf:DIR") -> str:
     return (
         f"On a machine with network run `hf download {name} --local-dir DIR` "
         f"(older huggingface_hub: `huggingface-cli download {name} --local-dir DIR`), copy DIR here "
-        "and pass --model hf:DIR"
+        f"and pass {use_as}"
     )
 
 
@@ -165,7 +165,11 @@ def _snapshot(repo_id: str, options: HFOptions, **how) -> Path:
     return Path(snapshot_download(repo_id, revision=options.revision, cache_dir=options.cache_dir, **how))
 
 
-def _from_hub(repo_id: str, options: HFOptions) -> Path:
+def _from_hub(repo_id: str, options: HFOptions, use_as: str = "--model hf:DIR") -> Path:
+    """The cached snapshot of ``repo_id``; a miss fails at once (or downloads, if allowed).
+
+    ``use_as`` completes the message's advice (the models' ``--model hf:DIR``, the
+    detector's ``--detector DIR``)."""
     try:
         return _snapshot(repo_id, options, local_files_only=True)
     except Exception:  # not cached (LocalEntryNotFoundError) or a name the hub rejects
@@ -180,13 +184,13 @@ def _from_hub(repo_id: str, options: HFOptions) -> Path:
         )
         raise ModelLoadError(
             f"{repo_id!r} is neither a local directory nor in the local Hugging Face cache. "
-            f"{_how_to_download(repo_id)}. Or: {reason}."
+            f"{_how_to_download(repo_id, use_as)}. Or: {reason}."
         )
     try:
         return _snapshot(repo_id, options, allow_patterns=DOWNLOAD_PATTERNS)
     except Exception as error:
         raise ModelLoadError(
-            f"could not download {repo_id!r} ({type(error).__name__}: {error}). {_how_to_download(repo_id)}."
+            f"could not download {repo_id!r} ({type(error).__name__}: {error}). {_how_to_download(repo_id, use_as)}."
         ) from error
 
 

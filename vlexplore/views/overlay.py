@@ -27,15 +27,22 @@ __all__ = [
     "png_data_uri",
     "region_heat",
     "image_figure",
+    "detections_figure",
     "thumbnail",
 ]
 
-# Readable on white and on near-black backgrounds.
+# Okabe & Ito's colour-blind-safe palette (black left out: it vanishes on the dark theme), in
+# an order whose first colours stay far apart under protanopia, deuteranopia and tritanopia
+# (tests/test_colours.py simulates them).
 PHRASE_COLOURS: tuple[str, ...] = (
-    "#e6194b", "#1f9e3a", "#3b82f6", "#f58231", "#a855f7", "#0eb5c9", "#e0339e", "#9ab00f",
+    "#E69F00", "#0072B2", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
 )
 REGION_COLOUR = "rgba(140, 140, 140, 0.55)"  # detector regions, faint grey on either theme
-ABLATED_COLOUR = "#ef4444"
+# Replaced regions and the MRC target are marked by outline only (never a fill that recolours
+# the objects whose colour words are masked): a dark dashed line on a white halo, neutral to
+# every phrase colour and visible on light and dark pixels alike.
+MARK_COLOUR, MARK_HALO = "#111111", "rgba(255, 255, 255, 0.9)"
+ABLATED_COLOUR = MARK_COLOUR  # the name other modules know
 DISPLAY_MAX_SIDE = 900  # the image travels to the browser downscaled to this
 
 
@@ -153,23 +160,24 @@ def _rect(box, colour: str, width: float, dash: str = "solid", fill: str = "rgba
 
 def _region_shapes(fig: go.Figure, region_boxes: np.ndarray | None, ablated: np.ndarray | None,
                    target: int | None) -> list[dict]:
-    """Detector regions (faint grey, or dashed red when replaced) and the MRC target with its badge."""
+    """Detector regions (faint grey, or a dashed outline when replaced) and the MRC target with its badge."""
     shapes: list[dict] = []
     if region_boxes is None or not len(region_boxes):
         return shapes
     ablated = np.zeros(len(region_boxes), bool) if ablated is None else np.asarray(ablated, bool)
     for index, box in enumerate(region_boxes):
         if ablated[index]:
-            shapes.append(_rect(box, ABLATED_COLOUR, 1.6, "dash", "rgba(239, 68, 68, 0.10)",
-                                f"region {index} (ablated)"))
+            shapes.append(_rect(box, MARK_HALO, 3.2, name=f"region {index} (ablated, halo)"))
+            shapes.append(_rect(box, MARK_COLOUR, 1.6, "dash", name=f"region {index} (ablated)"))
         else:
             shapes.append(_rect(box, REGION_COLOUR, 1.0, name=f"region {index}"))
     if target is not None and 0 <= target < len(region_boxes):
-        shapes.append(_rect(region_boxes[target], ABLATED_COLOUR, 3.0, "dot", name="MRC target"))
+        shapes.append(_rect(region_boxes[target], MARK_HALO, 4.5, name="MRC target (halo)"))
+        shapes.append(_rect(region_boxes[target], MARK_COLOUR, 3.0, "dot", name="MRC target"))
         x1, y1 = region_boxes[target][:2]
         fig.add_annotation(x=float(x1), y=float(y1), text="target", showarrow=False,
                            xanchor="left", yanchor="top",  # inside the box: never clipped
-                           font=dict(color="white", size=11), bgcolor=ABLATED_COLOUR, borderpad=1)
+                           font=dict(color="white", size=11), bgcolor=MARK_COLOUR, borderpad=1)
     return shapes
 
 
@@ -182,12 +190,15 @@ def image_figure(
     target: int | None = None,
     heat: np.ndarray | None = None,
     heat_title: str = "",
+    heat_range: float | None = None,
     height: int = 420,
     selectable: bool = False,
 ) -> go.Figure:
-    """The image with detector regions (faint), ablated regions (dashed red), the MRC target,
+    """The image with detector regions (faint), ablated regions (dashed outline), the MRC target,
     and each phrase's gold boxes in its colour (the selected phrase drawn thickest).
 
+    ``heat_range``: the colour scale runs over [-heat_range, heat_range] (symmetric, so white is
+    no change); None centres it on zero and lets plotly pick the ends.
     ``selectable`` adds an invisible grid of points and box-select drag mode, so a dragged
     rectangle comes back as a selection (the app turns it into a gold box).
     """
@@ -206,7 +217,8 @@ def image_figure(
         rows, cols = heat.shape
         fig.add_trace(go.Heatmap(
             z=heat, x0=width_px / cols / 2, dx=width_px / cols, y0=height_px / rows / 2,
-            dy=height_px / rows, colorscale="RdBu", reversescale=True, zmid=0, opacity=0.55,
+            dy=height_px / rows, colorscale="RdBu", reversescale=True, opacity=0.55,
+            **(dict(zmin=-heat_range, zmax=heat_range) if heat_range else dict(zmid=0)),
             hoverongaps=False, colorbar=dict(title=dict(text=heat_title, side="right"), thickness=12),
             hovertemplate="change %{z:.3f} bits<extra></extra>", name="change",
         ))
@@ -224,6 +236,25 @@ def image_figure(
     )
     fig.update_xaxes(visible=False, range=[-0.5, width_px - 0.5], constrain="domain")
     fig.update_yaxes(visible=False, range=[height_px - 0.5, -0.5], scaleanchor="x", constrain="domain")
+    return fig
+
+
+def detections_figure(image: np.ndarray, boxes: np.ndarray, labels: list[str], chosen: int | None = None,
+                      height: int = 420) -> go.Figure:
+    """A detector's regions on the image, each numbered at its centre; clicking a number selects
+    that region (its point carries the region index), and the ``chosen`` one is drawn in colour."""
+    fig = image_figure(image, [], region_boxes=boxes, height=height)
+    boxes = np.asarray(boxes, dtype=float)
+    centre_x, centre_y = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    fig.add_trace(go.Scatter(
+        x=centre_x, y=centre_y, mode="markers+text", text=[str(i + 1) for i in range(len(boxes))],
+        customdata=np.arange(len(boxes)), hovertext=labels, hoverinfo="text", name="regions",
+        marker=dict(size=16, color="rgba(255, 255, 255, 0.75)", line=dict(color="#555", width=1)),
+        textfont=dict(size=10, color="#111"), showlegend=False,
+    ))  # fmt: skip
+    if chosen is not None and 0 <= chosen < len(boxes):
+        fig.add_shape(_rect(boxes[chosen], phrase_colour(0), 3.0, name=f"region {chosen + 1} (the phrase's box)"))
+    fig.update_layout(dragmode=False, clickmode="event+select")
     return fig
 
 

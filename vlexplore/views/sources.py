@@ -28,6 +28,10 @@ __all__ = [
     "random_example",
     "upload_detector",
     "simulated_regions",
+    "detected_regions",
+    "region_labels",
+    "load_detector",
+    "features_made_by",
 ]
 
 BUILTIN_MODELS = ("demo", "demo-gold", "demo-lang")  # their regions come from the world's simulated detector
@@ -59,7 +63,7 @@ def _friendly(error: Exception, what: str, spec: str) -> ValueError:
 #: folders the app may read typed paths from, separated by ":" (unset: any path; set it
 #: whenever the app listens beyond this machine, e.g. `make run HOST=0.0.0.0`)
 DATA_DIRS_ENV = "VLEXPLORE_DATA_DIRS"
-PATH_OPTIONS = ("checkpoint", "features", "images")
+PATH_OPTIONS = ("checkpoint", "features", "images", "detector")
 
 
 def check_typed_paths(spec: str, options: dict) -> None:
@@ -115,6 +119,30 @@ def load_dataset(spec: str, **options) -> ExampleSet:
         return registry.load_dataset(spec, **options)
     except Exception as error:
         raise _friendly(error, "dataset", spec) from error
+
+
+def load_detector(folder: str, mode: str):
+    """The bottom-up-attention detector in ``folder`` (own images for region models)."""
+    check_typed_paths("detector", {"detector": folder})
+    from ..detector import load_detector as load
+
+    try:
+        return load(folder, mode=mode)
+    except ValueError:
+        raise
+    except Exception as error:
+        raise _friendly(error, "detector", folder) from error
+
+
+def features_made_by(features: str) -> dict | None:
+    """Which detector and mode wrote a features file (its extract-features note), if readable here."""
+    from ..data.features import read_provenance
+
+    try:
+        check_typed_paths("features", {"features": features})
+    except ValueError:
+        return None  # the dataset loader says why; no hint about what exists
+    return read_provenance(features)
 
 
 def _world(module: str):
@@ -198,3 +226,23 @@ def simulated_regions(image: np.ndarray, num_regions: int = 36) -> Regions:
     classes = scenes.CLASS_NAMES
     return Regions(boxes=boxes, features=features, image_size=(full_width, full_height),
                    cls_prob=np.full((len(boxes), len(classes)), 1.0 / len(classes)), class_names=classes)
+
+
+def detected_regions(detected) -> Regions:
+    """``vlexplore.detector.DetectedRegions`` as validated ``Regions`` (the readers' own path:
+    boxes within a pixel or two of the border are clipped, classes are the 1,601 VG names)."""
+    from ..data.features import ImageFeatures
+
+    item = ImageFeatures(image_id="upload", image_size=(detected.image_width, detected.image_height),
+                         boxes=detected.boxes, features=detected.features, cls_prob=detected.cls_prob,
+                         source=detected.description)  # fmt: skip
+    return item.to_regions()
+
+
+def region_labels(detected) -> list[str]:
+    """"#3 man 0.82" per detected region: its number, best Visual Genome class, probability."""
+    from ..assets import vg_classes
+
+    names = vg_classes()
+    ids, probs = detected.objects
+    return [f"#{i + 1} {names[c] if c < len(names) else c} {p:.2f}" for i, (c, p) in enumerate(zip(ids, probs, strict=True))]

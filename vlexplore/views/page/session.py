@@ -65,6 +65,17 @@ def get_thumbnail(dataset_spec: tuple, example_id: str):
         return overlay.thumbnail(replace(example, image=None, image_path=None))
 
 
+@st.cache_resource(show_spinner="Loading the detector …", max_entries=2)
+def get_detector(folder: str, mode: str):
+    return sources.load_detector(folder, mode)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def get_detections(folder: str, mode: str, digest: str, _image: np.ndarray):
+    """The regions of one image, keyed by its content hash: a rerun never detects twice."""
+    return get_detector(folder, mode).detect(_image)
+
+
 @st.cache_resource(show_spinner="Running the model (six conditions, one pass) …", max_entries=64)
 def get_diagnosis(key: str, _model, _example, phrase_index: int, settings: AblationSettings,
                   _baseline: Baseline):
@@ -159,7 +170,8 @@ def current_state() -> ViewState:
     values = {name: s.get(Key.of_field(name), "") for name in (f.name for f in fields(ViewState))}
     for name in ("checkpoint", "features", "images"):
         values[name] = values[name].strip()
-    return ViewState(**values | {"phrase": int(values["phrase"]), "threshold": float(values["threshold"])})
+    return ViewState(**values | {"phrase": int(values["phrase"]), "threshold": float(values["threshold"]),
+                                 "present": bool(values["present"])})
 
 
 def model_source() -> tuple:

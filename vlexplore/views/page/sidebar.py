@@ -6,7 +6,7 @@ import streamlit as st
 
 from ...protocol import PAPER
 from .. import sources
-from ..state import BUILTIN_WORLDS, VIEWS, Key
+from ..state import BUILTIN_WORLDS, THRESHOLD_MAX, VIEWS, Key
 from . import session
 
 VIEW_NAMES = {"example": "One example", "dataset": "Whole set", "about": "What am I looking at?"}
@@ -17,7 +17,11 @@ def sidebar() -> None:
         st.title("vlexplore")
         st.caption("Cross-modal input ablation (Frank, Bugliarello & Elliott, EMNLP 2021)")
         st.radio("View", VIEWS, key=Key.VIEW, format_func=VIEW_NAMES.get, horizontal=True)
+        st.toggle("Presenter mode", key=Key.PRESENT, help="One example large, its headline and the story in "
+                  "one line, and a deck of examples to step through (PageDown / PageUp). The link keeps the "
+                  "mode and the deck: open it with the sidebar closed on the projector.")
         model_inputs()
+        detector_inputs()
         dataset_inputs()
         settings_inputs()
         st.caption("The address bar holds this view: copy the link to share it.")
@@ -40,6 +44,19 @@ def model_inputs() -> None:
                       help="The VOLTA pretraining checkpoint of this architecture (see MODELS.md).")
 
 
+def detector_inputs() -> None:
+    """The detector that turns your own image into regions, for the paper's region models."""
+    if not st.session_state[Key.MODEL].startswith(("volta:", "hf:")):
+        return
+    st.text_input("Detector folder (for your own images)", key=Key.DETECTOR,
+                  placeholder="/path/to/frcnn-vg-finetuned",
+                  help="The bottom-up-attention Faster R-CNN: a folder with config.yaml and pytorch_model.bin "
+                       "of unc-nlp/frcnn-vg-finetuned (`hf download unc-nlp/frcnn-vg-finetuned --local-dir DIR`). "
+                       "Region-feature models (volta:*, hf: LXMERT / VisualBERT) need it for an uploaded image.")
+    st.radio("Detector post-processing", ("caffe", "hf"), key=Key.DETECTOR_MODE, horizontal=True,
+             format_func={"caffe": "caffe (VOLTA's features)", "hf": "hf (LXMERT demo)"}.get)
+
+
 def dataset_inputs() -> None:
     s = st.session_state
     st.selectbox("Examples", _with_current(sources.dataset_choices(), s[Key.DATASET]), key=Key.DATASET,
@@ -58,13 +75,16 @@ def dataset_inputs() -> None:
         st.text_input("Region features", key=Key.FEATURES, placeholder="/path/to/flickr30k_val.tsv",
                       help="Detector regions of the images: a bottom-up-attention TSV, a VOLTA LMDB "
                            "or a folder of .npz files.")
+        made_by = sources.features_made_by(s[Key.FEATURES].strip()) if s.get(Key.FEATURES, "").strip() else None
+        if made_by:
+            st.caption(f"Regions extracted by the detector {made_by['detector']} ({made_by.get('mode')} mode).")
         st.text_input("Images folder (optional)", key=Key.IMAGES, placeholder="/path/to/flickr30k-images",
                       help="Without images, examples are drawn on a blank canvas of the image's size.")
 
 
 def settings_inputs() -> None:
     st.subheader("Ablation settings")
-    st.slider("Alignment threshold", 0.0, 0.95, step=0.05, key=Key.THRESHOLD,
+    st.slider("Alignment threshold", 0.0, THRESHOLD_MAX, step=0.05, key=Key.THRESHOLD,
               help="A region is aligned with a phrase when its overlap with a gold box is above this.")
     st.radio("Overlap measure", ("iot", "iou"), key=Key.ALIGNMENT, horizontal=True,
              format_func={"iot": "IoT (paper)", "iou": "IoU"}.get)
