@@ -10,7 +10,17 @@ from __future__ import annotations
 import streamlit as st
 
 from vlexplore.errors import internal_error_message, log_internal_error
-from vlexplore.views.page import dataset, example, picker, present, session
+from vlexplore.views.page import (
+    attention,
+    compare,
+    dataset,
+    example,
+    picker,
+    present,
+    seeds,
+    session,
+    sweep,
+)
 from vlexplore.views.page.sidebar import sidebar
 from vlexplore.views.state import Key
 from vlexplore.views.text import WHAT_AM_I_LOOKING_AT, literal
@@ -47,11 +57,16 @@ def example_view() -> None:
     example.messages_section(view)
     if view.diagnosis is None:
         return
-    tab_lang, tab_vision, tab_tables = st.tabs(["Language (MLM)", "Vision (MRC-KL)", "Tables & export"])
+    tab_lang, tab_vision, tab_models, tab_tables = st.tabs(
+        ["Language (MLM)", "Vision (MRC-KL)", "Models side by side", "Tables & export"])
     with tab_lang:
         figs = example.language_tab(view)
+        figs |= sweep.phrase_sweep_section(view)
+        figs |= attention.attention_section(view)
     with tab_vision:
         figs |= example.vision_tab(view)
+    with tab_models:
+        figs |= compare.compare_section(view)
     with tab_tables:
         tables = example.tables_tab(view)
         example.export_section(figs, tables, f"{view.edited.example_id}_p{view.phrase_index}")
@@ -64,6 +79,8 @@ def dataset_view() -> None:
         dataset.summary_section(results, skipped)
         dataset.paper_figures_section(results)
         dataset.phrases_section(results)
+        seeds.seeds_section()
+        sweep.dataset_sweep_section()
 
 
 def main() -> None:

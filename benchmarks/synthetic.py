@@ -110,3 +110,27 @@ def world_sized(class_names, n_images: int = 1000, n_phrases: int = 14433) -> Si
 def flickr_sized(n_images: int = 1000, n_phrases: int = 14433) -> SizedSet:
     """For VOLTA models: 2048-d features, 1,601 Visual Genome classes, 500x375 images."""
     return SizedSet(vg_classes(), 2048, IMAGE_SIZE, n_images, n_phrases)
+
+
+_WORDS = (
+    "a man woman child dog in on with red blue shirt jacket throws holds frisbee ball to near the "
+    "brown black white beach park street old young sits stands runs while another looks at"
+)
+VOCABULARY = _WORDS.split()
+
+
+def varied_region_examples(n: int, seed: int = 0) -> list[Example]:
+    """``n`` captions of 5 to 25 words (Flickr30k's usual range) on 36 random regions each.
+
+    Every caption starts with "a man" (the phrase, with a box on region 0); the rest are
+    random words, so caption lengths, and with them VL-BERT's text positions, vary.
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        words = ["a", "man", *rng.choice(VOCABULARY, size=int(rng.integers(3, 24))).tolist()]
+        caption = " ".join(words)
+        example = region_example(seed * 100_000 + i)
+        phrase = Phrase.find(caption, "a man", boxes=[[40, 30, 200, 360]])
+        out.append(Example(f"v{i}", caption, [phrase], image_size=IMAGE_SIZE, regions=example.regions))
+    return out

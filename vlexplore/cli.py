@@ -24,6 +24,7 @@ EPILOG = """examples:
       --dataset flickr30k:/data/flickr30k_entities --features /data/flickr30k_val.tsv
   vlexplore diagnose --model hf:/models/vilt-b32-mlm --dataset demo --limit 50
   vlexplore diagnose --model hf:/models/SmolVLM-256M-Instruct --dataset demo --limit 20
+  vlexplore diagnose --model demo --dataset demo --sweep 0.9:0.0:0.1
   vlexplore extract-features my_photos/ --out my_photos.lmdb --detector /models/frcnn-vg-finetuned
   vlexplore diagnose --model demo-lang --dataset demo-lang --region-labels gold
   vlexplore diagnose --model demo --dataset demo --out runs/demo
@@ -65,7 +66,7 @@ def cmd_diagnose(args) -> int:
 
 def _diagnose(args, device, is_writer: bool) -> int:
     """One process's share of ``vlexplore diagnose``; only the writer (rank 0) reports."""
-    from . import registry
+    from . import distributed, registry
     from .diagnostics import RunningSummary, format_table, write_results_csv
     from .engine import diagnose_dataset
 
@@ -89,8 +90,22 @@ def _diagnose(args, device, is_writer: bool) -> int:
         if not args.model.startswith("hf:"):
             raise InputError("--ablation-space applies to generative VLMs (hf:DIR with SmolVLM, LLaVA or Qwen2-VL)")
         model_options["ablation_space"] = args.ablation_space
+    thresholds = None
+    if args.sweep:
+        from .sweep import parse_thresholds
+
+        thresholds = parse_thresholds(args.sweep)  # before loading anything: a typo fails at once
+    family = bool(args.checkpoint) and Path(args.checkpoint).expanduser().is_dir()
+    if (thresholds is not None or family) and distributed.is_sharded():
+        raise InputError("--sweep and a --checkpoint folder of seeds run in one process; run them without torchrun")
+    if family:
+        if thresholds is not None:
+            raise InputError("--sweep runs one checkpoint; give --checkpoint a file, not a folder of seeds")
+        return _family(args, settings, registry.load_dataset(args.dataset, **dataset_options))
     model = registry.load_model(args.model, **model_options)
     dataset = registry.load_dataset(args.dataset, **dataset_options)
+    if thresholds is not None:
+        return _sweep(args, model, dataset, settings, thresholds)
     skipped: list[str] = list(getattr(dataset, "skipped", ()))  # images a reader left out, then phrases
     out = Path(args.out) if args.out and is_writer else None
     if out is not None:
@@ -104,6 +119,7 @@ def _diagnose(args, device, is_writer: bool) -> int:
         results = diagnose_dataset(
             model, dataset, settings, limit=args.limit, batch_size=args.batch_size,
             progress=not args.quiet, skipped=skipped, device=device, precision=args.precision,
+            vlbert_positions=args.vlbert_positions,
         )
         if out is not None:
             results = write_results_csv(results, out / "phrases.csv")
@@ -130,7 +146,8 @@ def _diagnose(args, device, is_writer: bool) -> int:
             regions_from = f"{made_by['detector']} ({made_by.get('mode', '?')} mode)"
     if out is not None:
         meta = {**summary, "model": args.model, "dataset": args.dataset, "settings": settings.as_dict(),
-                "label_agreement": agreement, "skipped": skipped, "regions_from": regions_from}
+                "vlbert_positions": args.vlbert_positions, "label_agreement": agreement, "skipped": skipped,
+                "regions_from": regions_from}
         (out / "summary.json").write_text(json.dumps(_json_safe(meta), indent=2) + "\n")
     if args.json:
         print(json.dumps(_json_safe({**summary, "skipped": skipped})))
@@ -147,6 +164,84 @@ def _diagnose(args, device, is_writer: bool) -> int:
             print(f"skipped {len(skipped)} phrase(s), e.g. {skipped[0]}")
         if args.out:
             print(f"wrote {Path(args.out) / 'phrases.csv'} and summary.json")
+    return 0
+
+
+def _write_csvs(folder: str | None, frames: dict) -> Path | None:
+    """``--out``: each frame as FOLDER/NAME (the folder made if needed); None without --out."""
+    if not folder:
+        return None
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in frames.items():
+        frame.to_csv(out / name, index=False)
+    return out
+
+
+def _family(args, settings, dataset) -> int:
+    """``diagnose --checkpoint FOLDER``: one run per seed, rows with a ``seed`` column."""
+    from .seeds import family_spread, family_summary, run_family
+
+    skipped: dict[str, list[str]] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = run_family(args.model, args.checkpoint, dataset, settings, limit=args.limit,
+                           batch_size=args.batch_size, progress=not args.quiet, skipped=skipped)  # fmt: skip
+    summary = family_summary(frame)
+    spread = family_spread(summary)
+    out = _write_csvs(args.out, {"phrases.csv": frame, "seeds.csv": summary})
+    if out is not None:
+        meta = {"model": args.model, "dataset": args.dataset, "checkpoints": args.checkpoint,
+                "settings": settings.as_dict(), "spread": spread.to_dict(orient="records"),
+                "skipped": {seed: len(reasons) for seed, reasons in skipped.items()}}  # fmt: skip
+        (out / "summary.json").write_text(json.dumps(_json_safe(meta), indent=2) + "\n")
+    if args.json:
+        print(json.dumps({"model": args.model, "seeds": summary.to_dict(orient="records"),
+                          "spread": spread.to_dict(orient="records")}))  # fmt: skip
+        return 0
+    table = summary.pivot_table(index="seed", columns=["metric", "condition"], values="bits", sort=False)
+    columns = [("MLM", c) for c in ("none", "object", "all")] + [("MRC-KL", c) for c in ("none", "phrase", "all")]
+    print(f"{args.model}, {len(table)} seeds from {args.checkpoint} (bits; lower is better)")
+    print(f"{'seed':<16} " + " ".join(f"{m + ' ' + c.title():>13}" for m, c in columns))
+    for seed, row in table.iterrows():
+        print(f"{seed:<16} " + " ".join(f"{row[c]:>13.3f}" for c in columns))
+    by_condition = spread.set_index(["metric", "condition"])
+    print(f"{'mean ± sd':<16} " + " ".join(
+        f"{by_condition.loc[c, 'mean']:>7.3f} ±{by_condition.loc[c, 'sd']:>5.3f}" for c in columns))
+    if args.out:
+        print(f"wrote {Path(args.out) / 'phrases.csv'} (with a seed column), seeds.csv and summary.json")
+    return 0
+
+
+def _sweep(args, model, dataset, settings, thresholds) -> int:
+    """``diagnose --sweep``: Vision-for-Language Object at every threshold, one pass."""
+    from .sweep import sweep_dataset, sweep_summary
+
+    skipped: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = sweep_dataset(
+            model, dataset, thresholds, settings, limit=args.limit, batch_size=args.batch_size,
+            progress=not args.quiet, skipped=skipped,
+        )
+    if rows.empty:
+        raise InputError(f"no phrase of {args.dataset!r} could be swept ({len(skipped)} skipped, e.g. "
+                         f"{'; '.join(skipped[:3]) or 'none has a gold box'})")
+    summary = sweep_summary(rows)
+    _write_csvs(args.out, {"sweep_phrases.csv": rows, "sweep.csv": summary})
+    if args.json:
+        print(json.dumps({"model": args.model, "sweep": summary.to_dict(orient="records"), "skipped": len(skipped)}))
+        return 0
+    print(f"{args.model}: MLM bits (vision for language) by alignment threshold ({settings.alignment.upper()} > t)")
+    print(f"{'threshold':>9} {'None':>7} {'Object':>7} {'All':>7} {'aligned':>8} {'n':>6}")
+    for line in summary.itertuples():
+        print(f"{line.threshold:>9.2f} {line.mlm_bits_none:>7.3f} {line.mlm_bits_object:>7.3f} "
+              f"{line.mlm_bits_all:>7.3f} {line.share_aligned:>8.1%} {line.n:>6d}")
+    print("(aligned: mean share of an image's regions that the phrase's Object condition ablates)")
+    if skipped:
+        print(f"skipped {len(skipped)} phrase(s), e.g. {skipped[0]}")
+    if args.out:
+        print(f"wrote {Path(args.out) / 'sweep.csv'} and sweep_phrases.csv")
     return 0
 
 
@@ -253,7 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     diag.add_argument("--model", default="demo", help="model name (see `vlexplore models`); default: demo")
     diag.add_argument("--dataset", default="demo", help="dataset name (see `vlexplore datasets`); default: demo")
-    diag.add_argument("--checkpoint", help="checkpoint file for volta:ARCH models (pytorch_model_9.bin)")
+    diag.add_argument("--checkpoint", help="checkpoint file for volta:ARCH models (pytorch_model_9.bin), or a folder "
+                      "of checkpoints of that architecture (files, or one per sub-folder such as ctrl_uniter_s73/): "
+                      "one run per seed, rows with a seed column, and their spread")
     diag.add_argument("--features", help="region features for flickr30k (TSV, LMDB or a folder of .npz)")
     diag.add_argument("--images", help="folder of images (optional; used for drawing only)")
     diag.add_argument("--split", help="dataset split (flickr30k: val, test, train; default val)")
@@ -263,6 +360,10 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--limit", type=_positive_int, help="diagnose only the first N phrases (N >= 1)")
     diag.add_argument("--threshold", type=_fraction, default=0.5,
                       help="alignment threshold in [0, 1], strict (default 0.5)")
+    diag.add_argument("--sweep", metavar="START:STOP:STEP",
+                      help="vision-for-language Object at every threshold (e.g. 0.9:0.0:0.1, or 0.9,0.5,0.1) in "
+                      "one pass: None and All are computed once; prints one row per threshold (--out: "
+                      "sweep.csv and sweep_phrases.csv)")
     diag.add_argument("--alignment", choices=["iot", "iou"], default="iot",
                       help="overlap measure for alignment (default iot: intersection over target)")
     diag.add_argument("--baseline", choices=["average", "zero"], default="average",
@@ -274,6 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--ablation-space", choices=["tokens", "pixels"],
                       help="generative VLMs: replace the ablated image tokens (default), or paint the "
                            "ablated cells in their mean colour and re-encode the picture")
+    diag.add_argument("--vlbert-positions", choices=["per-caption", "volta-batch16"], default="per-caption",
+                      help="volta:vl-bert only: text positions per caption (default), or as VOLTA gave them in "
+                      "the authors' batches of 16 phrases in dataset order (volta-batch16: the published "
+                      "runs exactly; see docs/vlbert-positions.md)")
     diag.add_argument("--batch-size", type=_positive_int, default=8, help="phrases per forward pass (default 8)")
     diag.add_argument("--threads", type=_positive_int, help="torch CPU threads (>= 1)")
     diag.add_argument("--device", default="auto",

@@ -29,9 +29,12 @@ from .models.common import PRECISIONS, precision_context, resolve_device
 from .protocol import LANG4VIS, PAPER, VIS4LANG, AblationSettings, Alignment, Baseline, Condition
 from .protocol.scoring import mlm_scores, mrc_kl_bits
 from .records import Example, ExampleSet, Phrase, Regions
-from .text import CaptionTruncatedWarning, EncodedCaption
+from .text import CaptionTruncatedWarning, EncodedCaption, caption_length
 
-__all__ = ["Diagnosis", "PhraseResult", "Prepared", "diagnose", "diagnose_dataset", "prepare", "run_prepared"]
+__all__ = [
+    "Diagnosis", "PhraseResult", "Prepared", "diagnose", "diagnose_dataset", "prepare", "run_prepared",
+    "dataset_units", "published_shift_from", "PUBLISHED_BATCH_SIZE", "VLBERT_POSITIONS",
+]
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Prepared:
     detector_targets: np.ndarray | None  # (K, C) detector distribution at region_positions
     image: np.ndarray | None = None
     readout: str = "mlm"  # the model's readout ("mlm" or "causal")
+    text_shift_from: int | None = None  # VL-BERT under VOLTA's batch rule (see published_shift_from)
 
     @property
     def phrase(self) -> Phrase:
@@ -276,12 +280,16 @@ def collate(items: Sequence[Prepared], pad_id: int = 0) -> VLBatch:
         raise ValueError("one batch cannot mix region rows and patch rows; prepare them with one model")
     m = max(len(p) for p in text_positions)
     k = max(len(p) for p in region_positions)
+    shifts = [item.text_shift_from for item, _ in rows]
+    if any(shift is not None for shift in shifts) and None in shifts:
+        raise ValueError("one batch cannot mix VL-BERT position rules; prepare every phrase with the same one")
     return VLBatch(
         input_ids=torch.from_numpy(ids),
         attention_mask=torch.from_numpy(attention),
         visual=visual,
         text_positions=torch.from_numpy(_pad(text_positions, m, 0).astype(np.int64)),
         region_positions=torch.from_numpy(_pad(region_positions, k, 0).astype(np.int64)) if k else None,
+        text_shift_from=None if shifts[0] is None else torch.tensor(shifts, dtype=torch.long),
     )
 
 
@@ -494,6 +502,65 @@ def _padded_length(item: Prepared) -> tuple[int, int]:
     return len(item.unit_boxes), len(item.encoded.input_ids)
 
 
+def dataset_units(
+    model: VLModel, examples: ExampleSet | Iterable[Example], settings: AblationSettings,
+    average_feature: np.ndarray | None = None,
+) -> tuple[list[tuple[Example, int]], np.ndarray | None]:
+    """Every (example, phrase index) to diagnose, in dataset order, and the baseline to use.
+
+    An ``ExampleSet`` supplies the dataset-average region feature when none is given.
+    """
+    if isinstance(examples, ExampleSet):
+        example_list = examples.examples
+        if average_feature is None and model.input_kind == "regions" and settings.baseline == "average":
+            average_feature = examples.average_region_feature()
+    else:
+        example_list = list(examples)
+    if average_feature is not None:  # checked here too: inside prepare() it would only skip phrases
+        check_finite(average_feature, "average_feature (the Vision-for-Language baseline)")
+    return [(ex, j) for ex in example_list for j in ex.diagnosable_phrases()], average_feature
+
+
+def progress_bar(total: int, what: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=what, unit="phrase")
+
+
+#: the authors' ablation scripts ran 16 phrases per batch, in dataset order (TASK18's batch_size)
+PUBLISHED_BATCH_SIZE = 16
+VLBERT_POSITIONS = ("per-caption", "volta-batch16")
+
+
+def published_shift_from(model: VLModel, units: Sequence[tuple[Example, int]]) -> list[int]:
+    """Per unit, the shortest caption length of its batch of 16 in dataset order.
+
+    That is where VOLTA's VL-BERT starts shifting the text positions of every row of the
+    batch (``VLBertEmbeddings``); the same in all six conditions, whose captions have
+    equal lengths. ``units`` must be the whole evaluated set in its order.
+    """
+    lengths: dict[int, int] = {}
+    for example, _ in units:
+        if id(example) not in lengths:
+            lengths[id(example)] = caption_length(model.tokenizer, example.caption, model.max_text_length)
+    out = []
+    for start in range(0, len(units), PUBLISHED_BATCH_SIZE):
+        group = units[start : start + PUBLISHED_BATCH_SIZE]
+        shortest = min(lengths[id(example)] for example, _ in group)
+        out.extend([shortest] * len(group))
+    return out
+
+
+def _check_positions(model: VLModel, vlbert_positions: str) -> None:
+    if vlbert_positions not in VLBERT_POSITIONS:
+        raise InputError(f"vlbert_positions must be one of {', '.join(VLBERT_POSITIONS)}; got {vlbert_positions!r}")
+    if vlbert_positions not in model.text_position_rules:
+        raise InputError(
+            f"vlbert_positions {vlbert_positions!r} applies to VOLTA's VL-BERT (volta:vl-bert) only; "
+            f"{model.name}'s text positions do not depend on the batch"
+        )
+
+
 def diagnose_dataset(
     model: VLModel,
     examples: ExampleSet | Iterable[Example],
@@ -506,6 +573,7 @@ def diagnose_dataset(
     length_buckets: bool = True,
     device: str | torch.device | None = None,
     precision: str = "fp32",
+    vlbert_positions: str = "per-caption",
 ) -> Iterator[PhraseResult]:
     """Stream one ``PhraseResult`` per diagnosable phrase, ``batch_size`` phrases per forward.
 
@@ -517,13 +585,16 @@ def diagnose_dataset(
     ``length_buckets`` batches phrases of similar length together (less padding); results
     still come in dataset order. Examples are read as they are needed, so a generator of
     examples runs in memory that does not grow with the dataset. ``device`` and
-    ``precision`` as in ``diagnose``. ``progress``: a tqdm bar, or a function called with
+    ``precision`` as in ``diagnose``. ``vlbert_positions="volta-batch16"`` (VL-BERT only)
+    reads each caption at the text positions VOLTA gave it in the authors' batches of 16
+    (docs/vlbert-positions.md), whatever ``batch_size`` and ``limit`` are. ``progress``: a tqdm bar, or a function called with
     the number of phrases each finished batch adds.
     Under ``torchrun`` (``vlexplore.distributed.init_from_environment``), the phrases are
     shared out among the processes and rank 0 yields every result, in dataset order; the
     other ranks yield nothing.
     """
     settings = settings or PAPER
+    _check_positions(model, vlbert_positions)
     _place(model, device, precision)
     total = None
     wants_average = model.input_kind == "regions" and settings.baseline == "average"
@@ -538,7 +609,13 @@ def diagnose_dataset(
     if isinstance(examples, Sequence):
         total = sum(len(ex.diagnosable_phrases()) for ex in examples)
         total = total if limit is None else min(total, limit)
-    units = islice(((ex, j) for ex in examples for j in ex.diagnosable_phrases()), limit)
+    units = ((ex, j) for ex in examples for j in ex.diagnosable_phrases())
+    shifts: dict[tuple[int, int], int] | None = None
+    if vlbert_positions == "volta-batch16":  # the whole set's batches of 16, formed before --limit
+        every_unit = list(units)
+        shifts = {(id(ex), j): shift for (ex, j), shift in zip(every_unit, published_shift_from(model, every_unit), strict=True)}
+        units = iter(every_unit)
+    units = islice(units, limit)
     bar, advance = None, progress if callable(progress) else None
     if progress is True and distributed.rank() == 0:
         from tqdm.auto import tqdm
@@ -562,6 +639,8 @@ def diagnose_dataset(
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", CaptionTruncatedWarning)
                     entries.append(prepare(model, example, j, settings, average_feature))
+                    if shifts is not None:
+                        entries[-1].text_shift_from = shifts[(id(example), j)]
             except ValueError as error:
                 entries.append(f"{example.example_id} phrase {j}: {error}")
         ready = [entry for entry in entries if isinstance(entry, Prepared)]

@@ -20,6 +20,7 @@ __all__ = [
     "CaptionTruncatedWarning",
     "EncodedCaption",
     "bert_tokenizer",
+    "caption_length",
     "encode_caption",
     "load_tokenizer",
 ]
@@ -78,6 +79,12 @@ class EncodedCaption:
 
     def __len__(self) -> int:
         return len(self.input_ids)
+
+
+def caption_length(tokenizer, caption: str, max_length: int) -> int:
+    """Tokens of ``caption`` as encoded ([CLS] and [SEP] included, cut at ``max_length``)."""
+    ids = tokenizer(caption.split(), is_split_into_words=True, truncation=True, max_length=max_length)
+    return len(ids["input_ids"])
 
 
 def encode_caption(tokenizer, caption: str, phrase: Phrase, max_length: int) -> EncodedCaption:

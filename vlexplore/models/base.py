@@ -25,8 +25,8 @@ from ..records import Phrase
 from ..text import EncodedCaption, encode_caption
 
 __all__ = [
-    "RegionInput", "PixelInput", "VLBatch", "VLOutput", "VLModel", "ModelLoadError",
-    "checked_weights",
+    "RegionInput", "PixelInput", "VLBatch", "VLOutput", "TextAttention", "split_text_attention", "VLModel",
+    "ModelLoadError", "checked_weights",
 ]  # fmt: skip
 
 
@@ -93,6 +93,9 @@ class VLBatch:
     visual: RegionInput | PixelInput
     text_positions: torch.Tensor  # (B, M) token positions whose MLM logits are wanted
     region_positions: torch.Tensor | None = None  # (B, K) region indices (0-based, no global row)
+    # (B,) VL-BERT only: text positions from here on are shifted (VOLTA's batch rule);
+    # None: each row from its own caption length
+    text_shift_from: torch.Tensor | None = None
 
     @property
     def size(self) -> int:
@@ -103,6 +106,42 @@ class VLBatch:
 class VLOutput:
     text_logits: torch.Tensor  # (B, M, vocab) at text_positions: predictions *of* those tokens
     region_logits: torch.Tensor | None = None  # (B, K, classes) at region_positions
+
+
+@dataclass
+class TextAttention:
+    """Where the text tokens at ``text_positions`` attend, in each layer where they see regions.
+
+    Per layer the probabilities of one softmax split three ways, so for every token and
+    head ``to_text + to_global + to_regions.sum(-1)`` is 1 (``to_text`` is 0 in a
+    cross-attention layer whose text queries see only the image).
+    """
+
+    to_regions: torch.Tensor  # (B, layers, heads, M, N) to each region (no global row)
+    to_global: torch.Tensor  # (B, layers, heads, M) to the whole-image row (0 without one)
+    to_text: torch.Tensor  # (B, layers, heads, M) to the text tokens, summed
+    layers: list[str]  # a name per layer, e.g. "sublayer 3"
+
+
+def split_text_attention(
+    collected: list[tuple[torch.Tensor, int]], text_positions: torch.Tensor, n_regions: int, names: list[str],
+    global_row: bool = True,
+) -> TextAttention:
+    """Per layer (probabilities (B, h, T, keys), number of text keys first) -> ``TextAttention``.
+
+    The keys after the text are [global;] regions (``global_row``); the last ``n_regions``
+    are the regions (a model may add padding rows after them: none here).
+    """
+    out = {"to_regions": [], "to_global": [], "to_text": []}
+    for probs, n_text in collected:
+        index = text_positions.long().clamp_min(0).to(probs.device)  # (B, M)
+        rows = probs.gather(2, index[:, None, :, None].expand(-1, probs.shape[1], -1, probs.shape[3]))  # (B, h, M, keys)
+        vision = rows[..., n_text:]
+        start = 1 if global_row else 0
+        out["to_text"].append(rows[..., :n_text].sum(-1))
+        out["to_global"].append(vision[..., 0] if global_row else torch.zeros_like(rows[..., 0]))
+        out["to_regions"].append(vision[..., start : start + n_regions])
+    return TextAttention(**{k: torch.stack(v, dim=1).float().cpu() for k, v in out.items()}, layers=names)
 
 
 class VLModel(ABC):
@@ -128,6 +167,9 @@ class VLModel(ABC):
     readout_note: str = ""
     #: where the weights live; ``forward`` moves each batch there and returns CPU logits
     device: torch.device = torch.device("cpu")
+    #: how text positions are assigned: "per-caption" (each row on its own) for every model;
+    #: VOLTA's VL-BERT also offers "volta-batch16" (the published runs' batch coupling)
+    text_position_rules: tuple[str, ...] = ("per-caption",)
 
     def __init__(self) -> None:
         self.tokenizer = None  # a Hugging Face tokenizer, set by the backend
@@ -146,6 +188,17 @@ class VLModel(ABC):
     @abstractmethod
     def forward(self, batch: VLBatch) -> VLOutput:
         """Logits at the requested positions for every row of the batch, in one pass."""
+
+    def text_attention(self, batch: VLBatch) -> TextAttention:
+        """The text queries' attention to the regions, for models that can say (``has_attention``).
+
+        A separate pass from ``forward``, so the default path keeps its fused kernels.
+        """
+        raise NotImplementedError(f"{self.name} does not expose its attention")
+
+    @property
+    def has_attention(self) -> bool:
+        return type(self).text_attention is not VLModel.text_attention
 
     def encode_caption(self, caption: str, phrase: Phrase) -> EncodedCaption:
         """Token ids of ``caption`` and where ``phrase`` sits in them.

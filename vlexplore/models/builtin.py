@@ -24,7 +24,15 @@ from torch.nn import functional as F
 
 from ..assets import DEMO_DIR
 from ..text import load_tokenizer
-from .base import ModelLoadError, VLBatch, VLModel, VLOutput, checked_weights
+from .base import (
+    ModelLoadError,
+    TextAttention,
+    VLBatch,
+    VLModel,
+    VLOutput,
+    checked_weights,
+    split_text_attention,
+)
 from .common import gather_positions, regions_with_global_row, require_regions
 
 __all__ = [
@@ -144,8 +152,13 @@ class SingleStreamVL(nn.Module):
         features: torch.Tensor,  # (B, 1 + N, D), global row first
         boxes: torch.Tensor,  # (B, 1 + N, 5)
         visual_mask: torch.Tensor,  # (B, 1 + N)
+        attentions: list | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Hidden states of the text tokens (B, T, H) and the visual tokens (B, 1 + N, H)."""
+        """Hidden states of the text tokens (B, T, H) and the visual tokens (B, 1 + N, H).
+
+        ``attentions`` (a list) collects each layer's text-query attention (B, h, T, T + 1 + N)
+        with the layers run one by one (same result; the default keeps the fused encoder).
+        """
         t = input_ids.shape[1]
         positions = torch.arange(t, device=input_ids.device)
         text = self.word_embeddings(input_ids) + self.position_embeddings(positions)[None] + self.type_embeddings.weight[0]
@@ -154,10 +167,31 @@ class SingleStreamVL(nn.Module):
         vision = self.feature_norm(self.feature_proj(features)) + self.box_norm(self.box_proj(boxes))
         vision = self.dropout(self.vision_norm(vision + self.type_embeddings.weight[1]))
         padding = torch.cat([attention_mask, visual_mask], dim=1) == 0
-        # an unpadded batch (length buckets make most of them so) needs no mask: the
-        # unmasked attention kernel is several times faster than the masked softmax on CPU
-        hidden = self.encoder(torch.cat([text, vision], dim=1), src_key_padding_mask=padding if padding.any() else None)
+        hidden = torch.cat([text, vision], dim=1)  # (B, T + 1 + N, H)
+        if attentions is None:
+            # an unpadded batch (length buckets make most of them so) needs no mask: the
+            # unmasked attention kernel is several times faster than the masked softmax on CPU
+            hidden = self.encoder(hidden, src_key_padding_mask=padding if padding.any() else None)
+        else:
+            hidden = self._encode_keeping_attention(hidden, padding, attentions, t)
         return hidden[:, :t], hidden[:, t:]
+
+    def _encode_keeping_attention(self, x: torch.Tensor, padding: torch.Tensor, attentions: list, t: int):
+        """``self.encoder`` layer by layer (pre- or post-LayerNorm), keeping the attention."""
+        for layer in self.encoder.layers:
+            def attend(y, layer=layer):
+                out, probs = layer.self_attn(y, y, y, key_padding_mask=padding, need_weights=True,
+                                             average_attn_weights=False)  # probs (B, h, L, L)
+                attentions.append((probs[:, :, :t], t))
+                return layer.dropout1(out)
+
+            if layer.norm_first:
+                x = x + attend(layer.norm1(x))
+                x = x + layer._ff_block(layer.norm2(x))
+            else:
+                x = layer.norm1(x + attend(x))
+                x = layer.norm2(x + layer._ff_block(x))
+        return self.encoder.norm(x) if self.encoder.norm is not None else x
 
     def mlm_logits(self, text_hidden: torch.Tensor) -> torch.Tensor:
         return self.mlm_head(text_hidden) @ self.word_embeddings.weight.T + self.mlm_bias
@@ -210,6 +244,18 @@ class BuiltinVLModel(VLModel):
             region_hidden = gather_positions(vision_hidden[:, 1:], batch.region_positions)  # (B, K, H)
             region_logits = self.network.region_logits(region_hidden).float().cpu()  # (B, K, classes)
         return VLOutput(text_logits.float().cpu(), region_logits)
+
+
+    @torch.no_grad()
+    def text_attention(self, batch: VLBatch) -> TextAttention:
+        """Every layer: one softmax over [text; global; regions]."""
+        visual = require_regions(batch, self.name)
+        feats, boxes, visual_mask = regions_with_global_row(visual, box_dtype=torch.float32)
+        collected: list = []
+        self.network.encode(batch.input_ids.long(), batch.attention_mask.long(), feats, boxes, visual_mask,
+                            attentions=collected)  # fmt: skip
+        names = [f"layer {i}" for i in range(len(collected))]
+        return split_text_attention(collected, batch.text_positions, feats.shape[1] - 1, names)
 
 
 def builtin_tokenizer(vocab_file: str | Path = VOCAB_FILE, expected_size: int | None = None):

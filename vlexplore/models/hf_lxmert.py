@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..assets import vg_classes
-from .base import RegionInput, VLBatch, VLOutput
+from .base import RegionInput, TextAttention, VLBatch, VLOutput, split_text_attention
 from .common import check_region_positions, encode_boxes_torch, gather_positions
 from .hf import HFBackend, HFOptions, load_checkpoint_tokenizer, load_weights
 
@@ -123,18 +123,7 @@ class HFLxmert(HFBackend):
 
     @torch.no_grad()
     def forward(self, batch: VLBatch) -> VLOutput:
-        visual = self.regions(batch)
-        input_ids, attention_mask, token_type_ids = self.text_inputs(batch)
-        features, boxes, mask = self.visual_inputs(visual)
-        output = self.model.lxmert(
-            input_ids=input_ids,
-            visual_feats=features,
-            visual_pos=boxes,
-            attention_mask=attention_mask,
-            visual_attention_mask=mask,
-            token_type_ids=token_type_ids,
-            return_dict=True,
-        )
+        output, features = self._encode(batch)
         text = gather_positions(output.language_output, batch.text_positions)
         text_logits = self.model.cls.predictions(text).float().cpu()
         region_logits = None
@@ -144,3 +133,21 @@ class HFLxmert(HFBackend):
             head = self.model.obj_predict_head
             region_logits = head.decoder_dict["obj"](head.transform(vision)).float().cpu()
         return VLOutput(text_logits=text_logits, region_logits=region_logits)
+
+    def _encode(self, batch: VLBatch, output_attentions: bool = False):
+        input_ids, attention_mask, token_type_ids = self.text_inputs(batch)
+        features, boxes, mask = self.visual_inputs(self.regions(batch))
+        output = self.model.lxmert(
+            input_ids=input_ids, visual_feats=features, visual_pos=boxes, attention_mask=attention_mask,
+            visual_attention_mask=mask, token_type_ids=token_type_ids, output_attentions=output_attentions,
+            return_dict=True,
+        )
+        return output, features
+
+    @torch.no_grad()
+    def text_attention(self, batch: VLBatch) -> TextAttention:
+        """The cross-modality layers, where the text queries see the regions only (no global row)."""
+        output, features = self._encode(batch, output_attentions=True)
+        collected = [(probs, 0) for probs in output.cross_encoder_attentions]  # each (B, h, T, N)
+        names = [f"cross layer {i}" for i in range(len(collected))]
+        return split_text_attention(collected, batch.text_positions, features.shape[1], names, global_row=False)

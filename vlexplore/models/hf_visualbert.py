@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import VLBatch, VLOutput
+from .base import TextAttention, VLBatch, VLOutput, split_text_attention
 from .common import gather_positions
 from .hf import NO_REGION_HEAD, HFBackend, HFOptions, load_checkpoint_tokenizer, load_weights
 
@@ -45,8 +45,7 @@ class HFVisualBert(HFBackend):
             f"after the text, no boxes, no global row; tokenizer: {tokenizer_source}. {NO_REGION_HEAD}"
         )
 
-    @torch.no_grad()
-    def forward(self, batch: VLBatch) -> VLOutput:
+    def _encode(self, batch: VLBatch, output_attentions: bool = False):
         visual = self.regions(batch)
         input_ids, attention_mask, token_type_ids = self.text_inputs(batch)  # each (B, T)
         features = visual.features.to(self.device, dtype=torch.float32)  # (B, N, D)
@@ -59,8 +58,23 @@ class HFVisualBert(HFBackend):
             visual_token_type_ids=torch.ones(
                 features.shape[:2], dtype=torch.long, device=self.device
             ),
+            output_attentions=output_attentions,
             return_dict=True,
         )
+        return output, input_ids, features
+
+    @torch.no_grad()
+    def text_attention(self, batch: VLBatch) -> TextAttention:
+        """Every layer: one softmax over [text; regions] (no global row)."""
+        output, input_ids, features = self._encode(batch, output_attentions=True)
+        t = input_ids.shape[1]
+        collected = [(probs[:, :, :t], t) for probs in output.attentions]  # each (B, h, T, T + N)
+        names = [f"layer {i}" for i in range(len(collected))]
+        return split_text_attention(collected, batch.text_positions, features.shape[1], names, global_row=False)
+
+    @torch.no_grad()
+    def forward(self, batch: VLBatch) -> VLOutput:
+        output, input_ids, _ = self._encode(batch)
         text = gather_positions(
             output.last_hidden_state[:, : input_ids.shape[1]], batch.text_positions
         )

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import plotly.colors as pcolors
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -31,6 +32,14 @@ __all__ = [
     "noise_floor_bits",
     "dataset_figure",
     "effect_table",
+    "sweep_figure",
+    "phrase_sweep_figure",
+    "join_thresholds",
+    "sweep_regions_figure",
+    "attention_map_figure",
+    "object_effect_figure",
+    "attention_layers_figure",
+    "models_figure",
     "default_token",
     "for_slides",
 ]
@@ -266,6 +275,180 @@ def effect_table(results: pd.DataFrame, side: str, condition: str) -> pd.DataFra
     order = table["bits"] if condition == "none" else table["effect"]  # None: the hardest first
     table = table.assign(_order=order).sort_values("_order", ascending=False).drop(columns="_order")
     return table[["example_id", "phrase_index", "phrase", "bits", "effect"]].reset_index(drop=True)
+
+
+def _threshold_axis(fig: go.Figure, **where) -> None:
+    fig.update_xaxes(title_text="alignment threshold (Object ablates regions with overlap > t)",
+                     autorange="reversed", dtick=0.1, **where)
+
+
+def sweep_figure(summary: pd.DataFrame, model: str = "this run", height: int = 380) -> go.Figure:
+    """A threshold sweep of a whole set (``sweep_summary``): MLM bits under None, Object and All
+    as the threshold falls, and below it the mean share of an image's regions aligned."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.06)
+    for condition in VIS4LANG:
+        fig.add_trace(go.Scatter(
+            x=summary["threshold"].tolist(), y=summary[f"mlm_bits_{condition}"].tolist(), name=CONDITION_LABELS[condition],
+            mode="lines+markers" if condition == "object" else "lines",
+            line=dict(color=CONDITION_COLOURS[condition], width=3 if condition == "object" else 1.5,
+                      dash="solid" if condition == "object" else "dash"),
+            hovertemplate="t = %{x:.2f}: %{y:.3f} bits<extra>" + CONDITION_LABELS[condition] + "</extra>",
+        ), row=1, col=1)
+    fig.add_trace(go.Bar(
+        x=summary["threshold"].tolist(), y=summary["share_aligned"].tolist(), name="regions aligned", showlegend=False,
+        marker=dict(color=CONDITION_COLOURS["object"], opacity=0.5), width=0.06,
+        hovertemplate="t = %{x:.2f}: %{y:.1%} of regions aligned<extra></extra>",
+    ), row=2, col=1)
+    fig.update_yaxes(title_text="MLM (bits)", row=1, col=1)
+    fig.update_yaxes(title_text="aligned", tickformat=".0%", rangemode="tozero", row=2, col=1)
+    _threshold_axis(fig, row=2, col=1)
+    fig.update_xaxes(autorange="reversed", row=1, col=1)
+    return _layout(fig, height, f"{model}: Object as the alignment threshold falls")
+
+
+def join_thresholds(rows: pd.DataFrame, n_regions: int) -> np.ndarray:
+    """Per region, the highest swept threshold at which the phrase's Object condition ablates
+    it (NaN: never within the sweep). ``rows``: one phrase's ``sweep_phrase`` frame."""
+    out = np.full(n_regions, np.nan)
+    for threshold, aligned in sorted(zip(rows["threshold"], rows["aligned"], strict=True)):
+        for region in filter(None, str(aligned).split("|")):
+            out[int(region)] = threshold  # ascending, so the highest threshold is written last
+    return out
+
+
+def phrase_sweep_figure(rows: pd.DataFrame, height: int = 320) -> go.Figure:
+    """One phrase's sweep: Object bits at each threshold, and which regions join at each step."""
+    rows = rows.sort_values("threshold", ascending=False)
+    joined, seen = [], set()
+    for aligned in rows["aligned"]:
+        regions = [r for r in filter(None, str(aligned).split("|")) if r not in seen]
+        seen.update(regions)
+        joined.append(" ".join(f"r{r}" for r in regions))
+    fig = go.Figure()
+    for condition in ("none", "all"):
+        fig.add_trace(go.Scatter(
+            x=rows["threshold"].tolist(), y=rows[f"mlm_bits_{condition}"].tolist(), mode="lines", name=CONDITION_LABELS[condition],
+            line=dict(color=CONDITION_COLOURS[condition], dash="dash", width=1.5),
+            hovertemplate="%{y:.3f} bits<extra>" + CONDITION_LABELS[condition] + "</extra>",
+        ))
+    fig.add_trace(go.Scatter(
+        x=rows["threshold"].tolist(), y=rows["mlm_bits_object"].tolist(), mode="lines+markers+text", name="Object",
+        text=[f"+{j}" if j else "" for j in joined], textposition="top center", textfont=dict(size=10),
+        line=dict(color=CONDITION_COLOURS["object"], width=3), customdata=rows["n_aligned"].tolist(),
+        hovertemplate="t = %{x:.2f}: %{y:.3f} bits, %{customdata} regions ablated<extra>Object</extra>",
+    ))
+    fig.update_yaxes(title_text="MLM (bits)")
+    _threshold_axis(fig)
+    phrase = rows["phrase"].iloc[0] if len(rows) else ""
+    return _layout(fig, height, f"\u201c{phrase}\u201d: Object as the threshold falls (+ regions that join)")
+
+
+def sweep_regions_figure(diagnosis: Diagnosis, image: np.ndarray, rows: pd.DataFrame,
+                         height: int = 380) -> go.Figure:
+    """The image with each region the sweep ablates outlined in the colour of the threshold at
+    which it joins (dark: already at a high threshold; light: only at a low one)."""
+    boxes = diagnosis.unit_boxes
+    joins = join_thresholds(rows, len(boxes))
+    fig = overlay.image_figure(image, diagnosis.example.phrases, diagnosis.phrase_index, region_boxes=boxes,
+                               height=height)
+    colours = pcolors.sample_colorscale("Viridis", [float(t) for t in np.nan_to_num(1 - joins)])
+    for region in np.argsort(-np.nan_to_num(joins, nan=-1.0)):
+        if np.isnan(joins[region]):
+            continue
+        x1, y1, x2, y2 = (float(v) for v in boxes[region])
+        fig.add_trace(go.Scatter(
+            x=[x1, x2, x2, x1, x1], y=[y1, y1, y2, y2, y1], mode="lines", line=dict(color=colours[region], width=2.5),
+            name=f"r{region} joins at t = {joins[region]:.2f}", showlegend=False,
+            hovertemplate=f"r{region}: ablated from t = {joins[region]:.2f} down<extra></extra>",
+        ))
+    return fig
+
+
+def _last_layer(frame: pd.DataFrame, layer: int | None) -> int:
+    return int(frame["layer"].max()) if layer is None else int(layer)
+
+
+def attention_map_figure(frame: pd.DataFrame, diagnosis: Diagnosis, image: np.ndarray, layer: int | None = None,
+                         height: int = 360) -> go.Figure:
+    """The image with each region tinted by the masked phrase's attention to it (mean over heads,
+    one layer: the last by default). ``frame``: ``vlexplore.attention.phrase_attention``."""
+    layer = _last_layer(frame, layer)
+    rows = frame[(frame["layer"] == layer) & (frame["head"] == -1) & (frame["key"] == "region")]
+    mass = np.full(len(diagnosis.unit_boxes), np.nan)
+    mass[rows["region"].to_numpy(dtype=int)] = rows["mass"].to_numpy()
+    heat = overlay.region_heat(diagnosis.unit_boxes, mass, diagnosis.example.image_size)
+    fig = overlay.image_figure(image, diagnosis.example.phrases, diagnosis.phrase_index, heat=heat,
+                               heat_title="attention", height=height)
+    fig.update_traces(selector=dict(type="heatmap"), colorscale="Blues", reversescale=False, zmid=None, zmin=0,
+                      hovertemplate="attention %{z:.3f}<extra></extra>")
+    name = rows["layer_name"].iloc[0] if len(rows) else f"layer {layer}"
+    return _layout(fig, height, f"Attention of the masked phrase to each region ({name}, mean over heads)")
+
+
+def object_effect_figure(diagnosis: Diagnosis, image: np.ndarray, height: int = 360) -> go.Figure:
+    """The image with the regions Object ablates (dashed), titled with what it costs the phrase."""
+    ablated = diagnosis.ablated.get(("vis4lang", "object"))
+    fig = overlay.image_figure(image, diagnosis.example.phrases, diagnosis.phrase_index,
+                               region_boxes=diagnosis.unit_boxes, ablated=ablated, height=height)
+    scores = diagnosis.scores["vis4lang"]
+    effect = scores["object"] - scores["none"]
+    return _layout(fig, height, f"Object ablation: MLM {effect:+.3f} bits against None "
+                                f"({int(np.sum(ablated)) if ablated is not None else 0} regions replaced)")
+
+
+def attention_layers_figure(frame: pd.DataFrame, height: int = 340) -> go.Figure:
+    """Left: per layer, where the masked phrase's attention goes (mean over heads): aligned
+    regions, other regions, the whole-image row, the text. Right: the last layer per head."""
+    last = _last_layer(frame, None)
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.1,
+                        subplot_titles=("Attention mass per layer (mean over heads)",
+                                        "Last layer, per head: attention to each region"))
+    mean = frame[frame["head"] == -1]
+    parts = {
+        "aligned regions": mean[(mean["key"] == "region") & mean["aligned"]],
+        "other regions": mean[(mean["key"] == "region") & ~mean["aligned"]],
+        "whole image": mean[mean["key"] == "global"],
+        "text": mean[mean["key"] == "text"],
+    }
+    colours = {"aligned regions": CONDITION_COLOURS["object"], "other regions": "#fcd34d",
+               "whole image": "#94a3b8", "text": "#cbd5e1"}
+    layers = sorted(mean["layer"].unique())
+    names = [mean[mean["layer"] == i]["layer_name"].iloc[0] for i in layers]
+    for label, part in parts.items():
+        totals = part.groupby("layer")["mass"].sum().reindex(layers, fill_value=0.0)
+        fig.add_trace(go.Bar(x=names, y=totals.tolist(), name=label, marker=dict(color=colours[label]),
+                             hovertemplate="%{x}: %{y:.3f}<extra>" + label + "</extra>"), row=1, col=1)
+    heads = frame[(frame["layer"] == last) & (frame["head"] >= 0) & (frame["key"] == "region")]
+    table = heads.pivot_table(index="head", columns="region", values="mass")
+    aligned = set(heads[heads["aligned"]]["region"].tolist())
+    fig.add_trace(go.Heatmap(
+        z=table.to_numpy().tolist(), x=[f"r{r}" + ("*" if r in aligned else "") for r in table.columns],
+        y=[f"head {h}" for h in table.index], colorscale="Blues", showscale=False,
+        hovertemplate="%{y}, %{x}: %{z:.3f}<extra></extra>",
+    ), row=1, col=2)
+    fig.update_yaxes(range=[0, 1], row=1, col=1)
+    fig = _layout(fig, height)
+    fig.update_layout(barmode="stack")  # after _layout, which groups bars
+    return fig
+
+
+
+def models_figure(scores: pd.DataFrame, height: int = 360) -> go.Figure:
+    """One phrase's six scores under several models, bars grouped by condition as in the paper.
+    ``scores``: ``vlexplore.compare.scores_frame``."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        subplot_titles=("Vision-for-language: MLM (bits)", "Language-for-vision: MRC-KL (bits)"))
+    palette = ["#2563eb", "#f59e0b", "#16a34a", "#9333ea", "#ef4444", "#0891b2"]
+    for i, (name, part) in enumerate(scores.groupby("model", sort=False)):
+        for col, (side, conditions) in enumerate((("vis4lang", VIS4LANG), ("lang4vis", LANG4VIS)), start=1):
+            rows = part[part["side"] == side].set_index("condition").reindex(list(conditions))
+            fig.add_trace(go.Bar(
+                x=[CONDITION_LABELS[c] for c in conditions], y=rows["bits"].tolist(), name=name, legendgroup=name,
+                showlegend=col == 1, marker=dict(color=palette[i % len(palette)]),
+                hovertemplate="%{x}: %{y:.3f} bits<extra>" + name + "</extra>",
+            ), row=1, col=col)
+    fig.update_yaxes(rangemode="tozero")
+    return _layout(fig, height, "This phrase under each model")
 
 
 def default_token(tokens: pd.DataFrame) -> int:

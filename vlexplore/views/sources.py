@@ -91,9 +91,23 @@ def load_model(spec: str, **options):
     options = {k: v for k, v in options.items() if v}
     check_typed_paths(spec, options)
     try:
+        if options.get("checkpoint") and Path(options["checkpoint"]).expanduser().is_dir():
+            return _first_seed(spec, options)
         return registry.load_model(spec, **options)
     except Exception as error:  # shown to the user; the app must keep working
         raise _friendly(error, "model", spec) from error
+
+
+def _first_seed(spec: str, options: dict):
+    """A folder of seeds: the example view shows the first; the whole-set view runs them all."""
+    from ..seeds import checkpoint_family
+
+    family = checkpoint_family(options["checkpoint"])
+    seed, path = family[0]
+    model = registry.load_model(spec, **{**options, "checkpoint": str(path)})
+    model.description = (f"seed {seed} (the first of {len(family)} in {options['checkpoint']}; the whole-set "
+                         f"view runs them all). " + model.description)
+    return model
 
 
 def load_dataset(spec: str, **options) -> ExampleSet:

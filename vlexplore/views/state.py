@@ -118,6 +118,17 @@ class Key:
     SHOW_PAPER, DATASET_CHART = "show_paper", "dataset_chart"
     PAPER_FIGURE = "paper_figure"  # + _NAME: the paper's figures beside this run
     BAR_SIDE, BAR_CONDITION, OPEN_ROW = "bar_side", "bar_condition", "open_row"
+    # threshold sweeps (views/page/sweep.py)
+    FIG_SWEEP, SWEEP_RUN, SWEEP_CSV = "fig_sweep", "sweep_run", "sweep_csv"
+    FIG_PHRASE_SWEEP, FIG_SWEEP_REGIONS = "fig_phrase_sweep", "fig_sweep_regions"
+    PHRASE_SWEEP_ON, ATTENTION_ON = "phrase_sweep_on", "attention_on"
+    # models side by side (views/page/compare.py)
+    COMPARE_MODELS, COMPARE_EXTRA, FIG_MODELS = "compare_models", "compare_extra", "fig_models"
+    # seeds (views/page/seeds.py)
+    SEEDS_RUN, SEEDS_CSV, FIG_SEEDS = "seeds_run", "seeds_csv", "fig_seeds"
+    # attention beside ablation (views/page/attention.py)
+    ATTENTION_LAYER, ATTENTION_CSV = "attention_layer", "attention_csv"
+    FIG_ATTENTION, FIG_OBJECT_EFFECT, FIG_ATTENTION_LAYERS = "fig_attention", "fig_object_effect", "fig_attention_layers"
 
     # what another phrase resets (its own gold box), and what another example resets (all edits)
     PHRASE_RESETS = (*BOX_INPUTS, REDRAW, APPLIED_SELECTION, TOKEN_INDEX)

@@ -16,7 +16,7 @@ import torch
 
 from ...assets import vg_classes
 from ...text import bert_tokenizer
-from ..base import ModelLoadError, VLBatch, VLModel, VLOutput
+from ..base import ModelLoadError, TextAttention, VLBatch, VLModel, VLOutput, split_text_attention
 from ..common import (
     check_region_features,
     check_region_positions,
@@ -58,6 +58,8 @@ class VoltaBackend(VLModel):
                 f"{self.name}: vocab_size {config.vocab_size} differs from bert-base-uncased's {len(self.tokenizer)}"
             )
         self.region_class_names = vg_region_classes() if "0" in config.visual_targets else None
+        if config.image_embeddings == "vl-bert":
+            self.text_position_rules = ("per-caption", "volta-batch16")
         layout = "single-stream" if config.image_embeddings in SHARED_EMBEDDINGS else "dual-stream"
         self.description = (
             f"VOLTA controlled {arch} ({layout}, {config.depth} sublayers, hidden {config.hidden_size})"
@@ -97,15 +99,35 @@ class VoltaBackend(VLModel):
             region_positions = batch.region_positions.to(self.device, dtype=torch.long) + 1  # (B, K)
         else:  # no region scored: run the region head on zero positions
             region_positions = torch.zeros(batch.size, 0, dtype=torch.long, device=self.device)
+        shift_from = batch.text_shift_from
+        if shift_from is not None:
+            shift_from = shift_from.to(self.device, dtype=torch.long)[:, None]  # (B, 1)
         output = self.model(
             **inputs,
             text_positions=batch.text_positions.to(self.device, dtype=torch.long),
             region_positions=region_positions,
+            text_shift_from=shift_from,
         )
         region_logits = None
         if batch.region_positions is not None and output.region_logits is not None:
             region_logits = output.region_logits.float().cpu()  # (B, K, 1601)
         return VLOutput(text_logits=output.text_logits.float().cpu(), region_logits=region_logits)
+
+
+    @torch.no_grad()
+    def text_attention(self, batch: VLBatch) -> TextAttention:
+        """Per sublayer whose text queries see the regions (all of a single-stream model's)."""
+        inputs = self.volta_inputs(batch)
+        collected: list = []
+        shift_from = None if batch.text_shift_from is None else batch.text_shift_from.to(self.device)[:, None]
+        self.model(**inputs, text_positions=batch.text_positions.to(self.device, dtype=torch.long),
+                   region_positions=torch.zeros(batch.size, 0, dtype=torch.long, device=self.device),
+                   text_shift_from=shift_from, attentions=collected)  # fmt: skip
+        config = self.model.config
+        names = [f"sublayer {n}" for n in range(config.depth)
+                 if config.is_attention(n) and (config.is_joint(n) or n in config.tv_attn_sublayers)]  # fmt: skip
+        n_regions = inputs["image_feat"].shape[1] - 1
+        return split_text_attention(collected, batch.text_positions, n_regions, names)
 
 
 def load_from_spec(

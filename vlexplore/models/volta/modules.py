@@ -36,7 +36,7 @@ from torch import nn
 from ..common import gather_positions
 from .config import VoltaConfig
 
-__all__ = ["VoltaForPretraining", "VoltaOutput", "SHARED_EMBEDDINGS", "DUAL_EMBEDDINGS"]
+__all__ = ["VoltaForPretraining", "VoltaOutput", "SHARED_EMBEDDINGS", "DUAL_EMBEDDINGS", "volta_shift_from"]
 
 
 ACTIVATIONS = {
@@ -186,13 +186,14 @@ class VLBertEmbeddings(TextEmbeddings):
     ``object_mask_visual_embedding`` (so Language-for-Vision's zeroed regions become
     "masked objects"). Every text token also gets LN(feature of the last region).
 
-    One deliberate difference: VOLTA shifts the positions of padding tokens by the number
-    of regions with an in-place write into a broadcast tensor, so with captions of
-    different lengths in one batch every row gets the shift of the shortest caption. We
-    shift each row by its own length, which is what VOLTA computes for a batch of one and
-    for any batch whose captions have equal length. (The authors' ablation runs used
-    batches of 16 phrases, so in their VL-BERT numbers the tokens of a caption past the
-    batch's shortest caption were read at shifted positions.)
+    Text positions from ``text_end`` on (the padding) are shifted by the number of regions.
+    VOLTA does that with an in-place write into a broadcast tensor, so with captions of
+    different lengths in one batch every row gets the shift of the batch's *shortest*
+    caption: tokens of a longer caption past that length are read at shifted positions.
+    By default each row is shifted from its own length (what VOLTA computes for a batch of
+    one, or of equal lengths). ``shift_from`` (B, 1) reproduces a given batch: pass, per
+    row, the shortest caption length of the batch VOLTA would have run it in
+    (``volta_shift_from``; docs/vlbert-positions.md).
     """
 
     def __init__(self, config: VoltaConfig) -> None:
@@ -212,7 +213,7 @@ class VLBertEmbeddings(TextEmbeddings):
         self.visual_ln_text = _layer_norm(config.hidden_size, config)
         self.visual_ln_object = _layer_norm(config.hidden_size, config)
 
-    def forward(self, input_ids, image_feat, image_loc, token_type_ids):
+    def forward(self, input_ids, image_feat, image_loc, token_type_ids, shift_from=None):
         batch, num_boxes, _ = image_feat.shape
         all_zero = (image_feat == 0).all(dim=-1, keepdim=True)  # (B, K, 1)
         image_feat = torch.where(all_zero, self.object_mask_visual_embedding.weight[0], image_feat)
@@ -227,9 +228,11 @@ class VLBertEmbeddings(TextEmbeddings):
         )  # (B, K, H)
 
         text_end = (input_ids != 0).sum(dim=1, keepdim=True)  # (B, 1)
+        if shift_from is None:
+            shift_from = text_end
         text_positions = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :]
         text_positions = torch.where(
-            text_positions >= text_end, text_positions + num_boxes, text_positions
+            text_positions >= shift_from, text_positions + num_boxes, text_positions
         )  # (B, T)
         object_positions = text_end + is_last.long()[None, :]  # (B, K)
 
@@ -246,6 +249,15 @@ class VLBertEmbeddings(TextEmbeddings):
             + self.token_type_embeddings.weight[2]
         )  # (B, K, H)
         return self.LayerNorm(text), self.LayerNorm(vision)
+
+
+def volta_shift_from(input_ids: torch.Tensor) -> torch.Tensor:
+    """VOLTA's batch rule for VL-BERT: every row is shifted from the batch's shortest caption.
+
+    ``input_ids`` (B, T) is one batch as VOLTA ran it (padding id 0); returns (B, 1).
+    """
+    text_end = (input_ids != 0).sum(dim=1, keepdim=True)  # (B, 1)
+    return text_end.min().expand_as(text_end)  # (B, 1)
 
 
 SHARED_EMBEDDINGS = {
@@ -302,10 +314,12 @@ class GatedSelfAttention(nn.Module):
             self.v_key = nn.Linear(config.v_hidden_size, sizes["v_attn"])
             self.v_value = nn.Linear(config.v_hidden_size, sizes["v_attn"])
 
-    def forward(self, t, v, t_bias, v_bias):
+    def forward(self, t, v, t_bias, v_bias, attentions: list | None = None):
         """Context vectors of each stream (None for a stream this sublayer does not update).
 
-        ``t_bias``/``v_bias`` are additive key masks (B, 1, 1, L): 0 or -10000.
+        ``t_bias``/``v_bias`` are additive key masks (B, 1, 1, L): 0 or -10000. With
+        ``attentions`` (a list), a sublayer whose text queries see vision keys appends
+        (probabilities (B, h, T, keys), number of text keys first): see ``TextAttention``.
         """
         if self.text:
             tq, tk, tv = (
@@ -319,7 +333,12 @@ class GatedSelfAttention(nn.Module):
         vision_keys = (vk, vv, v_bias) if self.vision else None
         t_context = v_context = None
         if self.text:  # text queries: tt keys, then tv keys
-            t_context = _attend(tq, *_chosen((self.tt, text_keys), (self.tv, vision_keys)))  # (B, T, h * d)
+            keys = _chosen((self.tt, text_keys), (self.tv, vision_keys))
+            if attentions is not None and self.tv:
+                t_context, probs = _attend_with_probs(tq, *keys)  # (B, T, h * d), (B, h, T, keys)
+                attentions.append((probs, tq.shape[2] if self.tt else 0))
+            else:
+                t_context = _attend(tq, *keys)  # (B, T, h * d)
         if self.vision:  # vision queries: vt keys, then vv keys
             v_context = _attend(vq, *_chosen((self.vt, text_keys), (self.vv, vision_keys)))  # (B, 1+R, h * d)
         return t_context, v_context
@@ -339,6 +358,15 @@ def _attend(query, keys: list, values: list, biases: list) -> torch.Tensor:
     return _merge_heads(
         F.scaled_dot_product_attention(query, key, value, attn_mask=bias.to(query.dtype))
     )  # (B, L_queries, h * d)
+
+
+def _attend_with_probs(query, keys: list, values: list, biases: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """``_attend`` spelled out, returning the attention probabilities as well (B, h, L_q, L_keys)."""
+    key = torch.cat(keys, dim=2)  # (B, h, L_keys, d)
+    value = torch.cat(values, dim=2)  # (B, h, L_keys, d)
+    bias = torch.cat(biases, dim=-1).to(query.dtype)  # (B, 1, 1, L_keys)
+    probs = torch.softmax(query @ key.transpose(-1, -2) / query.shape[-1] ** 0.5 + bias, dim=-1)
+    return _merge_heads(probs @ value), probs
 
 
 class GatedResidual(nn.Module):
@@ -375,18 +403,25 @@ class AttentionSublayer(nn.Module):
         width, v_width = config.sizes(n)["attn"], config.sizes(n)["v_attn"]
         self.attention_output = GatedResidual(config, n, width, v_width, v_width)
 
-    def forward(self, t, v, t_bias, v_bias):
-        t_context, v_context = self.attention_self(t, v, t_bias, v_bias)
+    def forward(self, t, v, t_bias, v_bias, attentions: list | None = None):
+        t_context, v_context = self.attention_self(t, v, t_bias, v_bias, attentions)
         return self.attention_output(t_context, v_context, t, v)
 
-    def joint(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """The same sublayer on the concatenated streams (only for ``config.is_joint``)."""
+    def joint(self, x: torch.Tensor, bias: torch.Tensor, attentions: list | None = None, text: int = 0) -> torch.Tensor:
+        """The same sublayer on the concatenated streams (only for ``config.is_joint``).
+
+        ``attentions``: append (probabilities of the first ``text`` queries, ``text``).
+        """
         attention = self.attention_self
         q, k, v = (
             _split_heads(f(x), attention.heads)
             for f in (attention.query, attention.key, attention.value)
         )  # each (B, h, T + 1+R, d)
-        context = _merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype)))
+        if attentions is None:
+            context = _merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype)))
+        else:
+            context, probs = _attend_with_probs(q, [k], [v], [bias])  # probs (B, h, T + 1+R, T + 1+R)
+            attentions.append((probs[:, :, :text], text))
         return self.attention_output.LayerNorm(self.attention_output.dense(context) + x)  # (B, T + 1+R, H)
 
 
@@ -418,11 +453,11 @@ class FeedForwardSublayer(nn.Module):
         self.intermediate = GatedIntermediate(config, n)
         self.output = GatedResidual(config, n, sizes["inter"], sizes["v_inter"], config.v_hidden_size)
 
-    def forward(self, t, v, t_bias=None, v_bias=None):
+    def forward(self, t, v, t_bias=None, v_bias=None, attentions=None):
         t_hidden, v_hidden = self.intermediate(t, v)
         return self.output(t_hidden, v_hidden, t, v)
 
-    def joint(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    def joint(self, x: torch.Tensor, bias: torch.Tensor | None = None, attentions=None, text: int = 0) -> torch.Tensor:
         hidden = self.intermediate.act(self.intermediate.dense(x))  # (B, T + 1+R, intermediate)
         return self.output.LayerNorm(self.output.dense(hidden) + x)  # (B, T + 1+R, H)
 
@@ -445,20 +480,22 @@ class Encoder(nn.Module):
         crossing = set(config.tv_attn_sublayers) | set(config.vt_attn_sublayers)
         self.unimodal_depth = min(crossing, default=config.depth)
 
-    def forward(self, t, v, t_bias, v_bias, t_rows=None, v_rows=None):
+    def forward(self, t, v, t_bias, v_bias, t_rows=None, v_rows=None, attentions: list | None = None):
         """``t_rows``/``v_rows`` (B,): when given, ``t`` and ``v`` hold distinct unimodal inputs
         only, and row b of the batch is text ``t_rows[b]`` with vision ``v_rows[b]``; the
-        streams are expanded to the batch where they first meet."""
+        streams are expanded to the batch where they first meet. ``attentions``: a list to
+        collect, per sublayer whose text queries see the regions, (text-query attention
+        probabilities (B, h, T, keys), number of text keys first)."""
         if self.joint:
             x, bias = torch.cat([t, v], dim=1), torch.cat([t_bias, v_bias], dim=-1)  # (B, T + 1+R, H)
             for sublayer in self.layer:
-                x = sublayer.joint(x, bias)  # (B, T + 1+R, H)
+                x = sublayer.joint(x, bias, attentions, t.shape[1])  # (B, T + 1+R, H)
             return x[:, : t.shape[1]], x[:, t.shape[1] :]  # (B, T, H), (B, 1+R, H)
         for n, sublayer in enumerate(self.layer):
             if n == self.unimodal_depth and t_rows is not None:
                 t, t_bias, v, v_bias = t[t_rows], t_bias[t_rows], v[v_rows], v_bias[v_rows]  # to (B, ...)
                 t_rows = v_rows = None
-            t, v = sublayer(t, v, t_bias, v_bias)  # (B or U_t, T, H), (B or U_v, 1+R, V)
+            t, v = sublayer(t, v, t_bias, v_bias, attentions)  # (B or U_t, T, H), (B or U_v, 1+R, V)
         if t_rows is not None:
             t, v = t[t_rows], v[v_rows]
         return t, v
@@ -511,15 +548,21 @@ class VoltaBert(nn.Module):
             self.v_pooler = Pooler(config.v_hidden_size, config.v_pooler_size, config.fusion_act)
 
     def forward(
-        self, input_ids, image_feat, image_loc, token_type_ids, attention_mask, image_attention_mask
+        self, input_ids, image_feat, image_loc, token_type_ids, attention_mask, image_attention_mask,
+        text_shift_from=None, attentions: list | None = None,
     ):
         t_rows = v_rows = None
-        if self.share_unimodal and input_ids.shape[0] > 1:
+        # attention is read row by row (a separate, rarely taken pass): no sharing there
+        if self.share_unimodal and input_ids.shape[0] > 1 and attentions is None:
             t_first, t_rows = distinct_rows(input_ids, token_type_ids, attention_mask)  # (U_t,), (B,)
             v_first, v_rows = distinct_rows(image_feat, image_loc, image_attention_mask)  # (U_v,), (B,)
             input_ids, token_type_ids, attention_mask = (x[t_first] for x in (input_ids, token_type_ids, attention_mask))
             image_feat, image_loc, image_attention_mask = (x[v_first] for x in (image_feat, image_loc, image_attention_mask))
-        if self.shared_embeddings:
+        if text_shift_from is not None:
+            if not isinstance(self.embeddings, VLBertEmbeddings):
+                raise ValueError("text_shift_from applies to VL-BERT only (its text positions depend on the batch)")
+            t, v = self.embeddings(input_ids, image_feat, image_loc, token_type_ids, shift_from=text_shift_from)
+        elif self.shared_embeddings:
             t, v = self.embeddings(input_ids, image_feat, image_loc, token_type_ids)  # (B, T, H), (B, 1+R, H)
         else:
             t, v = (
@@ -529,7 +572,7 @@ class VoltaBert(nn.Module):
         dtype = t.dtype
         t_bias = (1.0 - attention_mask.to(dtype))[:, None, None, :] * -10000.0  # (B, 1, 1, T)
         v_bias = (1.0 - image_attention_mask.to(dtype))[:, None, None, :] * -10000.0  # (B, 1, 1, 1+R)
-        return self.encoder(t, v, t_bias, v_bias, t_rows, v_rows)  # (B, T, H), (B, 1+R, V)
+        return self.encoder(t, v, t_bias, v_bias, t_rows, v_rows, attentions)  # (B, T, H), (B, 1+R, V)
 
 
 class PredictionTransform(nn.Module):
@@ -623,12 +666,17 @@ class VoltaForPretraining(nn.Module):
         image_attention_mask: torch.Tensor | None = None,
         text_positions: torch.Tensor | None = None,
         region_positions: torch.Tensor | None = None,
+        text_shift_from: torch.Tensor | None = None,
+        attentions: list | None = None,
     ) -> VoltaOutput:
         """VOLTA layout: ``image_feat`` (B, 1+R, D) with the global feature first, 5-d boxes.
 
         ``text_positions`` (B, M) / ``region_positions`` (B, K, indices into the 1+R rows)
         restrict the MLM and region heads to those positions (the 30,522-way decoder is
-        most of the cost of a forward pass otherwise).
+        most of the cost of a forward pass otherwise). ``text_shift_from`` (B, 1), VL-BERT
+        only: where each row's text positions start to be shifted (see ``VLBertEmbeddings``).
+        ``attentions`` (a list) collects the text queries' attention (``Encoder.forward``);
+        without it the fused attention kernel runs and nothing is kept.
         """
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
@@ -639,7 +687,8 @@ class VoltaForPretraining(nn.Module):
                 image_feat.shape[:2], dtype=torch.long, device=image_feat.device
             )
         t, v = self.bert(
-            input_ids, image_feat, image_loc, token_type_ids, attention_mask, image_attention_mask
+            input_ids, image_feat, image_loc, token_type_ids, attention_mask, image_attention_mask,
+            text_shift_from, attentions,
         )  # (B, T, H), (B, 1+R, V)
         pooled = self.bert.t_pooler(t)  # (B, pooler_size)
         if self.config.fusion_method == "mul":

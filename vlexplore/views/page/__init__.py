@@ -11,6 +11,10 @@ notebook can use it, and ``import vlexplore`` (library and CLI) never reaches th
 - ``picker``: which example (gallery, random scene, upload).
 - ``example``: one example, computed first (``compute``), then drawn section by section.
 - ``dataset``: the whole-set view and the "What am I looking at?" page.
+- ``sweep``: threshold sweeps, of the whole set (on demand) and of the chosen phrase.
+- ``attention``: the masked phrase's attention beside the Object ablation (example view).
+- ``seeds``: a folder of seed checkpoints run as one family (whole-set view).
+- ``compare``: the chosen phrase under several loaded models at once (example view).
 
 May import: streamlit, the library (``vlexplore.*``) and the plain view modules above.
 """

@@ -24,7 +24,7 @@ from ...protocol import (
     Baseline,
     resolve_baseline,
 )
-from .. import overlay, sources
+from .. import examples, overlay, sources
 from ..state import Key, ViewState, from_query, to_query
 
 UPLOAD_ID = "upload"  # the example id of an uploaded image (session only)
@@ -124,6 +124,21 @@ def dataset_average(feature_dim: int | None) -> np.ndarray | None:
     if average is None or (feature_dim is not None and average.shape != (feature_dim,)):
         return None
     return average
+
+
+def phrase_inputs(example, phrase_index: int) -> tuple[str, AblationSettings, Baseline]:
+    """For a cached per-phrase view beside the diagnosis (a sweep, the attention): a key naming
+    model, example content, phrase and baseline, the current settings, and the baseline."""
+    settings = current_state().settings()
+    baseline = ablation_baseline(settings, example.regions.features if example.regions is not None else None)
+    key = f"{model_source()}|{examples.fingerprint(example)}|{phrase_index}|{baseline.source}"
+    return key, settings, baseline
+
+
+def average_given(baseline: Baseline) -> np.ndarray | None:
+    """What the engine is handed: the dataset average only when that is the baseline (else it
+    takes the image's mean or zeros itself, and records the same source)."""
+    return baseline.vector if baseline.source == PAPER_BASELINE else None
 
 
 def ablation_baseline(settings: AblationSettings, features: np.ndarray | None) -> Baseline:
