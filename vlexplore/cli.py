@@ -411,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="post-processing: caffe = generate_tsv.py, as VOLTA's features (default); "
                          "hf = the Hugging Face LXMERT demo")  # fmt: skip
     extract.add_argument("--allow-download", action="store_true", help="fetch a hub detector not in the cache")
-    extract.add_argument("--threads", type=int, help="torch CPU threads")
+    extract.add_argument("--threads", type=_positive_int, help="torch CPU threads (>= 1)")
     extract.add_argument("--quiet", action="store_true", help="no progress bar")
     extract.set_defaults(func=cmd_extract_features)
 
