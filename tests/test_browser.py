@@ -166,7 +166,7 @@ def test_pick_toggle_draw_and_export(page):
     page.get_by_role("tab", name="Tables & export").click()
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "browser_tables_tab.png"))
-    with page.expect_download(timeout=60_000) as download:  # rendered by kaleido only now
+    with page.expect_download(timeout=150_000) as download:  # rendered by kaleido only now
         page.locator(".st-key-png_export").get_by_role("button", name="PNG", exact=True).click()
     png = Path(download.value.path()).read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000

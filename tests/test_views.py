@@ -439,3 +439,49 @@ def test_exports_fit_slides_and_have_file_names_without_spaces(diagnosis):
     png = archive.read("ex0_p0_top-predictions.png")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert Image.open(io.BytesIO(png)).size == (2 * export.SLIDE_SIZE[0], 2 * export.SLIDE_SIZE[1])
+
+
+def test_png_exports_from_two_threads_get_their_own_picture():
+    """kaleido's shared renderer hands results back from one queue: renders must not swap."""
+    import threading
+
+    import plotly.graph_objects as go
+
+    from vlexplore.views import export
+
+    results: dict[float, bytes] = {}
+
+    def render(scale: float) -> None:
+        results[scale] = export.png_bytes(go.Figure(go.Bar(y=[1, 2, 3])), scale=scale)
+
+    threads = [threading.Thread(target=render, args=(scale,)) for scale in (0.25, 0.5, 0.25, 0.5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    for scale, png in results.items():
+        width = Image.open(io.BytesIO(png)).size[0]
+        assert width == round(scale * export.SLIDE_SIZE[0])
+
+
+def test_png_export_restarts_a_renderer_whose_browser_died():
+    import threading
+
+    import kaleido
+    import plotly.graph_objects as go
+
+    from vlexplore.views import export
+
+    from queue import Queue
+
+    export.warm_renderer()
+    kaleido.stop_sync_server(silence_warnings=True)
+    dead = threading.Thread(target=lambda: None)
+    dead.start()
+    dead.join()
+    server = kaleido._global_server  # the state kaleido leaves when its browser fails to start:
+    server._initialized, server._thread = True, dead  # "running", with a thread that has ended
+    server._task_queue, server._return_queue = Queue(), Queue()
+    png = export.png_bytes(go.Figure(go.Bar(y=[1])), scale=0.1)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert kaleido._global_server._thread is not dead and kaleido._global_server._thread.is_alive()

@@ -4,6 +4,11 @@ label, file names without spaces, and one zip with everything about a phrase.
 PNGs are rendered by kaleido, which drives a headless Chromium; starting one costs seconds,
 so ``warm_renderer`` starts it once per process and every later PNG reuses it (well under the
 2 s a click may take; ``benchmarks/bench_app.py --exports`` measures it). No streamlit here.
+
+kaleido's shared renderer is not safe to call from two threads at once (each caller takes the
+next result from one queue, so two renders can swap their PNGs) and a caller waits forever if
+its browser failed to start. Every render here therefore holds one lock, restarts a renderer
+whose thread has died, and gives up with a clear message after ``RENDER_TIMEOUT_S``.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ __all__ = ["SLIDE_SIZE", "SLIDE_FONT_PX", "file_name", "slide_figure", "warm_ren
 SLIDE_SIZE = (1600, 900)  # px at scale 1 (16:9); PNGs are rendered at scale 2
 SLIDE_FONT_PX = 18
 SLIDE_MARGIN_PX = 70
-_lock = threading.Lock()
+RENDER_TIMEOUT_S = 120.0  # a cold Chromium on a loaded 2-core machine takes tens of seconds
+_lock = threading.Lock()  # guards starting the renderer
+_render_lock = threading.Lock()  # one PNG at a time through kaleido's shared renderer
 _warm = False
 
 
@@ -62,12 +69,53 @@ def warm_renderer(prime: bool = False) -> None:
                          name="kaleido-prime").start()
 
 
-def png_bytes(fig: go.Figure, scale: float = 2) -> bytes:
+def _renderer_alive() -> bool:
+    """Whether kaleido's shared renderer thread still runs (it ends if its browser fails)."""
+    import kaleido
+
+    server = getattr(kaleido, "_global_server", None)
+    thread = getattr(server, "_thread", None)
+    return thread is None or thread.is_alive()
+
+
+def _restart_renderer() -> None:
+    global _warm
+    import kaleido
+
+    with _lock:
+        kaleido.stop_sync_server(silence_warnings=True)  # its thread is gone: this only resets it
+        _warm = False
     warm_renderer()
+
+
+def png_bytes(fig: go.Figure, scale: float = 2) -> bytes:
     slide = slide_figure(fig)
-    with warnings.catch_warnings():  # plotly passes options a running renderer ignores, and says so
-        warnings.simplefilter("ignore", UserWarning)
-        return slide.to_image(format="png", width=SLIDE_SIZE[0], height=SLIDE_SIZE[1], scale=scale)
+    with _render_lock:
+        warm_renderer()
+        if not _renderer_alive():
+            _restart_renderer()
+        outcome: dict = {}
+
+        def render() -> None:
+            try:
+                with warnings.catch_warnings():  # plotly passes options a running renderer ignores
+                    warnings.simplefilter("ignore", UserWarning)
+                    outcome["png"] = slide.to_image(format="png", width=SLIDE_SIZE[0],
+                                                    height=SLIDE_SIZE[1], scale=scale)
+            except Exception as error:  # kaleido raises its own types when its browser fails
+                outcome["error"] = error
+
+        worker = threading.Thread(target=render, daemon=True, name="kaleido-render")
+        worker.start()
+        worker.join(RENDER_TIMEOUT_S)
+    if "png" in outcome:
+        return outcome["png"]
+    if "error" in outcome:
+        error = outcome["error"]
+        raise RuntimeError(f"PNG export failed ({type(error).__name__}: {error}); kaleido needs Chrome "
+                           "or Chromium (Debian: apt-get install chromium). HTML export still works.")
+    raise RuntimeError(f"PNG export did not finish in {RENDER_TIMEOUT_S:.0f} s: kaleido's browser "
+                       "is stuck or slow to start. Try again, or use the HTML export.")
 
 
 def html_bytes(fig: go.Figure, plotlyjs: bool | str = True) -> bytes:
