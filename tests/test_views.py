@@ -466,13 +466,12 @@ def test_png_exports_from_two_threads_get_their_own_picture():
 
 def test_png_export_restarts_a_renderer_whose_browser_died():
     import threading
+    from queue import Queue
 
     import kaleido
     import plotly.graph_objects as go
 
     from vlexplore.views import export
-
-    from queue import Queue
 
     export.warm_renderer()
     kaleido.stop_sync_server(silence_warnings=True)
