@@ -16,7 +16,8 @@ import numpy as np
 
 from ..protocol import LANG4VIS, PAPER, VIS4LANG, AblationSettings
 
-__all__ = ["ViewState", "Key", "VIEWS", "from_query", "to_query", "parse_box", "format_box", "selection_box"]
+__all__ = ["ViewState", "Key", "VIEWS", "CHOICES", "from_query", "to_query", "parse_box", "format_box",
+           "selection_box"]
 
 VIEWS: tuple[str, ...] = ("example", "dataset", "about")
 
@@ -113,7 +114,8 @@ class Key:
 
 
 _DEFAULT = ViewState()
-_CHOICES = {
+#: the fields that hold one of a few options (a radio or segmented control on the page)
+CHOICES: dict[str, tuple[str, ...]] = {
     "view": VIEWS,
     "vis4lang": VIS4LANG,
     "lang4vis": LANG4VIS,
@@ -137,9 +139,9 @@ def from_query(params: Mapping) -> tuple[ViewState, list[str]]:
             continue
         raw = _first(params[f.name]).strip()
         default = getattr(_DEFAULT, f.name)
-        if f.name in _CHOICES:
-            if raw.lower() not in _CHOICES[f.name]:
-                problems.append(f"link: {f.name}={raw!r} is not one of {', '.join(_CHOICES[f.name])}; using {default!r}")
+        if f.name in CHOICES:
+            if raw.lower() not in CHOICES[f.name]:
+                problems.append(f"link: {f.name}={raw!r} is not one of {', '.join(CHOICES[f.name])}; using {default!r}")
                 continue
             values[f.name] = raw.lower()
         elif f.name == "phrase":

@@ -82,6 +82,7 @@ def phrases_section(results: list) -> None:
     """The phrases behind the chosen bar, largest effect first; open one in the example view."""
     s = st.session_state
     c1, c2 = st.columns(2)
+    session.keep_choice(Key.BAR_SIDE, tuple(SIDE_NAMES), "vis4lang")
     side = c1.radio("Side", tuple(SIDE_NAMES), key=Key.BAR_SIDE, horizontal=True, format_func=SIDE_NAMES.get)
     conditions = VIS4LANG if side == "vis4lang" else LANG4VIS
     if s.get(Key.BAR_CONDITION) not in conditions:
