@@ -32,3 +32,59 @@ def test_a_choice_lost_while_the_whole_set_ran_comes_back():
     at.radio(key="view").set_value("example").run()
     assert not at.exception, [e.value for e in at.exception]
     assert "MLM loss, All" in metrics(at)
+
+
+def huge_example(size, example_id="huge"):
+    """The tiny example claiming an image of ``size`` (as a wrong annotation would), no picture."""
+    from dataclasses import replace
+
+    from tiny import make_example
+
+    example = make_example(0)
+    return replace(example, example_id=example_id, image_size=size, regions=replace(example.regions, image_size=size))
+
+
+def load_huge_set(name="hugeset", **options):
+    from tiny import make_example
+
+    from vlexplore.records import ExampleSet
+
+    return ExampleSet("hugeset", [huge_example((30_000, 30_000), "ex0"), huge_example((10**20, 80), "ex1"),
+                                  make_example(2)])
+
+
+@pytest.fixture
+def huge_set(monkeypatch):
+    from vlexplore import registry
+
+    monkeypatch.setitem(registry.DATASETS, "hugeset", registry.DatasetEntry("test_app_safety:load_huge_set", "t"))
+
+
+@pytest.mark.parametrize("size", [(30_000, 30_000), (10**20, 80)])
+def test_a_canvas_over_the_pixel_limit_is_refused_before_allocating(size):
+    import tracemalloc
+
+    from vlexplore.views import overlay
+
+    example = huge_example(size)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="megapixel limit"):
+            overlay.example_image(example)
+        small = overlay.thumbnail(example)  # the gallery's picture is drawn at its own size
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert max(small.shape[:2]) == 160 and peak < 20e6
+
+
+def test_the_page_says_the_canvas_is_too_large_and_keeps_working(huge_set):
+    at = start(dataset="hugeset")
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("megapixel limit" in e.value for e in at.error)
+    assert "MLM loss, Object" in metrics(at)  # the scores need no picture
+    at.button(key="open_ex1").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("100000000000000000000x80" in e.value for e in at.error)
+    at.button(key="open_ex2").click().run()
+    assert not at.error and at.get("plotly_chart")

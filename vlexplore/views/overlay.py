@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import plotly.graph_objects as go
 
-from ..images import example_picture
+from ..images import DEFAULT_MAX_PIXELS, example_picture
 from ..records import Example, Phrase
 
 __all__ = [
@@ -91,12 +91,22 @@ def caption_html(caption: str, phrases: list[Phrase], selected: int | None = Non
     return "".join(out)
 
 
-def example_image(example: Example) -> np.ndarray:
-    """The example's picture, or a neutral canvas of its size when it has none (features only)."""
+def example_image(example: Example, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """The example's picture, or a neutral canvas of its size when it has none (features only).
+
+    The canvas is bounded like an image file (``max_pixels``): the size comes from an
+    annotation, and a wrong one (30000x30000) must not allocate gigabytes.
+    """
     image = example_picture(example)
     if image is not None:
         return image
     width, height = example.image_size
+    if width * height > max_pixels:
+        raise ValueError(
+            f"example {example.example_id}: its image size {width}x{height} ({width * height / 1e6:.3g} "
+            f"megapixels) is over the {max_pixels / 1e6:g}-megapixel limit, so no canvas is drawn; "
+            "check the size in its annotation"
+        )
     return np.full((height, width, 3), 200, dtype=np.uint8)
 
 
@@ -228,13 +238,17 @@ def image_figure(
 
 
 def thumbnail(example: Example, size: int = 160) -> np.ndarray:
-    """A small RGB picture of the example with its gold boxes drawn in the phrase colours."""
-    image = example_image(example)
-    height, width = image.shape[:2]
+    """A small RGB picture of the example with its gold boxes drawn in the phrase colours
+    (without a picture, a canvas made at the thumbnail's size: any claimed size is cheap)."""
+    image = example_picture(example)
+    width, height = example.image_size if image is None else (image.shape[1], image.shape[0])
     scale = size / max(width, height)
-    small = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
-                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    small = np.ascontiguousarray(small)
+    small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if image is None:
+        small = np.full((small_size[1], small_size[0], 3), 200, dtype=np.uint8)
+    else:
+        small = np.ascontiguousarray(cv2.resize(image, small_size,
+                                                interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR))
     for index, phrase in enumerate(example.phrases):
         h = phrase_colour(index).lstrip("#")
         colour = tuple(int(h[i : i + 2], 16) for i in (0, 2, 4))
