@@ -88,3 +88,46 @@ def test_the_page_says_the_canvas_is_too_large_and_keeps_working(huge_set):
     assert any("100000000000000000000x80" in e.value for e in at.error)
     at.button(key="open_ex2").click().run()
     assert not at.error and at.get("plotly_chart")
+
+
+PAYLOAD = "![t](http://host/x.png)"  # every viewer's browser would fetch it, were it Markdown
+
+
+def rendered(at) -> list[str]:
+    """Every text the page hands to Streamlit's Markdown, rendered as CommonMark (HTML allowed, as
+    ``unsafe_allow_html`` does): what a browser would show."""
+    from markdown_it import MarkdownIt
+
+    markdown = MarkdownIt("commonmark", {"html": True})
+    bodies = [e.value for kind in ("markdown", "error", "warning", "info", "caption", "subheader")
+              for e in at.get(kind)]
+    bodies += [o for r in at.radio for o in r.options] + [b.help or "" for b in at.button]
+    return [markdown.render(str(body)) for body in bodies]
+
+
+def test_captions_words_and_link_values_are_shown_as_text_never_markdown():
+    at = start(caption=f"A tall man walks a small dog {PAYLOAD} .", words="![u](http://host/y.png)",
+               example=PAYLOAD, vis4lang=PAYLOAD)
+    assert not at.exception, [e.value for e in at.exception]
+    html = "\n".join(rendered(at))
+    assert "host/x.png" in html and "host/y.png" in html  # the payloads are on the page ...
+    assert "<img" not in html and "<a " not in html  # ... as text
+
+
+def test_a_phrase_with_markdown_is_a_plain_radio_label(monkeypatch):
+    from tiny import make_example
+
+    from vlexplore import registry
+    from vlexplore.records import ExampleSet, Phrase
+
+    caption = f"A tall man holds {PAYLOAD} ."
+    example = make_example(0)
+    example = type(example)(example_id="md", caption=caption, image_size=example.image_size, regions=example.regions,
+                            phrases=[Phrase.find(caption, "A tall man", boxes=[[10, 10, 40, 60]]),
+                                     Phrase.find(caption, PAYLOAD, boxes=[[50, 20, 90, 70]])])
+    monkeypatch.setitem(registry.DATASETS, "mdset", registry.DatasetEntry("tiny:load_tiny_set", "t"))
+    monkeypatch.setattr("tiny.load_tiny_set", lambda name="mdset", **o: ExampleSet("mdset", [example]))
+    at = start(dataset="mdset")
+    assert not at.exception, [e.value for e in at.exception]
+    html = "\n".join(rendered(at))
+    assert "host/x.png" in html and "<img" not in html

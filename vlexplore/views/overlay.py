@@ -8,7 +8,6 @@ light and the dark theme alike. No streamlit here: pure functions returning figu
 from __future__ import annotations
 
 import base64
-import html
 import re
 
 import cv2
@@ -59,6 +58,15 @@ def _phrase_span(caption: str, phrase: Phrase) -> tuple[int, int]:
     return spans[phrase.first_word][0], spans[last][1]
 
 
+_MARKDOWN_OR_HTML = frozenset("\\`*_{}[]()<>#+-.!|~$:&\"'=^")
+
+
+def _text_html(text: str) -> str:
+    """Text for the caption's HTML, with every character that HTML or Markdown acts on as an
+    entity: the caption goes through Streamlit's Markdown, and a caption is the user's."""
+    return "".join(f"&#{ord(c)};" if c in _MARKDOWN_OR_HTML else c for c in text)
+
+
 def caption_html(caption: str, phrases: list[Phrase], selected: int | None = None) -> str:
     """The caption as HTML with each phrase underlined and tinted in its box colour.
 
@@ -74,7 +82,7 @@ def caption_html(caption: str, phrases: list[Phrase], selected: int | None = Non
     for start, end, index in spans:
         if start < cursor:  # overlapping phrases: the first one wins
             continue
-        out.append(html.escape(caption[cursor:start]))
+        out.append(_text_html(caption[cursor:start]))
         colour = phrase_colour(index)
         weight = "700" if index == selected else "400"
         style = (
@@ -84,10 +92,10 @@ def caption_html(caption: str, phrases: list[Phrase], selected: int | None = Non
         boxes = "no box" if len(phrase.boxes) == 0 else f"{len(phrase.boxes)} box(es)"
         out.append(
             f'<span class="vlx-phrase" data-phrase="{index}" title="phrase {index}: {boxes}" '
-            f'style="{style}">{html.escape(caption[start:end])}</span>'
+            f'style="{style}">{_text_html(caption[start:end])}</span>'
         )
         cursor = end
-    out.append(html.escape(caption[cursor:]))
+    out.append(_text_html(caption[cursor:]))
     return "".join(out)
 
 

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-__all__ = ["WHAT_AM_I_LOOKING_AT", "UPLOAD_DETECTOR_NOTE", "example_label", "baseline_caption"]
+import re
+
+__all__ = ["WHAT_AM_I_LOOKING_AT", "UPLOAD_DETECTOR_NOTE", "example_label", "baseline_caption", "as_text"]
+
+# ASCII punctuation that Markdown (CommonMark, GFM, Streamlit's :colour[] and $math$) acts on
+_MARKDOWN_ACTIVE = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&\"'=^])")
+
+
+def as_text(text) -> str:
+    """``text`` (a caption, a phrase, a path, a message quoting them) escaped so that Streamlit's
+    Markdown shows it as typed: never a link, an image, HTML or math. Every user-provided string
+    on the page goes through this (a shared link must not make its viewers fetch anything)."""
+    return _MARKDOWN_ACTIVE.sub(r"\\\1", str(text))
+
 
 WHAT_AM_I_LOOKING_AT = """
 **The question.** A vision-and-language transformer reads an image and a caption together.
