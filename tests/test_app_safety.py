@@ -131,3 +131,66 @@ def test_a_phrase_with_markdown_is_a_plain_radio_label(monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     html = "\n".join(rendered(at))
     assert "host/x.png" in html and "<img" not in html
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """One data folder holding a file, beside a secret outside it."""
+    inside = tmp_path / "data"
+    inside.mkdir()
+    (inside / "features.tsv").write_text("not features\n")
+    (tmp_path / "secret.tsv").write_text("secret\n")
+    (inside / "escape").symlink_to(tmp_path / "secret.tsv")
+    monkeypatch.setenv("VLEXPLORE_DATA_DIRS", str(inside))
+    return inside
+
+
+def test_typed_paths_outside_the_data_folders_all_get_the_same_not_found(data_dir):
+    from vlexplore.views import sources
+
+    outside = {  # exists or not, file or folder, through .. or a symlink: one message
+        "missing": str(data_dir.parent / "nothing.tsv"),
+        "file outside": str(data_dir.parent / "secret.tsv"),
+        "folder outside": "/etc",
+        "dotdot": str(data_dir / ".." / "secret.tsv"),
+        "symlink out": str(data_dir / "escape"),
+        "missing inside": str(data_dir / "nothing.tsv"),
+    }
+    messages = set()
+    for typed in outside.values():
+        with pytest.raises(ValueError) as error:
+            sources.load_dataset(f"flickr30k:{data_dir}", features=typed)
+        messages.add(str(error.value).replace(repr(typed), "PATH"))
+    assert len(messages) == 1, messages
+    assert "not found" in messages.pop()
+    with pytest.raises(ValueError) as error:  # inside: the loader's own (specific) message
+        sources.load_dataset(f"flickr30k:{data_dir}", features=str(data_dir / "features.tsv"))
+    assert "not found in the folders" not in str(error.value)
+
+
+def test_the_page_does_not_tell_which_server_paths_exist(data_dir):
+    errors = []
+    for folder in ("/etc", "/no/such/folder"):
+        at = start(dataset=f"flickr30k:{folder}", features="/etc/passwd")
+        assert not at.exception, [e.value for e in at.exception]
+        errors.append([e.value.replace(folder, "FOLDER") for e in at.error])
+    assert errors[0] == errors[1] and any("not found" in e for e in errors[0])
+    at = start(model="hf:/etc")  # a model folder typed the same way
+    assert any("not found in the folders" in e.value for e in at.error)
+
+
+def test_vlexplore_app_data_dir_sets_the_folders_the_app_reads(monkeypatch, tmp_path):
+    import sys
+
+    from streamlit.web import cli as stcli
+
+    from vlexplore import cli
+    from vlexplore.views import sources
+
+    seen = []
+    monkeypatch.setenv("VLEXPLORE_DATA_DIRS", "")  # restored after the test
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    monkeypatch.setattr(stcli, "main", lambda: seen.append(sources.data_dirs()) or 0)
+    assert cli.main(["app", "--data-dir", str(tmp_path / "a"), "--data-dir", str(tmp_path)]) == 0
+    assert seen == [(tmp_path.resolve() / "a", tmp_path.resolve())]
+    assert sys.argv[:2] == ["streamlit", "run"]

@@ -8,10 +8,13 @@ than an ImportError deep inside the page.
 from __future__ import annotations
 
 import importlib
+import os
+from pathlib import Path
 
 import numpy as np
 
 from .. import registry
+from ..assets import ASSETS
 from ..records import Example, ExampleSet, Regions
 from .examples import Detector
 
@@ -24,9 +27,53 @@ __all__ = [
     "random_example",
     "upload_detector",
     "simulated_regions",
+    "DATA_DIRS_ENV",
+    "data_dirs",
+    "readable_path",
 ]
 
 BUILTIN_MODELS = ("demo", "demo-gold")  # their regions come from the world's simulated detector
+DATA_DIRS_ENV = "VLEXPLORE_DATA_DIRS"  # folders the app may read typed paths from (os.pathsep-separated)
+PATH_PREFIXES = {"model": ("hf",), "dataset": ("flickr30k",)}  # specs whose argument is a path
+
+
+def data_dirs() -> tuple[Path, ...]:
+    """The folders whose files the app opens when a path is typed or comes in a link:
+    ``VLEXPLORE_DATA_DIRS`` (``vlexplore app --data-dir``), else the directory the app was
+    started in and the package's assets. Symlinks resolved."""
+    configured = [p.strip() for p in os.environ.get(DATA_DIRS_ENV, "").split(os.pathsep) if p.strip()]
+    roots = [Path(p).expanduser() for p in configured] or [Path.cwd(), ASSETS]
+    return tuple(Path(os.path.realpath(root)) for root in roots)
+
+
+def readable_path(text: str, what: str) -> str:
+    """``text`` when it names an existing file or folder under one of ``data_dirs()`` (after
+    resolving ``..`` and symlinks); otherwise the same "not found" whether the path is missing or
+    outside, so that the page never tells which server paths exist."""
+    try:
+        path = Path(os.path.realpath(Path(text).expanduser()))
+        found = path.exists() and any(path.is_relative_to(root) for root in data_dirs())
+    except (OSError, ValueError, RuntimeError):  # a NUL byte, a symlink loop, an unknown ~user
+        found = False
+    if not found:
+        raise ValueError(
+            f"{what} {text!r} not found in the folders this app reads; the app opens files only under "
+            f"its data folders (start it with `vlexplore app --data-dir FOLDER` or set {DATA_DIRS_ENV})"
+        )
+    return text
+
+
+def _looks_like_path(argument: str) -> bool:
+    return argument.startswith(("/", ".", "~")) or (os.sep in argument and Path(argument).exists())
+
+
+def _checked_paths(kind: str, spec: str, options: dict) -> None:
+    """Every path in a spec (``flickr30k:PATH``, ``hf:PATH`` but not a hub name) and its options."""
+    prefix, sep, argument = spec.partition(":")
+    if sep and prefix in PATH_PREFIXES[kind] and (kind == "dataset" or _looks_like_path(argument)):
+        readable_path(argument, f"{kind} folder")
+    for name, value in options.items():
+        readable_path(value, f"{name} path")
 
 
 def model_choices() -> list[str]:
@@ -52,6 +99,7 @@ def load_model(spec: str, **options):
     """The model ``spec`` names; ``options`` (e.g. ``checkpoint=PATH`` for ``volta:ARCH``) go to
     its loader. Any failure becomes a ValueError with the loader's own message."""
     options = {k: v for k, v in options.items() if v}
+    _checked_paths("model", spec, options)
     try:
         return registry.load_model(spec, **options)
     except Exception as error:  # shown to the user; the app must keep working
@@ -62,6 +110,7 @@ def load_dataset(spec: str, **options) -> ExampleSet:
     """The example set ``spec`` names; ``options`` (``features=``, ``images=`` for
     ``flickr30k:PATH``) go to its loader."""
     options = {k: v for k, v in options.items() if v}
+    _checked_paths("dataset", spec, options)
     try:
         return registry.load_dataset(spec, **options)
     except Exception as error:
