@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
+CLICK_MS = 30_000  # how long a click may wait for its element (a loaded machine is slow to paint)
 BUSY = '[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-stale="true"]'
 ERRORS = """() => {
   const found = [...document.querySelectorAll('[data-testid="stException"]')].map(e => e.innerText.slice(0, 300));
@@ -103,7 +104,7 @@ class Server:
                 raise RuntimeError(f"streamlit did not start; see {log}")
             time.sleep(0.3)
 
-    def healthy(self, timeout: float = 5.0) -> bool:
+    def healthy(self, timeout: float = 10.0) -> bool:
         try:
             with urllib.request.urlopen(self.url + "_stcore/health", timeout=timeout) as response:
                 return response.status == 200
@@ -133,7 +134,7 @@ async def click_option(page, key: str) -> str:
         count = await options.count()
     if not count:
         return "skipped"
-    await options.nth(random.randrange(count)).click(force=True, timeout=10_000)
+    await options.nth(random.randrange(count)).click(force=True, timeout=CLICK_MS)
     return "clicked"
 
 
@@ -142,7 +143,7 @@ async def open_picker(page) -> None:
     if not await page.locator('[class*="st-key-open_"] button').first.is_visible():
         header = page.locator('[data-testid="stExpander"] summary').filter(has_text="Pick an example")
         if await header.count():
-            await header.first.click(timeout=10_000)
+            await header.first.click(timeout=CLICK_MS)
             await page.wait_for_timeout(300)
 
 
@@ -152,7 +153,7 @@ async def gallery(page) -> str:
     count = await buttons.count()
     if not count or not await buttons.first.is_visible():
         return "skipped"
-    await buttons.nth(random.randrange(count)).click(timeout=10_000)
+    await buttons.nth(random.randrange(count)).click(timeout=CLICK_MS)
     return "clicked"
 
 
@@ -161,7 +162,7 @@ async def random_scene(page) -> str:
     button = page.get_by_role("button", name="New random scene")
     if not await button.count() or not await button.first.is_visible():
         return "skipped"
-    await button.first.click(timeout=10_000)
+    await button.first.click(timeout=CLICK_MS)
     return "clicked"
 
 
@@ -169,13 +170,13 @@ async def threshold(page) -> str:
     slider = page.locator('.st-key-threshold [role="slider"]')
     if not await slider.count():
         return "skipped"
-    await slider.focus(timeout=10_000)
+    await slider.focus(timeout=CLICK_MS)
     await page.keyboard.press(random.choice(["ArrowLeft", "ArrowRight"]))
     return "clicked"
 
 
 async def view(page, name: str) -> str:
-    await page.locator(".st-key-view label").filter(has_text=name).first.click(timeout=10_000)
+    await page.locator(".st-key-view label").filter(has_text=name).first.click(timeout=CLICK_MS)
     return "clicked"
 
 
@@ -310,8 +311,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.sessions < 1 or args.minutes <= 0 or args.action_timeout <= 0:
         parser.error("--sessions, --minutes and --action-timeout must be positive")
+    global CLICK_MS
+    CLICK_MS = int(min(CLICK_MS, args.action_timeout * 1000))
     if not Path(CHROMIUM).exists():
         parser.error(f"{CHROMIUM} is missing; install Debian's chromium")
+    random.seed(args.seed)
     report = asyncio.run(run(args))
     if args.out:
         args.out.write_text(json.dumps(report, indent=1))
