@@ -12,7 +12,7 @@ import streamlit as st
 from vlexplore.views.page import dataset, example, picker, session
 from vlexplore.views.page.sidebar import sidebar
 from vlexplore.views.state import Key
-from vlexplore.views.text import WHAT_AM_I_LOOKING_AT, as_text
+from vlexplore.views.text import WHAT_AM_I_LOOKING_AT, literal
 
 st.set_page_config(page_title="vlexplore", page_icon=":material/visibility:", layout="wide")
 COMPACT_CSS = """<style>
@@ -64,7 +64,7 @@ def main() -> None:
     session.sync_state()
     sidebar()
     for problem in st.session_state.pop(Key.LINK_PROBLEMS, []):
-        st.warning(as_text(problem))
+        st.warning(literal(problem))
     view = st.session_state[Key.VIEW]
     if view != "about":
         with st.expander("What am I looking at?", icon=":material/info:"):

@@ -194,3 +194,4 @@ def test_vlexplore_app_data_dir_sets_the_folders_the_app_reads(monkeypatch, tmp_
     assert cli.main(["app", "--data-dir", str(tmp_path / "a"), "--data-dir", str(tmp_path)]) == 0
     assert seen == [(tmp_path.resolve() / "a", tmp_path.resolve())]
     assert sys.argv[:2] == ["streamlit", "run"]
+

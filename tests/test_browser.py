@@ -256,3 +256,27 @@ def test_make_run_opens_the_built_in_model_or_says_what_is_missing(browser):
             text = page.locator('[data-testid="stAlertContentError"]').first.inner_text()
             assert "demo" in text or "checkpoint" in text
         page.close()
+
+
+def test_markdown_in_a_shared_link_is_shown_as_text(page, server):
+    """Issue 14: a caption (or any value) in a link must not make the viewer's browser fetch anything."""
+    from urllib.parse import quote
+
+    payload = "![t](http://host/x.png)"
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    links = {  # what the link carries: the part of the page that quotes it
+        f"&example={quote(payload)}&caption={quote(f'A tall man walks a small dog {payload} .')}":
+            '[data-testid="stMetric"]',  # a warning (no such example) and the caption in colour
+        f"&words={quote(payload)}": '[data-testid="stAlertContentError"]',  # "... is not in the caption"
+    }
+    for query, shown in links.items():
+        page.goto(server + query)
+        page.wait_for_selector(shown, timeout=120_000)
+        wait_idle(page)
+        assert not page.locator('[data-testid="stException"]').count()
+        assert page.inner_text("body").count(payload) >= 1 + (shown == '[data-testid="stMetric"]')
+        images = "() => [...document.querySelectorAll('img')].filter(i => i.src.includes('host')).length"
+        assert page.evaluate(images) == 0
+    page.screenshot(path=str(ARTIFACTS / "browser_markdown_payload.png"))
+    assert not [url for url in requested if url.startswith("http://host")]

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 
 from ..images import DEFAULT_MAX_PIXELS, example_picture
 from ..records import Example, Phrase
+from .text import literal
 
 __all__ = [
     "PHRASE_COLOURS",
@@ -58,15 +59,6 @@ def _phrase_span(caption: str, phrase: Phrase) -> tuple[int, int]:
     return spans[phrase.first_word][0], spans[last][1]
 
 
-_MARKDOWN_OR_HTML = frozenset("\\`*_{}[]()<>#+-.!|~$:&\"'=^")
-
-
-def _text_html(text: str) -> str:
-    """Text for the caption's HTML, with every character that HTML or Markdown acts on as an
-    entity: the caption goes through Streamlit's Markdown, and a caption is the user's."""
-    return "".join(f"&#{ord(c)};" if c in _MARKDOWN_OR_HTML else c for c in text)
-
-
 def caption_html(caption: str, phrases: list[Phrase], selected: int | None = None) -> str:
     """The caption as HTML with each phrase underlined and tinted in its box colour.
 
@@ -82,7 +74,7 @@ def caption_html(caption: str, phrases: list[Phrase], selected: int | None = Non
     for start, end, index in spans:
         if start < cursor:  # overlapping phrases: the first one wins
             continue
-        out.append(_text_html(caption[cursor:start]))
+        out.append(literal(caption[cursor:start]))
         colour = phrase_colour(index)
         weight = "700" if index == selected else "400"
         style = (
@@ -92,10 +84,10 @@ def caption_html(caption: str, phrases: list[Phrase], selected: int | None = Non
         boxes = "no box" if len(phrase.boxes) == 0 else f"{len(phrase.boxes)} box(es)"
         out.append(
             f'<span class="vlx-phrase" data-phrase="{index}" title="phrase {index}: {boxes}" '
-            f'style="{style}">{_text_html(caption[start:end])}</span>'
+            f'style="{style}">{literal(caption[start:end])}</span>'
         )
         cursor = end
-    out.append(_text_html(caption[cursor:]))
+    out.append(literal(caption[cursor:]))
     return "".join(out)
 
 

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["WHAT_AM_I_LOOKING_AT", "UPLOAD_DETECTOR_NOTE", "example_label", "baseline_caption", "as_text"]
+__all__ = ["WHAT_AM_I_LOOKING_AT", "UPLOAD_DETECTOR_NOTE", "example_label", "baseline_caption", "literal"]
 
-# ASCII punctuation that Markdown (CommonMark, GFM, Streamlit's :colour[] and $math$) acts on
-_MARKDOWN_ACTIVE = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&\"'=^])")
+# Characters that make Markdown (CommonMark, GFM, Streamlit's :colour[...] and $math$) or HTML
+# anywhere in a line; and the markers that make a block (heading, quote, list) at a line's start.
+_LITERAL = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\\`*_[]$~|:"})
+_BLOCK_MARKER = re.compile(r"^([ \t]*)([#>+=-]|\d+[.)])", re.MULTILINE)
 
 
-def as_text(text) -> str:
-    """``text`` (a caption, a phrase, a path, a message quoting them) escaped so that Streamlit's
-    Markdown shows it as typed: never a link, an image, HTML or math. Every user-provided string
-    on the page goes through this (a shared link must not make its viewers fetch anything)."""
-    return _MARKDOWN_ACTIVE.sub(r"\\\1", str(text))
+def literal(text) -> str:
+    """``text`` (a caption, a phrase, a path, a message quoting them) for Streamlit's Markdown or
+    an HTML fragment, shown exactly as typed: never a link, an image, HTML or math.
+
+    Captions, paths and link values come from users: ``![t](http://host/x.png)`` in a caption
+    would otherwise make every viewer of a shared link fetch a remote image. The characters
+    that act become HTML entities (Markdown shows them as the characters).
+    """
+    escaped = str(text).translate(_LITERAL)
+    return _BLOCK_MARKER.sub(lambda m: m.group(1) + "".join(f"&#{ord(c)};" for c in m.group(2)), escaped)
 
 
 WHAT_AM_I_LOOKING_AT = """

@@ -10,7 +10,7 @@ from ...engine import diagnose_dataset
 from ...protocol import LANG4VIS, VIS4LANG
 from .. import figures
 from ..state import Key
-from ..text import WHAT_AM_I_LOOKING_AT, as_text, baseline_caption
+from ..text import WHAT_AM_I_LOOKING_AT, baseline_caption, literal
 from . import session
 
 LABEL = figures.CONDITION_LABELS
@@ -25,7 +25,7 @@ def dataset_run() -> tuple[list, list[str]] | None:
         model = session.get_model(session.model_source())
         dataset = session.get_dataset(session.dataset_source())
     except ValueError as error:
-        st.error(as_text(error))
+        st.error(literal(error))
         return None
     settings = session.current_state().settings()
     key = (session.model_source(), session.dataset_source(), settings)
@@ -33,7 +33,7 @@ def dataset_run() -> tuple[list, list[str]] | None:
     if runs.get_recent(key) is None:
         average = session.dataset_average(model.feature_dim)  # the engine resolves and records it
         total = len(dataset.units())
-        bar = st.progress(0.0, text=f"Diagnosing {total} phrases with {as_text(s[Key.MODEL])} …")
+        bar = st.progress(0.0, text=f"Diagnosing {total} phrases with {literal(s[Key.MODEL])} …")
         results, skipped = [], []
         try:
             for result in diagnose_dataset(model, dataset, settings, progress=False, skipped=skipped,
@@ -42,14 +42,14 @@ def dataset_run() -> tuple[list, list[str]] | None:
                 done = len(results) + len(skipped)
                 bar.progress(min(1.0, done / max(total, 1)), text=f"Diagnosed {done} of {total} phrases …")
         except (ValueError, RuntimeError) as error:  # e.g. a model that does not fit these features
-            st.error(as_text(f"{s[Key.MODEL]} could not be run on {s[Key.DATASET]}: {error}"))
+            st.error(literal(f"{s[Key.MODEL]} could not be run on {s[Key.DATASET]}: {error}"))
             return None
         finally:
             bar.empty()
         runs.remember(key, (results, skipped))
     results, skipped = runs.get_recent(key)
     if not results:
-        st.error(as_text(f"No phrase of {s[Key.DATASET]!r} could be diagnosed ({len(skipped)} skipped)."))
+        st.error(literal(f"No phrase of {s[Key.DATASET]!r} could be diagnosed ({len(skipped)} skipped)."))
         return None
     return results, skipped
 
@@ -58,7 +58,7 @@ def summary_section(results: list, skipped: list[str]) -> None:
     """The paper's figure for this run (bars clickable), beside the published numbers."""
     s = st.session_state
     summary = summarize(results)
-    st.subheader(as_text(f"{s[Key.MODEL]} on {s[Key.DATASET]}: {summary['n']} phrases"))
+    st.subheader(literal(f"{s[Key.MODEL]} on {s[Key.DATASET]}: {summary['n']} phrases"))
     st.caption(baseline_caption(*sorted({result.baseline for result in results})))  # as the results record
     if skipped:
         with st.expander(f"{len(skipped)} phrases skipped"):

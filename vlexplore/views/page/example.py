@@ -18,7 +18,7 @@ from ...records import Example
 from .. import examples as ex
 from .. import figures, overlay
 from ..state import Key, format_box, parse_box, selection_box
-from ..text import as_text, baseline_caption
+from ..text import baseline_caption, literal
 from . import session
 from .picker import show
 
@@ -196,7 +196,7 @@ def caption_section(view: ExampleView) -> None:
     if phrases:
         st.radio("Phrase", list(range(len(phrases))), key=Key.PHRASE, horizontal=True,
                  on_change=session.phrase_changed,
-                 format_func=lambda i: as_text(phrases[i].text) + ("" if len(phrases[i].boxes) else " (no box)"))
+                 format_func=lambda i: literal(phrases[i].text) + ("" if len(phrases[i].boxes) else " (no box)"))
         with st.expander("Other words, or redraw the box", expanded=bool(s.get(Key.REDRAW) or s[Key.WORDS])):
             st.text_input("Ablate other words of the caption (with this phrase's box)", key=Key.WORDS,
                           placeholder="e.g. walks", help="Leave empty to ablate the phrase itself.")

@@ -15,7 +15,7 @@ from ...records import Example, ExampleSet
 from .. import examples as ex
 from .. import sources
 from ..state import Key, parse_box
-from ..text import UPLOAD_DETECTOR_NOTE, as_text, example_label
+from ..text import UPLOAD_DETECTOR_NOTE, example_label, literal
 from . import session
 
 GALLERY_SIZE = 8
@@ -68,7 +68,7 @@ def pick() -> Pick:
 
 def show(messages: list[tuple[str, str]]) -> None:
     for kind, text in messages:
-        getattr(st, kind)(as_text(text))
+        getattr(st, kind)(literal(text))
 
 
 def picker_section(chosen: Pick) -> None:
@@ -100,7 +100,7 @@ def gallery_row(dataset: ExampleSet) -> None:
             st.image(session.get_thumbnail(source, example.example_id), width="stretch")
             st.button(str(number), key=Key.open_button(example.example_id),
                       on_click=session.open_example, args=(example.example_id,),
-                      help=as_text(f"{example.example_id}: {example.caption}"),
+                      help=literal(f"{example.example_id}: {example.caption}"),
                       type="primary" if example.example_id == st.session_state[Key.EXAMPLE] else "secondary",
                       width="stretch")
 
@@ -121,7 +121,7 @@ def upload_panel() -> None:
     region_model = model is not None and model.input_kind == "regions"
     can_upload = not region_model or s[Key.MODEL] in sources.BUILTIN_MODELS
     if not can_upload:
-        st.info(f"{as_text(s[Key.MODEL])} reads regions of its own Faster R-CNN detector, which vlexplore does not run "
+        st.info(f"{literal(s[Key.MODEL])} reads regions of its own Faster R-CNN detector, which vlexplore does not run "
                 "on new images. Pick a model that takes raw images (hf: ViLT) or a built-in model.")
     elif region_model:
         st.caption(UPLOAD_DETECTOR_NOTE)
@@ -141,7 +141,7 @@ def upload_panel() -> None:
                 detector=lambda image: sources.upload_detector()(image),  # looked up once the image is valid
                 name=f"upload {upload.name!r}")
         except ValueError as error:
-            st.error(as_text(error))
+            st.error(literal(error))
         else:
             s[Key.UPLOAD_EXAMPLE] = example
             session.open_example(session.UPLOAD_ID)
