@@ -127,10 +127,10 @@ async def wait_idle(page, timeout_ms: int) -> None:
 
 
 async def click_option(page, key: str) -> str:
-    options = page.locator(f".st-key-{key}").get_by_role("radio")
+    options = page.locator(f".st-key-{key}:visible").get_by_role("radio")
     count = await options.count()
     if not count:
-        options = page.locator(f".st-key-{key} button")
+        options = page.locator(f".st-key-{key}:visible button")
         count = await options.count()
     if not count:
         return "skipped"
@@ -149,7 +149,7 @@ async def open_picker(page) -> None:
 
 async def gallery(page) -> str:
     await open_picker(page)
-    buttons = page.locator('[class*="st-key-open_"] button')
+    buttons = page.locator('[class*="st-key-open_"] button:visible')  # not a stale copy mid-rerun
     count = await buttons.count()
     if not count or not await buttons.first.is_visible():
         return "skipped"
