@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from vlexplore.views.page import dataset, example, picker, session
+from vlexplore.views.page.guard import guarded
 from vlexplore.views.page.sidebar import sidebar
 from vlexplore.views.state import Key
 from vlexplore.views.text import WHAT_AM_I_LOOKING_AT, literal
@@ -31,9 +32,9 @@ def example_view() -> None:
         example.messages_section(view)
         return
     left, right = st.columns([11, 9], gap="medium")
-    with left:
+    with left, guarded("image"):
         example.image_section(view)
-    with right:
+    with right, guarded("caption, toggles and scores"):
         example.caption_section(view)
         if view.edited is not None:
             example.toggles_section(view)
@@ -42,11 +43,12 @@ def example_view() -> None:
     if view.diagnosis is None:
         return
     tab_lang, tab_vision, tab_tables = st.tabs(["Language (MLM)", "Vision (MRC-KL)", "Tables & export"])
-    with tab_lang:
-        figs = example.language_tab(view)
-    with tab_vision:
+    figs: dict = {}
+    with tab_lang, guarded("language tab"):
+        figs |= example.language_tab(view)
+    with tab_vision, guarded("vision tab"):
         figs |= example.vision_tab(view)
-    with tab_tables:
+    with tab_tables, guarded("tables and export"):
         tables = example.tables_tab(view)
         example.export_section(figs, tables, f"{view.edited.example_id}_p{view.phrase_index}")
 
@@ -55,14 +57,32 @@ def dataset_view() -> None:
     run = dataset.dataset_run()
     if run is not None:
         results, skipped = run
-        dataset.summary_section(results, skipped)
-        dataset.phrases_section(results)
+        for part, section in (("summary", lambda: dataset.summary_section(results, skipped)),
+                              ("paper figures", lambda: dataset.paper_figures_section(results)),
+                              ("phrases", lambda: dataset.phrases_section(results))):
+            with guarded(part):
+                section()
 
 
 def main() -> None:
-    st.markdown(COMPACT_CSS, unsafe_allow_html=True)
-    session.sync_state()
-    sidebar()
+    """Each part of the page inside ``guarded``: bad input is its message in place, anything else
+    an internal error (logged); the state is saved whatever happened, so the link still works."""
+    ready = False
+    with guarded("page setup"):
+        st.markdown(COMPACT_CSS, unsafe_allow_html=True)
+        session.sync_state()
+        ready = True
+    if not ready:  # no state to draw from: the message above says why
+        return
+    with guarded("sidebar"):
+        sidebar()
+    with guarded("page"):
+        page()
+    with guarded("saving the state"):
+        session.save_state()
+
+
+def page() -> None:
     for problem in st.session_state.pop(Key.LINK_PROBLEMS, []):
         st.warning(literal(problem))
     view = st.session_state[Key.VIEW]
@@ -75,7 +95,6 @@ def main() -> None:
         dataset_view()
     else:
         dataset.about_section()
-    session.save_state()
 
 
 main()

@@ -1,6 +1,7 @@
 """The app's main flows, driven in-process with Streamlit's AppTest on the tiny test model."""
 
 import base64
+import html
 import io
 import json
 from pathlib import Path
@@ -168,7 +169,7 @@ def test_pick_another_example_and_phrase():
     assert at.session_state["example"] == "ex2" and at.session_state["phrase"] == 0
     assert query(at)["example"] == "ex2"
     at.radio(key="phrase").set_value(2).run()  # "the park" has no gold box
-    assert any("has no gold box" in e.value for e in at.error)
+    assert any("has no gold box" in html.unescape(e.value) for e in at.error)
     assert at.get("plotly_chart"), "the image is still shown"
 
 
@@ -178,8 +179,8 @@ def test_link_reopens_the_same_view():
     assert "MLM loss, All" in metrics(at) and "MRC-KL, None" in metrics(at)
     assert at.slider(key="threshold").value == 0.7
     bad = start(vis4lang="sometimes", example="nope")
-    assert any("vis4lang" in w.value for w in bad.warning)
-    assert any("No example 'nope'" in w.value for w in bad.warning)
+    assert any("vis4lang" in html.unescape(w.value) for w in bad.warning)
+    assert any("No example 'nope'" in html.unescape(w.value) for w in bad.warning)
     assert "MLM loss, Object" in metrics(bad)
 
 
@@ -190,7 +191,7 @@ def test_link_reopens_the_same_view():
 def test_bad_caption_shows_an_error_and_the_app_keeps_working(caption, message):
     at = start()
     at.text_input(key="caption_input").set_value(caption).run()
-    assert any(message in e.value for e in at.error)
+    assert any(message in html.unescape(e.value) for e in at.error)
     assert not at.exception
     at.text_input(key="caption_input").set_value("A tall man walks a small dog .").run()
     assert not at.error and "MLM loss, Object" in metrics(at)
@@ -203,7 +204,7 @@ def test_other_words_as_the_phrase_and_words_not_in_the_caption():
     caption = next(m.value for m in at.markdown if "vlx-phrase" in m.value)
     assert ">walks</span>" in caption
     at.text_input(key="words").set_value("a unicorn").run()
-    assert any("'a unicorn' is not in the caption" in e.value for e in at.error)
+    assert any("'a unicorn' is not in the caption" in html.unescape(e.value) for e in at.error)
     at.text_input(key="words").set_value("").run()
     assert not at.error and "MLM loss, Object" in metrics(at)
 
@@ -215,7 +216,7 @@ def test_redrawn_box_reruns_and_a_box_outside_is_refused():
     assert query(at)["box"] == "10,10,95,60"
     assert metrics(at)["Aligned regions"] != "3 of 6"
     at.number_input(key="box_y2").set_value(500.0).run()
-    assert any("outside the 100x80 image" in e.value for e in at.error)
+    assert any("outside the 100x80 image" in html.unescape(e.value) for e in at.error)
     assert not at.exception
     at.radio(key="phrase").set_value(1).run()  # another phrase starts from its own gold box
     assert not at.error and "box" not in query(at)
@@ -251,7 +252,7 @@ def test_bad_upload_shows_an_error(name, data, message, vilt_dir):
     at.text_input(key="upload_box").set_value("0,0,10,10")
     at.run()
     at.button[[b.label for b in at.button].index("Use this image")].click().run()
-    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+    assert any(message in html.unescape(e.value) for e in at.error), [e.value for e in at.error]
     assert at.get("plotly_chart") and not at.exception  # the page still works
 
 
@@ -328,7 +329,7 @@ def test_default_page_opens_the_built_in_model_or_names_what_is_missing():
         assert at.session_state["model"] == "demo" and at.session_state["example"]
         assert query(at)["example"] == at.session_state["example"]
     else:
-        assert at.error and any("demo" in e.value or "checkpoint" in e.value for e in at.error)
+        assert at.error and any("demo" in e.value or "checkpoint" in html.unescape(e.value) for e in at.error)
 
 
 def test_new_random_scene_of_the_built_in_world():
@@ -353,7 +354,7 @@ def test_an_example_opens_on_its_first_phrase_with_a_box():
     at = start(dataset="boxless")
     assert at.radio(key="phrase").value == 1 and not at.error  # phrase 0 ("the park") has no box
     at.radio(key="phrase").set_value(0).run()
-    assert any("has no gold box" in e.value for e in at.error)
+    assert any("has no gold box" in html.unescape(e.value) for e in at.error)
     at.button(key="open_ex1").click().run()
     assert at.radio(key="phrase").value == 1 and not at.error
     linked = start(dataset="boxless", example="ex1", phrase="0")  # a link's phrase is kept
@@ -406,7 +407,7 @@ def volta_files(tmp_path_factory):
 
 
 def errors(at) -> str:
-    return " | ".join(e.value for e in at.error)
+    return " | ".join(html.unescape(e.value) for e in at.error)  # shown literally: entities in the markdown
 
 
 def test_a_volta_checkpoint_on_flickr30k_from_a_link_draws_on_a_blank_canvas(volta_files, small_volta):

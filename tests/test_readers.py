@@ -17,8 +17,9 @@ from tests.flickr_fixture import (
     write_tsv,
 )
 from vlexplore import registry
-from vlexplore.data.features import read_features, restricted_loads
+from vlexplore.data.features import read_features
 from vlexplore.data.flickr30k import load_flickr30k, parse_sentence, read_annotation
+from vlexplore.data.pickled_rows import load_row
 
 
 def test_sentence_markup_gives_words_and_phrases():
@@ -162,25 +163,8 @@ def test_lmdb_rows_cannot_run_code(tmp_path):
         read_features(path, ["6666"])
     # numpy arrays and plain containers do come back
     row = {"boxes": np.zeros((2, 4), np.float32), "n": 2}
-    back = restricted_loads(pickle.dumps(row))
+    back = load_row(pickle.dumps(row))
     assert back["n"] == 2 and back["boxes"].shape == (2, 4)
-
-
-def test_lmdb_without_the_package_says_how_to_install(tmp_path, monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_lmdb(name, *args, **kwargs):
-        if name == "lmdb":
-            raise ImportError("no lmdb")
-        return real_import(name, *args, **kwargs)
-
-    (tmp_path / "feats.lmdb").mkdir()
-    (tmp_path / "feats.lmdb" / "data.mdb").write_bytes(b"")
-    monkeypatch.setattr(builtins, "__import__", no_lmdb)
-    with pytest.raises(ImportError, match="pip install lmdb"):
-        read_features(tmp_path / "feats.lmdb", ["1000"])
 
 
 def test_unknown_dataset_option_is_refused(tmp_path):

@@ -94,3 +94,43 @@ def test_train_demo_writes_a_loadable_checkpoint_and_card(tmp_path):
     card = (tmp_path / "MODEL_CARD-demo-gold.md").read_text()
     assert "MLM bits" in card and "gold" in card
     assert (tmp_path / "heldout.npz").is_file() and (tmp_path / "vocab.txt").is_file()
+
+
+def test_whole_object_masking_zeroes_and_scores_every_aligned_region(tokenizer, pool):
+    from vlexplore import geometry
+    from vlexplore.training import _batch
+    from vlexplore.world.detector import detect
+    from vlexplore.world.scenes import make_scene
+
+    config = TrainConfig(batch_size=64, num_scenes=40, object_mask_prob=1.0, itm_negative_prob=0.0,
+                         region_mask_prob=0.0, **TINY)
+    rng = np.random.default_rng(0)
+    batch = _batch(pool, config, tokenizer, rng, torch.Generator().manual_seed(0))
+    zeroed = (batch["features"][:, 1:] == 0).all(dim=-1)
+    assert torch.equal(zeroed, batch["region_chosen"])  # only the object's regions, all scored
+    rng = np.random.default_rng(0)
+    scenes = rng.integers(len(pool), size=64)
+    for row in range(4):
+        scene = make_scene(int(scenes[row]))
+        regions, _ = detect(scene)
+        aligned = [set(np.flatnonzero(geometry.iot(regions.boxes, scene.object_boxes[m:m + 1])[:, 0] > 0.5))
+                   for m in range(len(scene.objects))]
+        assert set(np.flatnonzero(zeroed[row].numpy())) in aligned
+    with pytest.raises(ValueError, match="object_mask_prob"):
+        TrainConfig(object_mask_prob=1.5)
+    with pytest.raises(ValueError, match="world"):
+        TrainConfig(world="moon")
+
+
+def test_train_demo_positive_control_writes_demo_lang(tmp_path):
+    parser = argparse.ArgumentParser()
+    add_train_demo_arguments(parser)
+    args = parser.parse_args(["--positive-control", "--steps", "2", "--scenes", "8", "--heldout-scenes", "3",
+                              "--out", str(tmp_path), "--quiet"])
+    assert run_train_demo(args) == 0
+    model = load_builtin(tmp_path / "demo-lang.safetensors")
+    training = model.config.extra["training"]
+    assert (model.config.labels, training["world"], training["object_mask_prob"]) == ("gold", "demo-lang", 0.5)
+    card = (tmp_path / "MODEL_CARD-demo-lang.md").read_text()
+    assert "positive control" in card and "--region-labels gold" in card
+    assert (tmp_path / "heldout-lang.npz").is_file() and not (tmp_path / "heldout.npz").exists()

@@ -109,7 +109,7 @@ def test_caption_html_colours_each_phrase_and_escapes():
     out = overlay.caption_html(example.caption, example.phrases, selected=1)
     assert out.count('class="vlx-phrase"') == 3
     assert overlay.rgba(overlay.phrase_colour(0), 0.22) in out
-    assert "<b>" not in out
+    assert "&#60;b&#62;" in out and "<b>" not in out
     assert 'data-phrase="1"' in out and "font-weight:700" in out
     import html
     import re
@@ -230,7 +230,7 @@ def test_dataset_figure_labels_the_paper(model):
     paper = [t for t in fig.data if t.name.endswith("(paper)")]
     assert {t.name for t in paper} == {f"{m} (paper)" for m in ("LXMERT", "ViLBERT", "VL-BERT", "VisualBERT", "UNITER")}
     lxmert = next(t for t in paper if t.name == "LXMERT (paper)" and t.xaxis == "x")
-    assert values(lxmert.y) == pytest.approx([4.681, 4.996, 5.717])
+    assert values(lxmert.y) == pytest.approx([4.681, 4.996, 5.717], abs=5e-4)  # the headline rounds to 3 places
 
 
 def test_effect_table_sorts_by_effect():

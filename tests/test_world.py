@@ -240,3 +240,42 @@ def test_demo_set_with_gold_region_labels_matches_the_detector_truth():
     assert not np.array_equal(silver[0].regions.cls_prob, gold[0].regions.cls_prob)
     with pytest.raises(ValueError, match="region_labels"):
         load_demo_set("demo", region_labels="bronze")
+
+
+def _fill(scene, obj) -> float:
+    """Share of an object's tight box covered by colourful pixels (a disc fills about pi/4)."""
+    x1, y1, x2, y2 = obj.box
+    crop = scene.image[y1:y2 + 1, x1:x2 + 1].astype(int)
+    return float(((crop.max(axis=2) - crop.min(axis=2)) > 60).mean())
+
+
+def test_blob_objects_hide_their_shape_but_keep_box_and_caption():
+    world = WorldConfig(min_objects=1, max_objects=1, blob_prob=1.0)
+    fills, shapes = {}, set()
+    for seed in range(40):
+        scene = make_scene(seed, world)
+        (obj,) = scene.objects
+        shapes.add(obj.shape)
+        fills.setdefault(obj.shape, []).append(_fill(scene, obj))
+        x1, y1, x2, y2 = obj.box
+        assert abs((x2 - x1) - (y2 - y1)) <= 2  # a disc's box, whatever the shape
+        assert all(p.label == obj.shape for c in scene.captions for p in c.phrases if len(p.boxes))
+    assert len(shapes) >= 4
+    means = {s: np.mean(v) for s, v in fills.items()}
+    assert max(means.values()) - min(means.values()) < 0.08, means  # every shape looks the same
+    plain = [make_scene(s, WorldConfig(min_objects=1, max_objects=1)) for s in range(40)]
+    sharp = [_fill(scene, scene.objects[0]) for scene in plain if scene.objects[0].shape == "triangle"]
+    assert sharp and np.mean(sharp) < min(means.values()) - 0.15  # drawn sharp, a triangle fills far less
+    with pytest.raises(ValueError, match="blob_prob"):
+        WorldConfig(blob_prob=1.5)
+
+
+def test_the_positive_control_set_names_each_hidden_shape_in_words():
+    dataset = load_demo_set("demo-lang", limit=6)
+    assert len({ex.image_id for ex in dataset}) == 6
+    for example in dataset:
+        boxed = [p for p in example.phrases if len(p.boxes)]
+        assert len(boxed) == 1  # one object per scene
+        assert boxed[0].label in SHAPES
+    gold = load_demo_set("demo-lang", limit=6, region_labels="gold")
+    assert "gold region labels" in gold.description

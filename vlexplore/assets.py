@@ -13,7 +13,7 @@ __all__ = [
     "BERT_VOCAB",
     "BERT_VOCAB_SIZE",
     "DEMO_DIR",
-    "PAPER_HEADLINE",
+    "PAPER_RESULTS",
     "VG_CLASSES_FILE",
     "VOLTA_CONFIG_DIR",
     "vg_classes",
@@ -24,7 +24,7 @@ BERT_VOCAB = ASSETS / "vocab" / "bert-base-uncased-vocab.txt"
 BERT_VOCAB_SIZE = 30522
 VG_CLASSES_FILE = ASSETS / "vocab" / "vg-objects-vocab-1601.txt"
 DEMO_DIR = ASSETS / "demo"  # the built-in model's checkpoints and the held-out demo set
-PAPER_HEADLINE = ASSETS / "reference" / "paper_headline.tsv"
+PAPER_RESULTS = ASSETS / "paper_results"  # the authors' result tables, read by vlexplore.paper
 VOLTA_CONFIG_DIR = ASSETS / "volta"
 
 

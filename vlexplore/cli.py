@@ -10,10 +10,12 @@ import json
 import math
 import os
 import sys
+import traceback
 import warnings
 from pathlib import Path
 
 from . import __version__
+from .errors import InputError, internal_error_message, log_internal_error
 
 EPILOG = """examples:
   vlexplore diagnose --model demo --dataset demo
@@ -21,6 +23,9 @@ EPILOG = """examples:
   vlexplore diagnose --model volta:uniter --checkpoint ctrl_uniter/pytorch_model_9.bin \\
       --dataset flickr30k:/data/flickr30k_entities --features /data/flickr30k_val.tsv
   vlexplore diagnose --model hf:/models/vilt-b32-mlm --dataset demo --limit 50
+  vlexplore diagnose --model demo-lang --dataset demo-lang --region-labels gold
+  vlexplore diagnose --model demo --dataset demo --out runs/demo
+  vlexplore figures --out figures --runs runs/demo
 """
 
 
@@ -49,10 +54,21 @@ def cmd_diagnose(args) -> int:
     from .engine import diagnose_dataset
 
     settings = _settings(args)
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise InputError(f"--out {args.out} is an existing file; --out names a folder for the results")
     model_options = {"checkpoint": args.checkpoint} if args.checkpoint else {}
-    dataset_options = {k: v for k, v in (("features", args.features), ("images", args.images)) if v}
-    if args.split:
-        dataset_options["split"] = args.split
+    dataset_options = {
+        option: value
+        for option, value in (("features", args.features), ("images", args.images), ("split", args.split))
+        if value
+    }
+    if registry.accepts_option(args.dataset, "dataset", "progress"):
+        dataset_options["progress"] = not args.quiet
+    if args.region_labels:
+        if args.dataset not in ("demo", "demo-lang"):
+            raise InputError("--region-labels applies to the built-in datasets (demo, demo-lang) only; "
+                             "other datasets carry their detector's class distributions")
+        dataset_options["region_labels"] = args.region_labels
     model = registry.load_model(args.model, **model_options)
     dataset = registry.load_dataset(args.dataset, **dataset_options)
     skipped: list[str] = []
@@ -65,21 +81,28 @@ def cmd_diagnose(args) -> int:
             )
         )
     if not results:
-        print(f"error: no phrase of {args.dataset!r} could be diagnosed ({len(skipped)} skipped)", file=sys.stderr)
-        for reason in skipped[:5]:
-            print(f"  {reason}", file=sys.stderr)
-        return 1
+        if not skipped:
+            raise InputError(
+                f"dataset {args.dataset!r} has no phrase with a gold box, so there is nothing to diagnose"
+            )
+        reasons = "; ".join(skipped[:5])
+        raise InputError(
+            f"no phrase of {args.dataset!r} could be diagnosed: all {len(skipped)} were skipped, e.g. {reasons}"
+        )
     summary = summarize(results)
     agreement = label_agreement(results)
     if args.out:
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InputError(f"--out {out}: cannot create the folder ({error.strerror})") from None
         results_frame(results).to_csv(out / "phrases.csv", index=False)
         meta = {**summary, "model": args.model, "dataset": args.dataset, "settings": settings.as_dict(),
                 "label_agreement": agreement, "skipped": skipped}
         (out / "summary.json").write_text(json.dumps(_json_safe(meta), indent=2) + "\n")
     if args.json:
-        print(json.dumps(_json_safe(summary)))
+        print(json.dumps(_json_safe({**summary, "skipped": skipped})))
     else:
         print(format_table(summary, args.model))
         if agreement["n"]:
@@ -91,6 +114,27 @@ def cmd_diagnose(args) -> int:
             print(f"skipped {len(skipped)} phrase(s), e.g. {skipped[0]}")
         if args.out:
             print(f"wrote {Path(args.out) / 'phrases.csv'} and summary.json")
+    return 0
+
+
+def cmd_figures(args) -> int:
+    from tqdm.auto import tqdm
+
+    from .runs import read_runs
+    from .views.paper_figures import paper_figures, write_figures
+
+    runs = read_runs(args.runs) if args.runs else None
+    figures = paper_figures(runs)
+    formats = tuple(args.format or ("png", "html"))
+    with tqdm(total=1, desc=f"writing {len(figures)} figures ({', '.join(formats)})", disable=args.quiet) as bar:
+        try:
+            written = write_figures(figures, args.out, formats)
+        except RuntimeError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        bar.update(1)
+    for path in written:
+        print(path)
     return 0
 
 
@@ -116,8 +160,29 @@ def cmd_app(args) -> int:
     app = Path(__file__).resolve().parent.parent / "app.py"
     if args.data_dir:  # the folders the app may open typed paths from (vlexplore.views.sources)
         os.environ["VLEXPLORE_DATA_DIRS"] = os.pathsep.join(str(Path(d).expanduser().resolve()) for d in args.data_dir)
-    sys.argv = ["streamlit", "run", str(app), "--server.port", str(args.port)]
+    sys.argv = ["streamlit", "run", str(app), "--server.port", str(args.port),
+                "--server.address", args.address]
     return stcli.main()
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,20 +211,44 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--features", help="region features for flickr30k (TSV, LMDB or a folder of .npz)")
     diag.add_argument("--images", help="folder of images (optional; used for drawing only)")
     diag.add_argument("--split", help="dataset split (flickr30k: val, test, train; default val)")
-    diag.add_argument("--limit", type=int, help="diagnose only the first N phrases")
-    diag.add_argument("--threshold", type=float, default=0.5, help="alignment threshold, strict (default 0.5)")
+    diag.add_argument("--region-labels", choices=["silver", "gold"],
+                      help="built-in datasets: score MRC-KL against the detector's distribution (silver, "
+                      "the paper's setting and the default) or the regions' gold classes")
+    diag.add_argument("--limit", type=_positive_int, help="diagnose only the first N phrases (N >= 1)")
+    diag.add_argument("--threshold", type=_fraction, default=0.5,
+                      help="alignment threshold in [0, 1], strict (default 0.5)")
     diag.add_argument("--alignment", choices=["iot", "iou"], default="iot",
                       help="overlap measure for alignment (default iot: intersection over target)")
     diag.add_argument("--baseline", choices=["average", "zero"], default="average",
                       help="vision-for-language replacement feature (default: dataset average)")
     diag.add_argument("--recompute-global-lang4vis", action="store_true",
                       help="recompute the global feature after zeroing aligned regions (the paper does not)")
-    diag.add_argument("--batch-size", type=int, default=8, help="phrases per forward pass (default 8)")
-    diag.add_argument("--threads", type=int, help="torch CPU threads")
-    diag.add_argument("--out", help="folder for phrases.csv (one row per phrase) and summary.json")
-    diag.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    diag.add_argument("--quiet", action="store_true", help="no progress bar")
+    diag.add_argument("--batch-size", type=_positive_int, default=8, help="phrases per forward pass (default 8)")
+    diag.add_argument("--threads", type=_positive_int, help="torch CPU threads (>= 1)")
+    diag.add_argument("--out", help="folder for phrases.csv (one row per phrase) and summary.json "
+                      "(created if missing; not an existing file)")
+    diag.add_argument("--json", action="store_true",
+                      help="print one JSON object (the summary and the skipped phrases) instead of the table")
+    diag.add_argument("--quiet", action="store_true", help="no progress bars")
     diag.set_defaults(func=cmd_diagnose)
+
+    figs = sub.add_parser(
+        "figures",
+        help="write the paper's figures (PNG and HTML), with your runs beside the published numbers",
+        description="Write the paper's figures from the authors' result tables (assets/paper_results): "
+        "main (MLM and MRC-KL per model), thresholds (Object at 0.9 ... 0.0), seeds (every published "
+        "seed), labelmatch (LabelMatch subsets) and mrc_xe (MRC-XE readout). --runs adds folders written "
+        "by `vlexplore diagnose --out DIR`, drawn beside the published values and labelled as yours.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    figs.add_argument("--out", required=True, help="folder for NAME.png and NAME.html")
+    figs.add_argument("--runs", nargs="+", metavar="RESULTS_DIR",
+                      help="folders written by `vlexplore diagnose --out DIR` to draw beside the paper")
+    figs.add_argument("--format", nargs="+", choices=["png", "html"],
+                      help="which files to write (default: png html; PNG needs Chrome or Chromium)")
+    figs.add_argument("--quiet", action="store_true", help="no progress bar")
+    figs.set_defaults(func=cmd_figures)
 
     for name, text in (("models", "list the models"), ("datasets", "list the datasets")):
         sub.add_parser(name, help=text).set_defaults(func=cmd_list)
@@ -175,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     app = sub.add_parser("app", help="open the Streamlit app")
     app.add_argument("--port", type=int, default=8501)
+    app.add_argument("--address", default="127.0.0.1",
+                     help="interface to listen on (default 127.0.0.1, this machine only; "
+                     "0.0.0.0 makes the app reachable from the network)")
     app.add_argument("--data-dir", action="append", metavar="FOLDER",
                      help="a folder whose files the app may open when a path is typed or comes in a link "
                           "(repeat for more; default: the current directory and the package's assets; "
@@ -192,11 +284,17 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, KeyError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"error: {message}", file=sys.stderr)
+    except (InputError, ValueError, FileNotFoundError) as error:
+        # InputError is the library's type for bad input; plain ValueError and a missing
+        # file are the same contract in code that predates it
+        print(f"error: {error}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # anything else is a bug in vlexplore
+        log = log_internal_error(f"argv={argv if argv is not None else sys.argv[1:]}")
+        print(internal_error_message(error, log), file=sys.stderr)
+        if log is None:
+            traceback.print_exc()
+        return 1

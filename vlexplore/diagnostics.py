@@ -1,19 +1,18 @@
 """Aggregates over per-phrase results, as tidy frames and the CLI's summary dict.
 
-May import: assets, protocol, engine (never views, app or cli).
+May import: assets, protocol, engine, paper (never views, app or cli).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .assets import PAPER_HEADLINE
 from .engine import PhraseResult
+from .paper import headline
 from .protocol import LANG4VIS, VIS4LANG, protocol_label
 
 __all__ = [
@@ -82,18 +81,10 @@ def label_agreement(results: Iterable[PhraseResult], ks: tuple[int, ...] = (1, 3
     return out
 
 
-def paper_results(path: str | Path = PAPER_HEADLINE) -> pd.DataFrame:
-    """The paper's published numbers (bits, Flickr30k Entities val), tidy like ``summary_frame``."""
-    table = pd.read_csv(path, sep="\t", comment="#")
-    rows = []
-    for _, line in table.iterrows():
-        for condition in VIS4LANG:
-            rows.append({"model": line["model"], "side": "vis4lang", "metric": "MLM",
-                         "condition": condition, "bits": float(line[f"mlm_{condition}"])})
-        for condition in LANG4VIS:
-            rows.append({"model": line["model"], "side": "lang4vis", "metric": "MRC-KL",
-                         "condition": condition, "bits": float(line[f"mrckl_{condition}"])})
-    return pd.DataFrame(rows)
+def paper_results() -> pd.DataFrame:
+    """The paper's main figure (bits, Flickr30k Entities val), tidy like ``summary_frame``:
+    read from the authors' tables by ``vlexplore.paper.headline``."""
+    return headline()
 
 
 def format_table(summary: dict, model: str = "") -> str:

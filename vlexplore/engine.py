@@ -4,7 +4,7 @@
 per-phrase records over a dataset for the CLI, packing several phrases into each forward.
 The engine only orchestrates: what the rows hold, which baseline stands in and which
 sides apply are decided in ``vlexplore.protocol``.
-May import: records, images, text, protocol, models.base (never views, app or cli).
+May import: errors, records, images, text, protocol, models.base (never views, app or cli).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from . import protocol
+from .errors import InputError, check_finite
 from .images import example_picture
 from .models.base import PixelInput, RegionInput, VLBatch, VLModel
 from .protocol import LANG4VIS, PAPER, VIS4LANG, AblationSettings, Alignment, Baseline, Condition
@@ -295,8 +296,24 @@ def run_prepared(model: VLModel, items: Sequence[Prepared], top_k: int = 5) -> l
             logits = output.region_logits[rows, :k].float()
             entry["mrc_kl_bits"] = mrc_kl_bits(item.detector_targets[None, :, :], logits)
             entry["region_probs"] = torch.softmax(logits, dim=-1).numpy()
+        _require_finite_scores(model, item, entry)
         raw.append(entry)
     return raw
+
+
+def _require_finite_scores(model: VLModel, item: Prepared, entry: dict) -> None:
+    """Stop on NaN/Inf from the model: every score of the run would be garbage, not a skip."""
+    for score, tensor in (("mlm_bits", "text_logits (the MLM head)"), ("mrc_kl_bits", "region_logits (the region head)")):
+        values = entry.get(score)
+        if values is None or np.isfinite(values).all():
+            continue
+        row = int(np.flatnonzero(~np.isfinite(values).reshape(len(values), -1).all(axis=1))[0])
+        side, condition = item.rows[row].condition
+        raise InputError(
+            f"{model.name} returned NaN or infinite {tensor} for phrase {item.phrase.text!r} of "
+            f"example {item.example.example_id} ({side} {condition}); its weights or inputs are "
+            "broken, so no score would mean anything: check the checkpoint and the features"
+        )
 
 
 def _result(item: Prepared, raw: dict) -> PhraseResult:
@@ -465,8 +482,12 @@ def diagnose_dataset(
             average_feature = examples.average_region_feature()
     else:
         example_list = list(examples)
+    if average_feature is not None:  # checked here too: inside prepare() it would only skip phrases
+        check_finite(average_feature, "average_feature (the Vision-for-Language baseline)")
     units = [(ex, j) for ex in example_list for j in ex.diagnosable_phrases()]
     if limit is not None:
+        if limit < 1:
+            raise InputError(f"limit must be at least 1 phrase, got {limit}")
         units = units[:limit]
     bar = None
     if progress:

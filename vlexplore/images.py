@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .errors import InputError
+
 __all__ = ["DEFAULT_MAX_PIXELS", "load_image", "as_rgb_array", "example_picture"]
 
 #: 40 megapixels: larger than any camera photo people upload here, far below a bomb
@@ -27,31 +29,31 @@ DEFAULT_MAX_PIXELS = 40_000_000
 def load_image(source, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None) -> np.ndarray:
     """Read ``source`` (path, bytes or file-like, e.g. an upload) as an (H, W, 3) uint8 RGB array.
 
-    Raises ``ValueError`` naming the image (``name``, the path or the upload's name) for a
+    Raises ``InputError`` naming the image (``name``, the path or the upload's name) for a
     missing file, a non-image, a corrupt or truncated file, or more than ``max_pixels`` pixels.
     """
     if not isinstance(max_pixels, int) or max_pixels < 1:
-        raise ValueError(f"max_pixels must be a positive integer; got {max_pixels!r}")
+        raise InputError(f"max_pixels must be a positive integer; got {max_pixels!r}")
     data, label = _read_source(source, name)
     if not data:
-        raise ValueError(f"{label} is empty (0 bytes); choose an image file (JPEG, PNG, ...)")
+        raise InputError(f"{label} is empty (0 bytes); choose an image file (JPEG, PNG, ...)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError as error:
-        raise ValueError(
+        raise InputError(
             f"{label} is not an image that can be read (JPEG, PNG, WebP, BMP, TIFF, GIF ...)"
         ) from error
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise _too_large(label, str(error), max_pixels) from error
     except Exception as error:  # PIL raises assorted errors on malformed headers
-        raise ValueError(
+        raise InputError(
             f"{label} is not a readable image ({type(error).__name__}: {error})"
         ) from error
     width, height = image.size
     if width < 1 or height < 1:
-        raise ValueError(f"{label} has no pixels ({width}x{height})")
+        raise InputError(f"{label} has no pixels ({width}x{height})")
     if width * height > max_pixels:
         raise _too_large(
             label, f"{width}x{height} = {width * height / 1e6:.1f} megapixels", max_pixels
@@ -64,15 +66,15 @@ def load_image(source, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = 
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise _too_large(label, str(error), max_pixels) from error
     except Exception as error:  # truncated (OSError), corrupt data (SyntaxError, ValueError ...)
-        raise ValueError(
+        raise InputError(
             f"{label} is corrupt or truncated and cannot be decoded ({type(error).__name__}: {error}); "
             "re-export or re-download it"
         ) from error
     return as_rgb_array(image)
 
 
-def _too_large(label: str, detail: str, max_pixels: int) -> ValueError:
-    return ValueError(
+def _too_large(label: str, detail: str, max_pixels: int) -> InputError:
+    return InputError(
         f"{label} is too large ({detail}); the limit is {max_pixels / 1e6:g} megapixels: "
         "downscale it first (or raise max_pixels)"
     )
@@ -104,13 +106,13 @@ def _read_source(source, name: str | None) -> tuple[bytes, str]:
         path = Path(source).expanduser()
         label = name or f"image file {path}"
         if not path.is_file():
-            raise ValueError(
+            raise InputError(
                 f"{label} does not exist" if not path.exists() else f"{label} is not a file"
             )
         try:
             return path.read_bytes(), label
         except OSError as error:
-            raise ValueError(f"{label} cannot be read ({error})") from error
+            raise InputError(f"{label} cannot be read ({error})") from error
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source), name or "image data"
     if hasattr(source, "read"):
@@ -120,11 +122,11 @@ def _read_source(source, name: str | None) -> tuple[bytes, str]:
                 source.seek(0)
         data = source.read()
         if not isinstance(data, bytes | bytearray):
-            raise ValueError(
+            raise InputError(
                 f"{label}: expected a binary file, got {type(data).__name__} from read()"
             )
         return bytes(data), label
-    raise ValueError(
+    raise InputError(
         f"image source: expected a path, bytes or a binary file-like object; got {type(source).__name__}"
     )
 

@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Phrase", "Regions", "Example", "ExampleSet", "as_boxes", "check_boxes"]
+from .errors import InputError, check_finite
+from .images import DEFAULT_MAX_PIXELS as MAX_IMAGE_PIXELS
+
+__all__ = [
+    "Phrase", "Regions", "Example", "ExampleSet", "as_boxes", "check_boxes", "check_image_size",
+]  # fmt: skip
 
 
 def as_boxes(boxes, name: str) -> np.ndarray:
@@ -136,8 +141,13 @@ class Regions:
     class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        self.image_size = _check_size(self.image_size, "regions image_size")
+        self.image_size = check_image_size(self.image_size, "regions image_size")
         self.boxes = as_boxes(self.boxes, "regions boxes")
+        if len(self.boxes) == 0:
+            raise InputError(
+                "regions: no detector regions (0 boxes); the diagnostic needs at least one region "
+                "per image"
+            )
         features = np.asarray(self.features, dtype=np.float32)
         if features.ndim != 2 or features.shape[0] != len(self.boxes):
             raise ValueError(
@@ -177,14 +187,25 @@ class Regions:
         return int(self.features.shape[1])
 
 
-def _check_size(size, name: str) -> tuple[int, int]:
+def check_image_size(size, name: str) -> tuple[int, int]:
+    """(width, height) as ints, or an ``InputError``: positive, at most ``MAX_IMAGE_PIXELS``.
+
+    The pixel limit is the images' (``vlexplore.images``): a size read from an annotation
+    or a features file also becomes a canvas, which must not take gigabytes.
+    """
     try:
         width, height = (int(v) for v in size)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected (width, height); got {size!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{name}: expected (width, height); got {size!r:.80}") from None
     if width < 1 or height < 1:
-        raise ValueError(f"{name}: width and height must be positive; got {width}x{height}")
+        raise InputError(f"{name}: width and height must be positive; got {width}x{height}")
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InputError(
+            f"{name}: {width}x{height} is {width * height / 1e6:.4g} megapixels, over the "
+            f"{MAX_IMAGE_PIXELS / 1e6:g}-megapixel limit for images; is the size right?"
+        )
     return width, height
+
 
 
 @dataclass
@@ -201,7 +222,7 @@ class Example:
     image_id: str = ""
 
     def __post_init__(self) -> None:
-        self.image_size = _check_size(self.image_size, f"example {self.example_id} image_size")
+        self.image_size = check_image_size(self.image_size, f"example {self.example_id} image_size")
         if not self.caption or not self.caption.strip():
             raise ValueError(f"example {self.example_id}: caption is empty; type a sentence that describes the image")
         num_words = len(self.caption.split())
@@ -279,4 +300,8 @@ class ExampleSet:
             summed = example.regions.features.astype(np.float64).sum(axis=0) * weight
             total = summed if total is None else total + summed
             count += weight * len(example.regions)
-        return None if total is None else (total / count).astype(np.float32)
+        if total is None:
+            return None
+        average = (total / count).astype(np.float32)
+        check_finite(average, f"dataset {self.name!r}: the average region feature")
+        return average

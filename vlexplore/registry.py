@@ -2,14 +2,17 @@
 
 Entries point at ``module:function`` strings and are imported on first use, so naming a
 model never imports the code (or the weights) of the others.
-May import: nothing from vlexplore at import time (entries are imported when named).
+May import: errors only at import time (entries are imported when named).
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from .errors import InputError
 
 __all__ = [
     "ModelEntry",
@@ -20,6 +23,7 @@ __all__ = [
     "register_dataset",
     "load_model",
     "load_dataset",
+    "accepts_option",
 ]
 
 
@@ -46,6 +50,10 @@ MODELS: dict[str, ModelEntry] = {
         "vlexplore.models.builtin:load_shipped",
         "built-in model pretrained on the procedural world with gold labels; offline",
     ),
+    "demo-lang": ModelEntry(
+        "vlexplore.models.builtin:load_shipped",
+        "positive control: built-in model (gold labels) from the demo-lang world, where only words tell a shape",
+    ),
     "volta": ModelEntry(
         "vlexplore.models.volta:load_from_spec",
         "volta:ARCH with --checkpoint PATH; ARCH in lxmert, vilbert, vl-bert, visualbert, uniter",
@@ -62,6 +70,10 @@ DATASETS: dict[str, DatasetEntry] = {
     "demo": DatasetEntry(
         "vlexplore.world.demo:load_demo_set",
         "held-out scenes of the built-in world, with captions, gold boxes and detector regions",
+    ),
+    "demo-lang": DatasetEntry(
+        "vlexplore.world.demo:load_demo_set",
+        "held-out scenes of the positive control's world: one object per scene, drawn as a disc (shape only in words)",
     ),
     "flickr30k": DatasetEntry(
         "vlexplore.data.flickr30k:load_from_spec",
@@ -87,22 +99,45 @@ def _resolve(spec: str, table: dict, kind: str) -> tuple[Callable, str]:
         entry = table.get(prefix) if sep else None
         if entry is None or not entry.prefix:
             known = ", ".join(f"{k}:..." if v.prefix else k for k, v in table.items())
-            raise ValueError(f"unknown {kind} {spec!r}; known {kind}s: {known}")
+            raise InputError(f"unknown {kind} {spec!r}; known {kind}s: {known}")
         if not argument:
-            raise ValueError(f"{kind} {spec!r} needs an argument after the colon: {entry.help}")
+            raise InputError(f"{kind} {spec!r} needs an argument after the colon: {entry.help}")
     module_name, _, function_name = entry.target.partition(":")
     function = getattr(importlib.import_module(module_name), function_name)
     return function, argument
 
 
+def _refuse_unknown_options(function: Callable, spec: str, kind: str, options: dict) -> None:
+    """An ``InputError`` naming the options ``function`` does not take (e.g. demo --features)."""
+    parameters = inspect.signature(function).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return  # the loader checks its options itself
+    unknown = sorted(set(options) - set(list(parameters)[1:]))
+    if unknown:
+        takes = ", ".join(list(parameters)[1:]) or "no options"
+        raise InputError(
+            f"{kind} {spec!r} does not take {', '.join(unknown)} (it takes {takes}); "
+            f"leave {'it' if len(unknown) == 1 else 'them'} out"
+        )
+
+
+def accepts_option(spec: str, kind: str, option: str) -> bool:
+    """Whether the ``kind`` ("model" or "dataset") named ``spec`` takes ``option``."""
+    function, _ = _resolve(spec, MODELS if kind == "model" else DATASETS, kind)
+    parameters = inspect.signature(function).parameters
+    return option in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
 def load_model(spec: str, **options):
     """A ``VLModel`` by registry name, e.g. ``demo``, ``volta:uniter``, ``hf:path/to/dir``."""
     function, argument = _resolve(spec, MODELS, "model")
+    _refuse_unknown_options(function, spec, "model", options)
     return function(argument, **options)
 
 
 def load_dataset(spec: str, **options):
     """An ``ExampleSet`` by registry name, e.g. ``demo`` or ``flickr30k:/data/flickr30k``."""
     function, argument = _resolve(spec, DATASETS, "dataset")
+    _refuse_unknown_options(function, spec, "dataset", options)
     return function(argument, **options)
 

@@ -2,7 +2,7 @@
 
 The authors locate a phrase by the whitespace-word index of its first word, so we
 tokenise the caption word by word and map words to sub-tokens through ``word_ids``.
-May import: records, assets (and transformers, lazily).
+May import: records, assets, errors (and transformers, lazily).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .assets import BERT_VOCAB, BERT_VOCAB_SIZE
+from .errors import InputError
 from .records import Phrase
 
 __all__ = [
@@ -39,12 +40,18 @@ def load_tokenizer(vocab_file: str | Path, expected_size: int | None = None, low
     vocab_file = Path(vocab_file)
     if not vocab_file.is_file():
         raise FileNotFoundError(f"vocabulary file {vocab_file} does not exist")
-    tokenizer = BertTokenizerFast(str(vocab_file), do_lower_case=lowercase)
-    if expected_size is None:
-        with open(vocab_file, encoding="utf-8") as handle:
-            expected_size = sum(1 for _ in handle)
+    try:
+        tokenizer = BertTokenizerFast(str(vocab_file), do_lower_case=lowercase)
+        if expected_size is None:
+            with open(vocab_file, encoding="utf-8") as handle:
+                expected_size = sum(1 for _ in handle)
+    except Exception as error:  # tokenizers raises assorted types for a file that is not a vocabulary
+        raise InputError(
+            f"vocabulary file {vocab_file} is not a WordPiece vocabulary (one UTF-8 token per line): "
+            f"{type(error).__name__}: {str(error)[:200]}"
+        ) from None
     if len(tokenizer) != expected_size:
-        raise RuntimeError(
+        raise InputError(
             f"tokenizer built from {vocab_file} has {len(tokenizer)} entries, expected {expected_size}"
         )
     return tokenizer

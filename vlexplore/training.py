@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from . import geometry
 from .models.builtin import (
     BuiltinConfig,
     BuiltinVLModel,
@@ -27,6 +28,7 @@ from .models.builtin import (
     save_builtin,
 )
 from .models.common import WHOLE_IMAGE_BOX, encode_boxes_torch
+from .world.demo import WORLDS
 from .world.detector import FEATURE_DIM, DetectorConfig, detect
 from .world.scenes import CLASS_NAMES, WorldConfig, make_scene, world_words
 
@@ -44,11 +46,15 @@ __all__ = [
 ]
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+#: the positive control's recipe ('demo-lang'): gold targets, the world where only words tell a
+#: shape, and whole-object region masking so that zeroed objects must be classified from the words
+POSITIVE_CONTROL = {"labels": "gold", "world": "demo-lang", "object_mask_prob": 0.5}
 
 
 @dataclass
 class TrainConfig:
     labels: str = "silver"  # region targets: "silver" (detector cls_prob) or "gold"
+    world: str = "demo"  # the scenes: "demo" (shapes) or "demo-lang" (positive control: shapes only in words)
     steps: int = 2000
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -59,6 +65,9 @@ class TrainConfig:
     threads: int = 1
     token_mask_prob: float = 0.15
     region_mask_prob: float = 0.15
+    #: share of rows in which every region aligned with one object (IoT > 0.5) is zeroed and
+    #: scored, as the diagnostic ablates an object; 0 in VOLTA's recipe (the shipped demo models)
+    object_mask_prob: float = 0.0
     itm_negative_prob: float = 0.25  # share of rows whose caption comes from another scene
     gold_smoothing: float = 0.1  # label smoothing of gold region targets
     hidden: int = 128
@@ -70,9 +79,13 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.labels not in ("silver", "gold"):
             raise ValueError(f"labels: expected 'silver' or 'gold'; got {self.labels!r}")
+        if self.world not in WORLDS:
+            raise ValueError(f"world: expected one of {', '.join(WORLDS)}; got {self.world!r}")
         for name in ("steps", "batch_size", "num_scenes", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be at least 1; got {getattr(self, name)}")
+        if not 0.0 <= self.object_mask_prob <= 1.0:
+            raise ValueError(f"object_mask_prob: must be in [0, 1]; got {self.object_mask_prob}")
         for name in ("token_mask_prob", "region_mask_prob", "itm_negative_prob", "gold_smoothing"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name}: must be in [0, 1); got {getattr(self, name)}")
@@ -96,6 +109,8 @@ class Pool:
     gold: torch.Tensor  # (S, N) gold class of each region
     caption_ids: torch.Tensor  # (S, K, L)
     caption_mask: torch.Tensor  # (S, K, L)
+    object_regions: torch.Tensor  # (S, M, N) bool: regions aligned (IoT > 0.5) with object m
+    num_objects: torch.Tensor  # (S,)
 
     def __len__(self) -> int:
         return int(self.features.shape[0])
@@ -110,10 +125,11 @@ def build_pool(seeds, tokenizer, max_length: int, world: WorldConfig | None = No
         from tqdm.auto import tqdm
 
         iterator = tqdm(seeds, desc="rendering training scenes", unit="scene")
-    features, boxes, cls_prob, gold, ids, masks = [], [], [], [], [], []
+    features, boxes, cls_prob, gold, ids, masks, objects = [], [], [], [], [], [], []
     for seed in iterator:
         scene = make_scene(seed, world)
         regions, gold_classes = detect(scene, detector)
+        objects.append(geometry.iot(regions.boxes, scene.object_boxes).T > 0.5)  # (M, N)
         features.append(regions.features)
         size = torch.tensor([scene.image_size], dtype=torch.float32)
         boxes.append(encode_boxes_torch(torch.from_numpy(regions.boxes).float()[None], size)[0])
@@ -127,6 +143,9 @@ def build_pool(seeds, tokenizer, max_length: int, world: WorldConfig | None = No
         masks.append(encoded["attention_mask"])
     caption_mask = torch.tensor(np.array(masks), dtype=torch.long)
     length = int(caption_mask.sum(-1).max())  # drop padding no caption reaches
+    object_regions = np.zeros((len(objects), max(len(o) for o in objects), len(objects[0][0])), dtype=bool)
+    for k, aligned in enumerate(objects):
+        object_regions[k, : len(aligned)] = aligned
     return Pool(
         features=torch.from_numpy(np.stack(features)),
         boxes=torch.stack(boxes),
@@ -134,6 +153,8 @@ def build_pool(seeds, tokenizer, max_length: int, world: WorldConfig | None = No
         gold=torch.from_numpy(np.stack(gold)),
         caption_ids=torch.tensor(np.array(ids), dtype=torch.long)[..., :length],
         caption_mask=caption_mask[..., :length],
+        object_regions=torch.from_numpy(object_regions),
+        num_objects=torch.tensor([len(o) for o in objects]),
     )
 
 
@@ -186,6 +207,12 @@ def _batch(pool: Pool, config: TrainConfig, tokenizer, rng: np.random.Generator,
     masked_ids, mlm_labels = mask_tokens(input_ids, attention, tokenizer, config.token_mask_prob, generator)
     original = pool.features[scenes]
     features, region_chosen = mask_regions(original, config.region_mask_prob, generator)
+    if config.object_mask_prob > 0:  # drawn only when asked: the shipped recipe's stream is unchanged
+        rows = torch.from_numpy(rng.random(b) < config.object_mask_prob)
+        pick = torch.from_numpy((rng.random(b) * pool.num_objects[scenes].numpy()).astype(np.int64))
+        ablated = pool.object_regions[scenes, pick] & rows[:, None]
+        features = features.masked_fill(ablated[..., None], 0.0)
+        region_chosen = region_chosen | ablated
     global_feature = original.mean(dim=1, keepdim=True)  # VOLTA: the mean of the unmasked regions
     whole = torch.tensor(WHOLE_IMAGE_BOX).expand(b, 1, 5)
     return {
@@ -231,7 +258,8 @@ def train(config: TrainConfig, tokenizer=None, pool: Pool | None = None, progres
     torch.manual_seed(config.seed)
     network = SingleStreamVL(model_config(config, tokenizer))
     if pool is None:
-        pool = build_pool(range(config.num_scenes), tokenizer, network.config.max_text_length, progress=progress)
+        pool = build_pool(range(config.num_scenes), tokenizer, network.config.max_text_length,
+                          world=WORLDS[config.world], progress=progress)
     flat = pool.features.reshape(-1, pool.features.shape[-1]).double()
     network.feature_mean.copy_(flat.mean(0).float())
     network.feature_std.copy_(flat.std(0).clamp_min(1e-3).float())
@@ -297,8 +325,9 @@ def evaluate(network: SingleStreamVL, pool: Pool, tokenizer, config: TrainConfig
     return totals
 
 
-def diagnostic_findings(model: BuiltinVLModel, example_set) -> dict:
-    """The aggregate diagnostic (paper settings) and silver-label agreement on a set."""
+def diagnostic_findings(model: BuiltinVLModel, example_set, gold_set=None) -> dict:
+    """The aggregate diagnostic (paper settings) and silver-label agreement on a set; with
+    ``gold_set`` (the same scenes with gold region labels) also MRC-KL against gold."""
     import warnings
 
     from .diagnostics import label_agreement, summarize
@@ -309,6 +338,10 @@ def diagnostic_findings(model: BuiltinVLModel, example_set) -> dict:
         results = list(diagnose_dataset(model, example_set, progress=False))
     summary = summarize(results)
     summary["label_agreement"] = label_agreement(results)
+    if gold_set is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            summary["lang4vis_gold"] = summarize(diagnose_dataset(model, gold_set, progress=False))["lang4vis"]
     return summary
 
 
@@ -326,25 +359,44 @@ def model_card(name: str, config: TrainConfig, metrics: dict, findings: dict, se
         if config.labels == "silver"
         else f"the gold class of the region's best-matching object (IoU >= 0.5; background otherwise), smoothed by {config.gold_smoothing}"
     )
+    control = config.world == "demo-lang"
+    reproduce = "--positive-control" if control else f"--labels {config.labels}"
+    scenes = (
+        "1 shape per image, drawn as a blurred disc of its colour (6 shapes, 7 colours, 2 sizes): "
+        "the pixels do not tell the shape, the caption does. Captions from the same grammar (counts, "
+        "'the picture shows ...')" if control else
+        "2-4 shapes per image (6 shapes, 7 colours, 2 sizes, some overlapping), captions from\n"
+        "  a grammar with attributes, relations and counts"
+    )
+    objects = (
+        f", and in {config.object_mask_prob:.0%} of rows every region aligned with the object (IoT > 0.5) zeroed "
+        "and scored, as the diagnostic ablates it" if config.object_mask_prob else ""
+    )
+    purpose = (
+        "It is the **positive control**: trained where the words are needed for vision, it shows what the "
+        "diagnostic reports for a model that does use language to classify a region."
+        if control else
+        "It exists so that the cross-modal ablation diagnostic can be run offline on any laptop; it is "
+        "not a model of natural images."
+    )
+    dataset = config.world
     return f"""# Model card: `{name}` (built-in vlexplore model, {config.labels} region labels)
 
 A compact single-stream vision-and-language transformer (BERT-style, {config.layers} layers,
 {config.hidden}-d, {config.heads} heads, {params / 1e6:.2f} M parameters) pretrained from scratch on
-vlexplore's procedural world of coloured shapes. It exists so that the cross-modal ablation
-diagnostic can be run offline on any laptop; it is not a model of natural images.
+vlexplore's procedural world of coloured shapes (`{dataset}`). {purpose}
 
 ## Data
 - {config.num_scenes} training scenes (seeds 0..{config.num_scenes - 1}), 3 captions each, rendered with
-  OpenCV: 2-4 shapes per image (6 shapes, 7 colours, 2 sizes, some overlapping), captions from
-  a grammar with attributes, relations and counts.
+  OpenCV: {scenes}.
 - Regions: a simulated detector, 36 boxes per image (jittered object boxes, part boxes,
   background boxes), a 128-d descriptor of each crop's pixels, and a noisy class distribution
   over {len(CLASS_NAMES)} classes (index 0 = background; label noise 1.1, tuned so that the top
   class agrees with gold about 38% of the time, as the paper found for its detector).
 
-## Training (reproduce with `vlexplore train-demo --labels {config.labels} --seed {config.seed}`)
+## Training (reproduce with `vlexplore train-demo {reproduce} --seed {config.seed}`)
 - Objectives: MLM (15% of tokens; 80% [MASK], 10% random, 10% kept), MRC-KL (15% of regions,
-  90% of them zeroed) against {target}, image-text matching ({config.itm_negative_prob:.0%} of rows get
+  90% of them zeroed{objects}) against {target}, image-text matching ({config.itm_negative_prob:.0%} of rows get
   another scene's caption).
 - {config.steps} steps, batch {config.batch_size}, AdamW lr {config.learning_rate} (warm-up {config.warmup_steps},
   linear decay), seed {config.seed}, {config.threads} CPU threads: {seconds / 60:.1f} minutes on the build machine.
@@ -357,21 +409,32 @@ diagnostic can be run offline on any laptop; it is not a model of natural images
 | ITM loss (nats) | {metrics['itm']:.3f} |
 | ITM accuracy | {metrics['itm_accuracy']:.3f} (always answering "match" scores {metrics.get('itm_positive_share', math.nan):.3f}) |
 
-## Cross-modal ablation diagnostic (paper settings, `vlexplore diagnose --model {name} --dataset demo`)
+## Cross-modal ablation diagnostic (paper settings, `vlexplore diagnose --model {name} --dataset {dataset}`)
 | | None | Object/Phrase | All |
 | --- | --- | --- | --- |
 | MLM bits (vision for language) | {_fmt(v['none'])} | {_fmt(v['object'])} | {_fmt(v['all'])} |
 | MRC-KL bits (language for vision) | {_fmt(lang['none'])} | {_fmt(lang['phrase'])} | {_fmt(lang['all'])} |
-
+{_gold_row(findings, name, dataset)}
 {findings['n']} phrases (MRC-KL over the {findings['n_lang4vis']} with an aligned target region).
 Silver-label agreement with the gold shape at the target region: top-1 {_fmt(agreement['top1'])},
 top-3 {_fmt(agreement['top3'])}, top-5 {_fmt(agreement['top5'])} (n={agreement['n']}).
-MRC-KL is measured against the detector's (silver) distribution for both built-in models, as
-in the paper.
+MRC-KL is measured against the detector's (silver) distribution, as in the paper{_gold_note(findings)}.
 
 ## Findings
 {_findings_text(findings)}
 """
+
+
+def _gold_row(findings: dict, name: str, dataset: str) -> str:
+    gold = findings.get("lang4vis_gold")
+    if not gold:
+        return ""
+    return (f"| MRC-KL bits against gold classes (`vlexplore diagnose --model {name} --dataset {dataset} "
+            f"--region-labels gold`) | {_fmt(gold['none'])} | {_fmt(gold['phrase'])} | {_fmt(gold['all'])} |\n")
+
+
+def _gold_note(findings: dict) -> str:
+    return "; the last row scores the same regions against their gold classes" if findings.get("lang4vis_gold") else ""
 
 
 def _findings_text(findings: dict) -> str:
@@ -394,6 +457,23 @@ def _findings_text(findings: dict) -> str:
         f"caption, {phrase:+.3f} bits when the phrase is masked and {everything:+.3f} bits when the whole caption "
         f"is masked: the model {uses} the words to classify the region."
     )
+    gold = findings.get("lang4vis_gold")
+    if gold and not math.isnan(gold["none"]):
+        phrase, everything = gold["phrase"] - gold["none"], gold["all"] - gold["none"]
+        lang_text += (
+            f"\n- Against gold classes, MRC-KL is {gold['none']:.3f} bits with the caption, {phrase:+.3f} bits when "
+            f"the phrase is masked and {everything:+.3f} bits when the caption is masked"
+            + (": the diagnostic detects that the model reads the region's class from the words."
+               if min(phrase, everything) >= 0.3 else ".")
+        )
+        silver_phrase = lang["phrase"] - lang["none"]
+        if min(phrase, everything) >= 0.3 and silver_phrase < 0:
+            lang_text += (
+                "\n- Against the detector's silver distribution the words *lower* MRC-KL instead: with the caption "
+                "the model is sure of the true class, which the noisy detector spreads over other classes; without "
+                "it, the model's spread guess is closer to the detector's. A silver-label readout can hide, even "
+                "invert, a model's use of language."
+            )
     return vis + "\n" + lang_text
 
 
@@ -410,6 +490,10 @@ def add_train_demo_arguments(parser) -> None:
                         "little on a busy machine, and results depend slightly on the thread count)")
     parser.add_argument("--heldout-scenes", type=int, default=None,
                         help="held-out scenes to write and evaluate on (default 48, the shipped set)")
+    parser.add_argument("--positive-control", action="store_true",
+                        help="train the positive control 'demo-lang' instead (gold labels, in the demo-lang world "
+                        "where each object is a disc whose shape only the caption names, with whole-object region "
+                        "masking), and its held-out set")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -427,21 +511,26 @@ def run_train_demo(args) -> int:
     from .world.demo import HELDOUT_SCENES, heldout_seeds
 
     heldout_scenes = getattr(args, "heldout_scenes", None) or HELDOUT_SCENES
-    write_demo_set(out, num_scenes=heldout_scenes, progress=progress)
-    heldout = load_demo_set("demo", directory=out)
     first = TrainConfig(steps=args.steps, seed=args.seed, num_scenes=args.scenes, threads=args.threads)
+    if getattr(args, "positive_control", False):
+        runs = [("demo-lang", TrainConfig(**{**asdict(first), **POSITIVE_CONTROL}))]
+    else:
+        runs = [("demo" if label == "silver" else "demo-gold", TrainConfig(**{**asdict(first), "labels": label}))
+                for label in labels]
+    world = runs[0][1].world
+    write_demo_set(out, num_scenes=heldout_scenes, progress=progress, name=world)
+    heldout = load_demo_set(world, directory=out)
+    heldout_gold = load_demo_set(world, directory=out, region_labels="gold")
     max_length = BuiltinConfig(vocab_size=len(tokenizer), class_names=CLASS_NAMES).max_text_length
-    pool = build_pool(range(first.num_scenes), tokenizer, max_length, progress=progress)
-    heldout_pool = build_pool(heldout_seeds(heldout_scenes), tokenizer, max_length, progress=False)
-    for label in labels:
-        config = TrainConfig(**{**asdict(first), "labels": label})
-        name = "demo" if label == "silver" else "demo-gold"
+    pool = build_pool(range(first.num_scenes), tokenizer, max_length, world=WORLDS[world], progress=progress)
+    heldout_pool = build_pool(heldout_seeds(heldout_scenes), tokenizer, max_length, world=WORLDS[world], progress=False)
+    for name, config in runs:
         start = time.perf_counter()
         network, history = train(config, tokenizer, pool, progress=progress)
         seconds = time.perf_counter() - start
         metrics = evaluate(network, heldout_pool, tokenizer, config)
         model = BuiltinVLModel(network, tokenizer, name)
-        findings = diagnostic_findings(model, heldout)
+        findings = diagnostic_findings(model, heldout, heldout_gold)
         params = sum(p.numel() for p in network.parameters())
         network.config.extra = {
             "training": {**asdict(config), "seconds": round(seconds, 1),
@@ -456,5 +545,6 @@ def run_train_demo(args) -> int:
               f"MLM bits none/object/all = {findings['vis4lang']['none']:.3f}/"
               f"{findings['vis4lang']['object']:.3f}/{findings['vis4lang']['all']:.3f}; "
               f"MRC-KL bits none/phrase/all = {_fmt(findings['lang4vis']['none'])}/"
-              f"{_fmt(findings['lang4vis']['phrase'])}/{_fmt(findings['lang4vis']['all'])}")
+              f"{_fmt(findings['lang4vis']['phrase'])}/{_fmt(findings['lang4vis']['all'])} "
+              f"(against gold: {'/'.join(_fmt(findings['lang4vis_gold'][c]) for c in ('none', 'phrase', 'all'))})")
     return 0

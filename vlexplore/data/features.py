@@ -7,13 +7,18 @@
      ``img_id, img_h, img_w, objects_id, objects_conf, attrs_id, attrs_conf, num_boxes,
      boxes, features, cls_prob, attrs, classes`` (note: height before width).
 2. VOLTA's LMDB (``flickr30k_feat.lmdb``): each image id maps to a pickled row of the
-   13-field TSV, plus a ``keys`` entry. Rows are read with a restricted unpickler that
-   rebuilds only plain containers, strings, numbers and numpy arrays.
+   13-field TSV, plus a ``keys`` entry. The file is read by ``lmdb_pages`` (plain Python,
+   every page number and size checked, so a damaged file is an error, not a SIGBUS) and
+   each row by ``pickled_rows`` (a strict interpreter of the few pickle opcodes such rows
+   use; no ``pickle.Unpickler``, so no code runs and no record allocates more than its
+   own size).
 3. A folder of ``IMAGE_ID.npz`` files with ``boxes`` (N, 4), ``features`` (N, D) and
    optionally ``cls_prob`` (N, 1601), ``image_w``, ``image_h``.
 
-Every format yields ``ImageFeatures`` per image; errors name the file and the image.
-May import: assets, records.
+Every format yields ``ImageFeatures`` per image; bad input is an ``InputError`` naming the
+file, the line or entry and the image; numbers are range-checked, sizes are checked before
+anything is allocated, and features must be finite.
+May import: assets, errors, records, data.lmdb_pages, data.pickled_rows.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ import base64
 import binascii
 import csv
 import io
-import pickle
 import sys
+import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +36,10 @@ from pathlib import Path
 import numpy as np
 
 from ..assets import vg_classes
-from ..records import Regions
+from ..errors import InputError, parse_number
+from ..records import Regions, check_image_size
+from .lmdb_pages import LmdbFile
+from .pickled_rows import load_row
 
 __all__ = [
     "ImageFeatures",
@@ -40,7 +48,7 @@ __all__ = [
     "read_lmdb",
     "read_npz_dir",
     "detect_format",
-    "restricted_loads",
+    "MAX_TSV_LINE",
 ]
 
 TSV_FIELDS_6 = ("image_id", "image_w", "image_h", "num_boxes", "boxes", "features")
@@ -52,6 +60,13 @@ NUM_CLASSES = 1601
 #: how far (pixels) a detector box may poke out of the image before we call it an error;
 #: boxes rescaled from the detector's input size land a fraction of a pixel outside
 BOX_SLACK = 2.0
+#: the longest image side or box count a row may claim (Flickr30k images are at most 500 px)
+MAX_SIDE = 100_000
+#: the longest TSV line read (a 100-region row of 2048-d features with cls_prob is ~2 MB)
+MAX_TSV_LINE = 256 * 2**20
+#: the most an image's .npz may unpack to (same bound as a TSV line)
+MAX_NPZ_BYTES = MAX_TSV_LINE
+NPZ_ARRAYS = ("boxes", "features", "cls_prob", "image_w", "image_h")
 
 
 @dataclass
@@ -74,7 +89,7 @@ class ImageFeatures:
         outside = (boxes < -BOX_SLACK) | (boxes > limits + BOX_SLACK)
         if outside.any():
             row = int(np.flatnonzero(outside.any(axis=1))[0])
-            raise ValueError(
+            raise InputError(
                 f"{where}: box {row} {boxes[row].tolist()} lies outside the {width}x{height} image; "
                 "the features do not belong to this image (or its size is wrong)"
             )
@@ -88,82 +103,95 @@ class ImageFeatures:
                 class_names=vg_classes() if self.cls_prob is not None else None,
             )
         except ValueError as error:
-            raise ValueError(f"{where}: {error}") from error
+            raise InputError(f"{where}: {error}") from error
 
 
 def _decode(value, dtype, where: str, field: str) -> np.ndarray:
-    """A base64 (str or bytes) or already-decoded array field as a flat numpy array."""
+    """A base64 (str or bytes) or already-decoded numeric array field as a flat numpy array."""
     if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf":
+            raise InputError(
+                f"{where}: field {field} is an array of {value.dtype}, expected numbers"
+            )
         return value.astype(dtype, copy=False).reshape(-1)
     if isinstance(value, str):
-        value = value.encode("ascii", errors="strict")
-    if not isinstance(value, (bytes, bytearray)):
-        raise ValueError(
+        if not value.isascii():
+            raise InputError(f"{where}: field {field} is not base64 text (non-ASCII characters)")
+        value = value.encode("ascii")
+    if not isinstance(value, bytes | bytearray):
+        raise InputError(
             f"{where}: field {field} is a {type(value).__name__}, expected base64 text or an array"
         )
     try:
         raw = base64.b64decode(value, validate=False)
     except (binascii.Error, ValueError) as error:
-        raise ValueError(f"{where}: field {field} is not valid base64 ({error})") from error
+        raise InputError(f"{where}: field {field} is not valid base64 ({error})") from error
     itemsize = np.dtype(dtype).itemsize
     if len(raw) % itemsize:
-        raise ValueError(
+        raise InputError(
             f"{where}: field {field} has {len(raw)} bytes, not a whole number of {np.dtype(dtype).name}"
         )
     return np.frombuffer(raw, dtype=dtype)
 
 
-def _as_int(value, where: str, field: str) -> int:
-    try:
-        if isinstance(value, np.ndarray):
-            value = value.item()
-        if isinstance(value, bytes):
-            value = value.decode()
-        return int(float(value))
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: field {field} is {value!r}, not a number") from None
+def _blank(value) -> bool:
+    """An absent field: None or an empty TSV cell."""
+    return value is None or (isinstance(value, str | bytes) and not value)
+
+
+def _as_int(value, where: str, field: str, high: int = MAX_SIDE) -> int:
+    return parse_number(value, f"{where}: field {field}", 0, high)
 
 
 def _from_row(row: dict, where: str, feature_dim: int | None, source: str) -> ImageFeatures:
     """Decode one row (TSV or LMDB, 6- or 13-field names) and check its shapes."""
     image_id = row.get("img_id", row.get("image_id"))
     if isinstance(image_id, bytes):
-        image_id = image_id.decode()
+        image_id = image_id.decode(errors="replace")
     image_id = str(image_id)
     where = f"{where}, image {image_id}"
+    missing = [
+        name
+        for name, *aliases in (("img_w", "image_w"), ("img_h", "image_h"), ("boxes",), ("features",))
+        if all(row.get(n) is None for n in (name, *aliases))
+    ]
+    if missing:
+        raise InputError(
+            f"{where}: the row has no {', '.join(missing)} field(s); a features row needs "
+            "the image size (img_w, img_h), boxes and features, as bottom-up-attention writes them"
+        )
     width = _as_int(row.get("img_w", row.get("image_w")), where, "image_w")
     height = _as_int(row.get("img_h", row.get("image_h")), where, "image_h")
+    check_image_size((width, height), where)
     features = _decode(row["features"], np.float32, where, "features")
     boxes = _decode(row["boxes"], np.float32, where, "boxes")
     if len(boxes) % 4:
-        raise ValueError(
+        raise InputError(
             f"{where}: boxes hold {len(boxes)} numbers, not a multiple of 4 (x1, y1, x2, y2)"
         )
     num_boxes = len(boxes) // 4
-    if "num_boxes" in row and row["num_boxes"] not in (None, ""):
+    if not _blank(row.get("num_boxes")):
         declared = _as_int(row["num_boxes"], where, "num_boxes")
         if declared != num_boxes:
-            raise ValueError(f"{where}: num_boxes says {declared} but there are {num_boxes} boxes")
+            raise InputError(f"{where}: num_boxes says {declared} but there are {num_boxes} boxes")
     if num_boxes == 0:
-        raise ValueError(f"{where}: no detector regions")
+        raise InputError(f"{where}: no detector regions")
     if len(features) % num_boxes:
-        raise ValueError(
+        raise InputError(
             f"{where}: {len(features)} feature values do not split into {num_boxes} regions"
         )
     dim = len(features) // num_boxes
     if feature_dim is not None and dim != feature_dim:
-        raise ValueError(
+        raise InputError(
             f"{where}: region features have {dim} columns, expected {feature_dim} "
             "(bottom-up-attention ResNet-101 features are 2048-d); use the features the model was trained with"
         )
     cls_prob = None
-    if row.get("cls_prob") is not None and not (
-        isinstance(row["cls_prob"], str) and not row["cls_prob"]
-    ):
+    if not _blank(row.get("cls_prob")):
         prob = _decode(row["cls_prob"], np.float32, where, "cls_prob")
         if len(prob) != num_boxes * NUM_CLASSES:
             classes = len(prob) / num_boxes
-            raise ValueError(
+            raise InputError(
                 f"{where}: cls_prob has {classes:g} classes per region, expected 1,601 Visual Genome classes "
                 "(index 0 = background)"
             )
@@ -192,146 +220,86 @@ def iter_tsv(
     path = Path(path)
     wanted = None if image_ids is None else {str(i) for i in image_ids}
     csv.field_size_limit(sys.maxsize)
-    with open(path, "rb") as handle:  # bytes: an unwanted line is never decoded
-        for line_number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            first = raw.split(b"\t", 1)[0].decode("utf-8", errors="replace")
-            if line_number == 1 and first in ("image_id", "img_id"):
-                continue  # a header line
-            if wanted is not None and first not in wanted:
-                continue
-            where = f"{path} line {line_number}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise ValueError(
-                    f"{where}: not UTF-8 text ({error}); is this a features TSV?"
-                ) from None
+    for line_number, raw in _tsv_lines(path):
+        if not raw.strip():
+            continue
+        first = raw.split(b"\t", 1)[0].decode("utf-8", errors="replace")
+        if line_number == 1 and first in ("image_id", "img_id"):
+            continue  # a header line
+        if wanted is not None and first not in wanted:
+            continue
+        where = f"{path} line {line_number}"
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InputError(
+                f"{where}: not UTF-8 text ({error}); is this a features TSV?"
+            ) from None
+        try:
             fields = next(csv.reader(io.StringIO(line.rstrip("\r\n")), delimiter="\t"))
-            if len(fields) == len(TSV_FIELDS_6):
-                row = dict(zip(TSV_FIELDS_6, fields, strict=True))
-            elif len(fields) == len(TSV_FIELDS_13):
-                row = dict(zip(TSV_FIELDS_13, fields, strict=True))
-            else:
-                raise ValueError(
-                    f"{where}: {len(fields)} tab-separated fields; a bottom-up-attention TSV has 6 "
-                    f"({', '.join(TSV_FIELDS_6)}) or 13 ({', '.join(TSV_FIELDS_13)})"
-                )
-            yield _from_row(row, where, feature_dim, str(path))
+        except csv.Error as error:
+            raise InputError(
+                f"{where}: not a tab-separated row ({error}); a stray carriage return or quote?"
+            ) from None
+        if len(fields) == len(TSV_FIELDS_6):
+            row = dict(zip(TSV_FIELDS_6, fields, strict=True))
+        elif len(fields) == len(TSV_FIELDS_13):
+            row = dict(zip(TSV_FIELDS_13, fields, strict=True))
+        else:
+            raise InputError(
+                f"{where}: {len(fields)} tab-separated fields; a bottom-up-attention TSV has 6 "
+                f"({', '.join(TSV_FIELDS_6)}) or 13 ({', '.join(TSV_FIELDS_13)})"
+            )
+        yield _from_row(row, where, feature_dim, str(path))
+
+
+def _tsv_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) of a file, each line at most ``MAX_TSV_LINE`` bytes."""
+    try:
+        with open(path, "rb") as handle:  # bytes: an unwanted line is never decoded
+            line_number = 0
+            while raw := handle.readline(MAX_TSV_LINE + 1):
+                line_number += 1
+                if len(raw) > MAX_TSV_LINE:
+                    raise InputError(
+                        f"{path} line {line_number} is longer than {MAX_TSV_LINE // 2**20} MB; "
+                        "is this a features TSV (one image per line)?"
+                    )
+                yield line_number, raw
+    except OSError as error:
+        raise InputError(f"features file {path} cannot be read ({error.strerror})") from None
 
 
 # ==================================================================================== #
 #                                         LMDB                                         #
 # ==================================================================================== #
-_SAFE_GLOBALS = {
-    ("builtins", name)
-    for name in (
-        "dict",
-        "list",
-        "tuple",
-        "set",
-        "frozenset",
-        "str",
-        "bytes",
-        "bytearray",
-        "int",
-        "float",
-        "complex",
-        "bool",
-    )
-} | {
-    ("collections", "OrderedDict"),
-    ("_codecs", "encode"),  # how protocol-2 pickles spell bytes
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-}
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        if (module, name) in _SAFE_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(
-            f"refusing to unpickle {module}.{name}: feature rows may hold only containers, strings, "
-            "numbers and numpy arrays"
-        )
-
-
-def restricted_loads(data: bytes):
-    """``pickle.loads`` that rebuilds only containers, strings, numbers and numpy arrays."""
-    return _RestrictedUnpickler(io.BytesIO(data)).load()
-
-
-def _open_lmdb(path: Path):
-    try:
-        import lmdb
-    except ImportError:
-        raise ImportError(
-            f"{path} is an LMDB feature store and reading it needs the lmdb package: pip install lmdb "
-            "(or convert the features to the TSV or .npz formats)"
-        ) from None
-    try:
-        return lmdb.open(
-            str(path),
-            readonly=True,
-            lock=False,
-            readahead=False,
-            meminit=False,
-            subdir=path.is_dir(),
-            max_readers=8,
-        )
-    except lmdb.Error as error:
-        raise ValueError(f"{path}: not a readable LMDB database ({error})") from error
-
-
 def read_lmdb(
     path: str | Path, image_ids: Iterable[str] | None = None, feature_dim: int | None = 2048
 ) -> Iterator[ImageFeatures]:
     """Images of VOLTA's LMDB; all of them (its ``keys`` entry) when ``image_ids`` is None."""
     path = Path(path)
-    env = _open_lmdb(path)
-    try:
-        with env.begin(write=False) as txn:
-            if image_ids is None:
-                raw_keys = txn.get(b"keys")
-                if raw_keys is None:
-                    raise ValueError(
-                        f"{path}: no 'keys' entry, so the image ids are unknown; pass the ids to read"
-                    )
-                image_ids = [
-                    k.decode() if isinstance(k, bytes) else str(k)
-                    for k in _unpickle(raw_keys, path, "keys")
-                ]
-            for image_id in image_ids:
-                raw = txn.get(str(image_id).encode())
-                if raw is None:
-                    continue
-                row = _unpickle(raw, path, image_id)
-                if not isinstance(row, dict):
-                    raise ValueError(
-                        f"{path}, image {image_id}: the row is a {type(row).__name__}, expected a dict"
-                    )
-                row = {k.decode() if isinstance(k, bytes) else k: v for k, v in row.items()}
-                row.setdefault("img_id", str(image_id))
-                yield _from_row(row, str(path), feature_dim, str(path))
-    finally:
-        env.close()
-
-
-def _unpickle(raw: bytes, path: Path, what) -> object:
-    try:
-        return restricted_loads(raw)
-    except pickle.UnpicklingError as error:
-        raise ValueError(f"{path}, entry {what}: {error}") from error
-    except Exception as error:  # truncated or not a pickle
-        raise ValueError(
-            f"{path}, entry {what}: not a readable pickled row ({type(error).__name__}: {error})"
-        ) from error
+    with LmdbFile(path) as store:
+        if image_ids is None:
+            raw_keys = store.get(b"keys")
+            if raw_keys is None:
+                raise InputError(
+                    f"{path}: no 'keys' entry, so the image ids are unknown; pass the ids to read"
+                )
+            keys = load_row(raw_keys, f"{path}, entry keys")
+            if not isinstance(keys, list | tuple) or not all(isinstance(k, str | bytes) for k in keys):
+                raise InputError(f"{path}, entry keys: expected a list of image ids")
+            image_ids = [k.decode(errors="replace") if isinstance(k, bytes) else k for k in keys]
+        for image_id in image_ids:
+            raw = store.get(str(image_id).encode())
+            if raw is None:
+                continue
+            where = f"{path}, image {image_id}"
+            row = load_row(raw, where)
+            if not isinstance(row, dict):
+                raise InputError(f"{where}: the row is a {type(row).__name__}, expected a dict")
+            row = {k.decode(errors="replace") if isinstance(k, bytes) else str(k): v for k, v in row.items()}
+            row.setdefault("img_id", str(image_id))
+            yield _from_row(row, str(path), feature_dim, str(path))
 
 
 # ==================================================================================== #
@@ -349,24 +317,33 @@ def read_npz_dir(
         if not file.is_file():
             continue
         try:
+            with zipfile.ZipFile(file) as archive:  # sizes first: a compressed bomb stays packed
+                declared = sum(info.file_size for info in archive.infolist())
+            if declared > MAX_NPZ_BYTES:
+                raise InputError(
+                    f"{file}: its arrays unpack to {declared / 2**20:.0f} MB, more than the "
+                    f"{MAX_NPZ_BYTES // 2**20} MB one image's regions can need"
+                )
             with np.load(file, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
+                arrays = {k: data[k] for k in NPZ_ARRAYS if k in data.files}
+        except InputError:
+            raise
         except Exception as error:
-            raise ValueError(
+            raise InputError(
                 f"{file}: not a readable .npz file ({type(error).__name__}: {error})"
-            ) from error
+            ) from None
         missing = [k for k in ("boxes", "features", "image_w", "image_h") if k not in arrays]
         if missing:
-            raise ValueError(
+            raise InputError(
                 f"{file}: missing array(s) {', '.join(missing)}; an .npz needs boxes (N, 4), features (N, D), "
                 "image_w, image_h and optionally cls_prob (N, 1601)"
             )
         features = np.asarray(arrays["features"])
         boxes = np.asarray(arrays["boxes"])
         if features.ndim != 2:
-            raise ValueError(f"{file}: features have shape {features.shape}, expected (N, D)")
+            raise InputError(f"{file}: features have shape {features.shape}, expected (N, D)")
         if boxes.ndim != 2 or boxes.shape[1] != 4 or len(boxes) != len(features):
-            raise ValueError(
+            raise InputError(
                 f"{file}: boxes have shape {boxes.shape}, expected ({len(features)}, 4)"
             )
         row = {
@@ -378,11 +355,11 @@ def read_npz_dir(
             "cls_prob": arrays.get("cls_prob"),
         }
         if row["cls_prob"] is not None and np.asarray(row["cls_prob"]).shape[-1] != NUM_CLASSES:
-            raise ValueError(
+            raise InputError(
                 f"{file}: cls_prob has {np.asarray(row['cls_prob']).shape[-1]} classes per region, expected 1,601"
             )
         if features.shape[1] != (feature_dim or features.shape[1]):
-            raise ValueError(
+            raise InputError(
                 f"{file}: region features have {features.shape[1]} columns, expected {feature_dim}; use the "
                 "features the model was trained with"
             )
@@ -400,11 +377,11 @@ def detect_format(path: str | Path) -> str:
             return "lmdb"
         if any(path.glob("*.npz")):
             return "npz"
-        raise ValueError(
+        raise InputError(
             f"features folder {path} has neither data.mdb (an LMDB) nor IMAGE_ID.npz files"
         )
     if not path.is_file():
-        raise ValueError(f"features file {path} does not exist")
+        raise InputError(f"features file {path} does not exist")
     if path.suffix in {".mdb", ".lmdb"}:
         return "lmdb"
     return "tsv"
@@ -441,7 +418,7 @@ def read_features(
     if wanted is not None:
         absent = [i for i in wanted if i not in found]
         if absent:
-            raise ValueError(
+            raise InputError(
                 f"{path} has no features for {len(absent)} of the {len(set(wanted))} images asked for "
                 f"(e.g. {', '.join(absent[:3])}); extract features for every image of the split"
             )

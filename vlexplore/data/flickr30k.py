@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..records import Example, ExampleSet, Phrase
+from ..errors import InputError, parse_number
+from ..records import Example, ExampleSet, Phrase, check_image_size
 from .features import read_features
 from .labelmatch import label_match
 
@@ -64,13 +65,22 @@ def parse_sentence(line: str, where: str = "sentence") -> tuple[str, list[Senten
     current: list[str] | None = None
     entity, types, first = "", (), 0
     for token in line.split():
+        if current is not None and token.startswith("[/EN#"):
+            raise InputError(
+                f"{where}: phrase marker {token!r} inside the phrase for entity {entity}; "
+                "phrases cannot be nested (close the first with ']')"
+            )
+        if "]" in token[:-1] or (current is None and token.endswith("]")):
+            raise InputError(
+                f"{where}: stray ']' in {token!r}; ']' may only close a phrase, at the end of its last word"
+            )
         if current is None:
             match = _PHRASE_START.match(token)
             if match:
                 entity, types = match.group(1), tuple(t for t in match.group(2).split("/") if t)
                 current, first = [], len(words)
             elif token.startswith("[/EN#"):
-                raise ValueError(f"{where}: malformed phrase marker {token!r}")
+                raise InputError(f"{where}: malformed phrase marker {token!r}")
             else:
                 words.append(token)
             continue
@@ -81,13 +91,13 @@ def parse_sentence(line: str, where: str = "sentence") -> tuple[str, list[Senten
             words.append(word)
         if closes:
             if not current:
-                raise ValueError(f"{where}: empty phrase for entity {entity}")
+                raise InputError(f"{where}: empty phrase for entity {entity}")
             phrases.append(SentencePhrase(" ".join(current), first, len(current), entity, types))
             current = None
     if current is not None:
-        raise ValueError(f"{where}: phrase for entity {entity} is not closed with ']'")
+        raise InputError(f"{where}: phrase for entity {entity} is not closed with ']'")
     if not words:
-        raise ValueError(f"{where}: empty sentence")
+        raise InputError(f"{where}: empty sentence")
     return " ".join(words), phrases
 
 
@@ -96,7 +106,7 @@ def read_sentences(path: str | Path) -> list[tuple[str, list[SentencePhrase]]]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: cannot read the sentence file ({error})") from error
+        raise InputError(f"{path}: cannot read the sentence file ({error})") from None
     return [
         parse_sentence(line, f"{path} line {number}")
         for number, line in enumerate(lines, start=1)
@@ -104,14 +114,15 @@ def read_sentences(path: str | Path) -> list[tuple[str, list[SentencePhrase]]]:
     ]
 
 
+#: the largest coordinate or size an annotation may give (Flickr30k images are <= 500 px)
+MAX_COORDINATE = 100_000
+
+
 def _int(element, tag: str, path: Path) -> int:
     node = element.find(tag)
     if node is None or node.text is None:
-        raise ValueError(f"{path}: <{tag}> is missing")
-    try:
-        return int(float(node.text.strip()))
-    except ValueError:
-        raise ValueError(f"{path}: <{tag}> is {node.text!r}, not a number") from None
+        raise InputError(f"{path}: <{tag}> is missing")
+    return parse_number(node.text, f"{path}: <{tag}>", -MAX_COORDINATE, MAX_COORDINATE)
 
 
 def read_annotation(path: str | Path) -> Annotation:
@@ -120,19 +131,23 @@ def read_annotation(path: str | Path) -> Annotation:
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as error:
-        raise ValueError(f"{path}: the annotation XML does not parse ({error})") from error
+        raise InputError(f"{path}: the annotation XML does not parse ({error})") from error
     except OSError as error:
-        raise ValueError(f"{path}: cannot read the annotation ({error})") from error
+        raise InputError(f"{path}: cannot read the annotation ({error})") from error
     size = root.find("size")
     if size is None:
-        raise ValueError(f"{path}: no <size> element, so the image size is unknown")
-    annotation = Annotation(image_size=(_int(size, "width", path), _int(size, "height", path)))
+        raise InputError(f"{path}: no <size> element, so the image size is unknown")
+    image_size = check_image_size(
+        (_int(size, "width", path), _int(size, "height", path)), f"{path}: <size>"
+    )
+    annotation = Annotation(image_size=image_size)
     for obj in root.findall("object"):
         names = [n.text.strip() for n in obj.findall("name") if n.text]
         box = obj.find("bndbox")
         for name in names:
             if box is not None:
                 coords = [_int(box, tag, path) - 1 for tag in ("xmin", "ymin", "xmax", "ymax")]
+                _check_gold_box(coords, image_size, f"{path}: the box of entity {name}")
                 annotation.boxes.setdefault(name, []).append(coords)
             else:
                 if obj.find("nobndbox") is not None and _int(obj, "nobndbox", path) > 0:
@@ -142,14 +157,45 @@ def read_annotation(path: str | Path) -> Annotation:
     return annotation
 
 
+def _check_gold_box(coords: list[int], image_size: tuple[int, int], name: str) -> None:
+    """An ``InputError`` for a reversed box or one wholly outside the image (clipping it
+    would leave a 1-pixel corner box that the diagnostic would happily use)."""
+    x1, y1, x2, y2 = coords
+    width, height = image_size
+    if x2 < x1 or y2 < y1:
+        raise InputError(f"{name} {coords} is reversed (xmax < xmin or ymax < ymin)")
+    if x1 > width - 1 or y1 > height - 1 or x2 < 0 or y2 < 0:
+        raise InputError(
+            f"{name} {coords} lies entirely outside the {width}x{height} image; "
+            "fix the annotation or its <size>"
+        )
+
+
 def read_split(root: str | Path, split: str) -> list[str]:
     path = Path(root) / f"{split}.txt"
     if not path.is_file():
-        raise ValueError(
+        raise InputError(
             f"split list {path} does not exist; the Flickr30k Entities folder should hold "
             "train.txt, val.txt and test.txt beside Annotations/ and Sentences/"
         )
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"split list {path} is not UTF-8 text ({error.reason} at byte {error.start}); "
+            "it should list one image id per line"
+        ) from None
+    except OSError as error:
+        raise InputError(f"split list {path} cannot be read ({error.strerror})") from None
+    image_ids = [line.strip() for line in text.splitlines() if line.strip()]
+    if not image_ids:
+        raise InputError(f"split list {path} is empty; it should list one image id per line")
+    bad = next((i for i in image_ids if not re.fullmatch(r"[\w.-]{1,64}", i)), None)
+    if bad is not None:
+        raise InputError(
+            f"split list {path}: {bad[:80]!r} is not an image id (letters, digits, '_', '-', '.')"
+        )
+    return image_ids
 
 
 def _gold_boxes(boxes: list[list[float]], image_size: tuple[int, int]) -> np.ndarray:
@@ -192,17 +238,17 @@ def load_flickr30k(
     """Flickr30k Entities ``split`` (first ``limit`` images) with region features if given."""
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise ValueError(f"Flickr30k Entities folder {root} does not exist")
+        raise InputError(f"Flickr30k Entities folder {root} does not exist")
     image_ids = read_split(root, split)
     if limit is not None:
         if int(limit) < 1:
-            raise ValueError(f"limit must be a positive number of images, got {limit}")
+            raise InputError(f"limit must be a positive number of images, got {limit}")
         image_ids = image_ids[: int(limit)]
     image_dir = None
     if images is not None:
         image_dir = Path(images).expanduser()
         if not image_dir.is_dir():
-            raise ValueError(f"images folder {image_dir} does not exist")
+            raise InputError(f"images folder {image_dir} does not exist")
     regions = read_features(features, image_ids, feature_dim, progress=progress) if features else {}
 
     examples: list[Example] = []
@@ -213,7 +259,7 @@ def load_flickr30k(
         if image_id in regions:
             item = regions[image_id]
             if tuple(item.image_size) != annotation.image_size:
-                raise ValueError(
+                raise InputError(
                     f"{item.source}, image {image_id}: features were extracted from a "
                     f"{item.image_size[0]}x{item.image_size[1]} image but {root}/Annotations/{image_id}.xml "
                     f"says {annotation.image_size[0]}x{annotation.image_size[1]}"
@@ -224,7 +270,7 @@ def load_flickr30k(
             candidates = [image_dir / f"{image_id}{ext}" for ext in (".jpg", ".jpeg", ".png")]
             found = [c for c in candidates if c.is_file()]
             if not found:
-                raise ValueError(f"images folder {image_dir} has no {image_id}.jpg")
+                raise InputError(f"images folder {image_dir} has no {image_id}.jpg")
             image_path = str(found[0])
         for index, (caption, parsed) in enumerate(sentences):
             examples.append(
@@ -262,7 +308,7 @@ def load_from_spec(
     known = {"feature_dim", "progress"}
     unknown = sorted(k for k, v in options.items() if k not in known and v is not None)
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"flickr30k: unknown option(s) {', '.join(unknown)}; known: features, images, split, limit, "
             + ", ".join(sorted(known))
         )

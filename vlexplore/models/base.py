@@ -5,7 +5,7 @@ The engine builds a batch of ablated inputs (six conditions per phrase) and call
 (global feature first or not, 4-d or 5-d boxes, pixel patches) and return logits at the
 positions the engine asks for. Scoring never looks inside a model.
 
-May import: records, text, numpy and torch; every backend and ``common`` import this, the engine
+May import: errors, records, text, numpy and torch; every backend and ``common`` import this, the engine
 and the views use it, and it imports none of them.
 """
 
@@ -18,14 +18,45 @@ from typing import Literal
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..records import Phrase
 from ..text import EncodedCaption, encode_caption
 
-__all__ = ["RegionInput", "PixelInput", "VLBatch", "VLOutput", "VLModel", "ModelLoadError"]
+__all__ = [
+    "RegionInput", "PixelInput", "VLBatch", "VLOutput", "VLModel", "ModelLoadError",
+    "checked_weights",
+]  # fmt: skip
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(InputError):
     """A checkpoint or model directory could not be loaded; the message says what to do."""
+
+
+def checked_weights(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], where) -> dict[str, torch.Tensor]:
+    """``state`` with half-precision weights cast to the model's dtype; refuses the rest.
+
+    A checkpoint saved in fp16/bf16 would otherwise fail at the first matmul; an integer
+    tensor where the model has a float weight (a safetensors header relabelling F32 as I32)
+    would load as garbage; a NaN or infinite weight would make every score NaN.
+    """
+    checked = {}
+    for name, tensor in state.items():
+        want = expected.get(name)
+        if want is not None and want.dtype.is_floating_point:
+            if not tensor.dtype.is_floating_point:
+                raise ModelLoadError(
+                    f"{where}: {name} is stored as {tensor.dtype} but it is a {want.dtype} weight; "
+                    "the file's header was altered or it is not this model's checkpoint"
+                )
+            if tensor.dtype != want.dtype:
+                tensor = tensor.to(want.dtype)
+            if not bool(torch.isfinite(tensor).all()):
+                raise ModelLoadError(
+                    f"{where}: weight {name} contains NaN or infinite values; the checkpoint is "
+                    "damaged (or training diverged): download it again"
+                )
+        checked[name] = tensor
+    return checked
 
 
 @dataclass

@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from ..assets import DEMO_DIR
 from ..text import load_tokenizer
-from .base import ModelLoadError, VLBatch, VLModel, VLOutput
+from .base import ModelLoadError, VLBatch, VLModel, VLOutput, checked_weights
 from .common import gather_positions, regions_with_global_row, require_regions
 
 __all__ = [
@@ -41,7 +41,7 @@ __all__ = [
 
 VOCAB_FILE = DEMO_DIR / "vocab.txt"
 #: registry name -> checkpoint stem in assets/demo
-SHIPPED = {"demo": "demo", "demo-gold": "demo-gold"}
+SHIPPED = {"demo": "demo", "demo-gold": "demo-gold", "demo-lang": "demo-lang"}
 
 
 @dataclass
@@ -238,7 +238,7 @@ def load_builtin(path: str | Path, name: str | None = None, vocab_file: str | Pa
         raise ModelLoadError(f"{path} has no config {config_path.name} beside it; train-demo writes both")
     try:
         config = BuiltinConfig.from_json(json.loads(config_path.read_text()))
-    except (json.JSONDecodeError, TypeError) as error:
+    except (json.JSONDecodeError, TypeError, UnicodeDecodeError, AttributeError) as error:
         raise ModelLoadError(f"{config_path} is not a valid built-in model config: {error}") from None
     vocab_file = Path(vocab_file) if vocab_file else path.parent / "vocab.txt"
     if not vocab_file.is_file():
@@ -254,6 +254,7 @@ def load_builtin(path: str | Path, name: str | None = None, vocab_file: str | Pa
         state = load_file(str(path))
     except (SafetensorError, OSError) as error:
         raise ModelLoadError(f"{path} is not a readable safetensors file: {error}") from None
+    state = checked_weights(state, network.state_dict(), path)
     try:
         network.load_state_dict(state, strict=True)
     except RuntimeError as error:
@@ -262,7 +263,8 @@ def load_builtin(path: str | Path, name: str | None = None, vocab_file: str | Pa
 
 
 def load_shipped(name: str = "demo", checkpoint: str | None = None, **options) -> BuiltinVLModel:
-    """Registry entry: "demo" (silver labels) or "demo-gold" (gold labels), from assets/demo.
+    """Registry entry: "demo" (silver labels), "demo-gold" (gold labels) or "demo-lang" (the
+    positive control, gold labels in the world where only words tell a shape), from assets/demo.
 
     ``checkpoint`` loads a retrained file instead (e.g. from ``vlexplore train-demo --out``).
     """

@@ -230,14 +230,22 @@ def load_weights(model_class, directory: Path, required: dict[str, str]):
     head"); a checkpoint without them (a fine-tuned VQA model, say) is refused, since its
     heads would be random.
     """
+    check_safetensors_dtypes(directory)
     try:
         model, info = model_class.from_pretrained(
             str(directory), local_files_only=True, output_loading_info=True, dtype=torch.float32
         )
     except Exception as error:
+        if "weights_only" in str(error) or "weights only" in str(error).lower():
+            # never relay torch's advice to rerun with weights_only=False: that runs the file's code
+            raise ModelLoadError(
+                f"{directory}: the weights file holds objects other than tensors, which vlexplore "
+                "refuses to unpickle; use a checkpoint saved as model.safetensors"
+            ) from None
+        first_line = str(error).splitlines()[0] if str(error) else ""
         raise ModelLoadError(
             f"could not load {model_class.__name__} weights from {directory} "
-            f"({type(error).__name__}: {error})"
+            f"({type(error).__name__}: {first_line[:300]})"
         ) from error
     missing = set(info.get("missing_keys") or ())
     mismatched = info.get("mismatched_keys") or ()
@@ -255,6 +263,36 @@ def load_weights(model_class, directory: Path, required: dict[str, str]):
             )
     model.eval()
     return model, missing
+
+
+#: integer buffers that checkpoints legitimately store (everything else is a float weight)
+INTEGER_BUFFERS = ("position_ids", "token_type_ids", "num_batches_tracked")
+FLOAT_DTYPES = {"F16", "BF16", "F32", "F64"}
+
+
+def check_safetensors_dtypes(directory: Path) -> None:
+    """A ``ModelLoadError`` for a weight whose safetensors header says it is not floating point.
+
+    ``from_pretrained`` would copy an I32-labelled tensor into a float parameter without a
+    word (the relabelled bytes become huge integers); the header is read, not the tensors.
+    """
+    for file in sorted(directory.glob("*.safetensors")):
+        try:
+            with open(file, "rb") as handle:
+                size = int.from_bytes(handle.read(8), "little")
+                if not 2 <= size <= 100 * 2**20:
+                    raise ValueError(f"a header of {size} bytes")
+                header = json.loads(handle.read(size))
+            entries = {k: v for k, v in header.items() if k != "__metadata__"}
+            dtypes = {k: v["dtype"] for k, v in entries.items()}
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+            raise ModelLoadError(f"{file} is not a readable safetensors file ({error})") from None
+        for name, dtype in dtypes.items():
+            if dtype not in FLOAT_DTYPES and not name.endswith(INTEGER_BUFFERS):
+                raise ModelLoadError(
+                    f"{file}: weight {name} is stored as {dtype}, not floating point; the file's "
+                    "header was altered or it is not a model checkpoint"
+                )
 
 
 def load_checkpoint_tokenizer(directory: Path, vocab_size: int):

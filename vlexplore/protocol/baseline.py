@@ -4,7 +4,7 @@ The paper replaces it by the dataset-average region feature. Without a dataset (
 uploaded image, a plain list of examples) the image's own mean region feature stands in;
 ``settings.baseline="zero"`` asks for zeros; pixel models replace a patch by a blank one.
 Whichever it was travels with every result, so nothing is labelled "paper" that is not.
-May import: protocol.settings, protocol.conditions.
+May import: errors, protocol.settings, protocol.conditions.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Literal
 
 import numpy as np
 
+from ..errors import check_finite
 from .conditions import global_feature
 from .settings import PAPER, PAPER_BASELINE, AblationSettings
 
@@ -56,4 +57,5 @@ def resolve_baseline(
         raise ValueError(
             f"average_feature has shape {average_feature.shape}; the regions have {features.shape[1]}-d features"
         )
+    check_finite(average_feature, "average_feature (the Vision-for-Language baseline)")
     return Baseline(average_feature, "dataset average")

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import plotly.graph_objects as go
 
-from ..images import DEFAULT_MAX_PIXELS, example_picture
+from ..images import example_picture
 from ..records import Example, Phrase
 from .text import literal
 
@@ -91,22 +91,13 @@ def caption_html(caption: str, phrases: list[Phrase], selected: int | None = Non
     return "".join(out)
 
 
-def example_image(example: Example, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """The example's picture, or a neutral canvas of its size when it has none (features only).
-
-    The canvas is bounded like an image file (``max_pixels``): the size comes from an
-    annotation, and a wrong one (30000x30000) must not allocate gigabytes.
-    """
+def example_image(example: Example) -> np.ndarray:
+    """The example's picture, or a neutral canvas of its size when it has none (features only;
+    ``Example`` bounds the size by the images' pixel limit)."""
     image = example_picture(example)
     if image is not None:
         return image
     width, height = example.image_size
-    if width * height > max_pixels:
-        raise ValueError(
-            f"example {example.example_id}: its image size {width}x{height} ({width * height / 1e6:.3g} "
-            f"megapixels) is over the {max_pixels / 1e6:g}-megapixel limit, so no canvas is drawn; "
-            "check the size in its annotation"
-        )
     return np.full((height, width, 3), 200, dtype=np.uint8)
 
 

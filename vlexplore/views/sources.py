@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import registry
 from ..assets import ASSETS
+from ..errors import internal_error_message, log_internal_error
 from ..records import Example, ExampleSet, Regions
 from .examples import Detector
 
@@ -32,7 +33,7 @@ __all__ = [
     "readable_path",
 ]
 
-BUILTIN_MODELS = ("demo", "demo-gold")  # their regions come from the world's simulated detector
+BUILTIN_MODELS = ("demo", "demo-gold", "demo-lang")  # their regions come from the world's simulated detector
 DATA_DIRS_ENV = "VLEXPLORE_DATA_DIRS"  # folders the app may read typed paths from (os.pathsep-separated)
 PATH_PREFIXES = {"model": ("hf",), "dataset": ("flickr30k",)}  # specs whose argument is a path
 
@@ -92,7 +93,11 @@ def _friendly(error: Exception, what: str, spec: str) -> ValueError:
         return ValueError(
             f"{what} {spec!r} is not available in this installation ({error}); pick another {what}"
         )
-    return ValueError(f"{what} {spec!r} could not be loaded ({type(error).__name__}: {error})")
+    # anything else is a bug in vlexplore: shown in place (the app keeps working) and logged
+    return ValueError(
+        f"{what} {spec!r} could not be loaded: "
+        + internal_error_message(error, log_internal_error(f"loading {what} {spec!r}"))
+    )
 
 
 def load_model(spec: str, **options):

@@ -16,10 +16,11 @@ import numpy as np
 
 from ..protocol import LANG4VIS, PAPER, VIS4LANG, AblationSettings
 
-__all__ = ["ViewState", "Key", "VIEWS", "CHOICES", "from_query", "to_query", "parse_box", "format_box",
-           "selection_box"]
+__all__ = ["ViewState", "Key", "VIEWS", "BUILTIN_WORLDS", "CHOICES", "from_query", "to_query", "parse_box",
+           "format_box", "selection_box"]
 
 VIEWS: tuple[str, ...] = ("example", "dataset", "about")
+BUILTIN_WORLDS: tuple[str, ...] = ("demo", "demo-lang")  # datasets whose regions have gold classes
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,17 @@ class ViewState:
     checkpoint: str = ""  # a volta:ARCH model's weights (pytorch_model_9.bin)
     features: str = ""  # a flickr30k:PATH dataset's region features (TSV, LMDB or .npz folder)
     images: str = ""  # a flickr30k:PATH dataset's images folder (optional)
+    region_labels: str = "silver"  # built-in worlds: MRC-KL against the detector (silver) or gold classes
 
     def model_options(self) -> dict[str, str]:
         """Keyword options of the model spec (only volta:ARCH takes one: its checkpoint)."""
         return {"checkpoint": self.checkpoint} if self.model.startswith("volta:") and self.checkpoint else {}
 
     def dataset_options(self) -> dict[str, str]:
-        """Keyword options of the dataset spec (only flickr30k:PATH takes features and images)."""
+        """Keyword options of the dataset spec: flickr30k:PATH takes features and images; the
+        built-in worlds take gold region labels (not the paper's setting, so only when asked)."""
+        if self.dataset in BUILTIN_WORLDS:
+            return {"region_labels": "gold"} if self.region_labels == "gold" else {}
         if not self.dataset.startswith("flickr30k:"):
             return {}
         return {k: v for k, v in (("features", self.features), ("images", self.images)) if v}
@@ -71,6 +76,7 @@ class Key:
     THRESHOLD, ALIGNMENT, BASELINE = "threshold", "alignment", "baseline"
     CAPTION_EDIT, BOX_EDIT, WORDS = "caption_edit", "box_edit", "words"
     CHECKPOINT, FEATURES, IMAGES = "checkpoint", "features", "images"
+    REGION_LABELS = "region_labels"
     # page bookkeeping (leading underscore: never a widget)
     LAST_STATE = "_state"  # the state the last run ended with
     LINK_PROBLEMS = "link_problems"  # what was wrong with the opening link, shown once
@@ -93,6 +99,7 @@ class Key:
     EXPORT_FIGURE, HTML_EXPORT, PNG_EXPORT = "export_figure", "html_export", "png_export"
     # dataset view
     SHOW_PAPER, DATASET_CHART = "show_paper", "dataset_chart"
+    PAPER_FIGURE = "paper_figure"  # + _NAME: the paper's figures beside this run
     BAR_SIDE, BAR_CONDITION, OPEN_ROW = "bar_side", "bar_condition", "open_row"
 
     # what another phrase resets (its own gold box), and what another example resets (all edits)
@@ -121,6 +128,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "lang4vis": LANG4VIS,
     "alignment": ("iot", "iou"),
     "baseline": ("average", "zero"),
+    "region_labels": ("silver", "gold"),
 }
 
 

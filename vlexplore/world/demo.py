@@ -4,12 +4,18 @@ The held-out set lives in ``assets/demo`` as two plain files, read without pickl
 ``heldout.npz`` (images, region boxes, features, detector class distributions) and
 ``heldout.json`` (captions, phrases, gold boxes, objects). It is regenerated
 deterministically by ``write_demo_set`` (``vlexplore train-demo`` does it).
+
+A second world, ``demo-lang``, is the positive control: one object per scene, drawn as a
+blurred disc of its colour, so that only the caption tells its shape. Its held-out set is
+``heldout-lang.npz`` / ``heldout-lang.json`` beside the first.
+
 May import: assets, records, geometry, world.detector, world.scenes.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,6 +27,7 @@ from .detector import DetectorConfig, detect
 from .scenes import CLASS_NAMES, Scene, WorldConfig, make_scene, scene_examples
 
 __all__ = [
+    "WORLDS",
     "HELDOUT_SEED_BASE",
     "HELDOUT_SCENES",
     "heldout_seeds",
@@ -34,12 +41,27 @@ HELDOUT_SEED_BASE = 1_000_000  # training scenes use seeds below this
 HELDOUT_SCENES = 48
 _FORMAT = 1
 
+#: the built-in worlds by dataset name: the shapes world, and the positive control's world in
+#: which each scene's one object is a disc whose shape only the caption names
+WORLDS: dict[str, WorldConfig] = {
+    "demo": WorldConfig(),
+    "demo-lang": WorldConfig(min_objects=1, max_objects=1, blob_prob=1.0),
+}
+_STEMS = {"demo": "heldout", "demo-lang": "heldout-lang"}
+
+
+def _world_name(name: str) -> str:
+    if name not in WORLDS:
+        raise ValueError(f"unknown built-in dataset {name!r}; the built-in world ships {', '.join(WORLDS)}")
+    return name
+
 
 def heldout_seeds(num_scenes: int = HELDOUT_SCENES) -> list[int]:
     return [HELDOUT_SEED_BASE + i for i in range(num_scenes)]
 
 
-def scene_with_regions(seed: int, world: WorldConfig | None = None, detector: DetectorConfig | None = None) -> tuple[Scene, Regions]:
+def scene_with_regions(seed: int, world: WorldConfig | None = None,
+                       detector: DetectorConfig | None = None) -> tuple[Scene, Regions]:
     scene = make_scene(seed, world)
     regions, _gold = detect(scene, detector)
     return scene, regions
@@ -59,8 +81,10 @@ def _phrase_json(phrase: Phrase) -> dict:
     }
 
 
-def write_demo_set(out_dir: str | Path = DEMO_DIR, num_scenes: int = HELDOUT_SCENES, progress: bool = True) -> tuple[Path, Path]:
-    """Render, detect and caption the held-out scenes; write heldout.npz and heldout.json."""
+def write_demo_set(out_dir: str | Path = DEMO_DIR, num_scenes: int = HELDOUT_SCENES, progress: bool = True,
+                   name: str = "demo") -> tuple[Path, Path]:
+    """Render, detect and caption the held-out scenes of world ``name``; write its .npz and .json."""
+    world = WORLDS[_world_name(name)]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     seeds = heldout_seeds(num_scenes)
@@ -72,7 +96,7 @@ def write_demo_set(out_dir: str | Path = DEMO_DIR, num_scenes: int = HELDOUT_SCE
         seeds_iter = seeds
     images, boxes, features, cls_prob, scenes_json = [], [], [], [], []
     for seed in seeds_iter:
-        scene, regions = scene_with_regions(seed)
+        scene, regions = scene_with_regions(seed, world)
         images.append(scene.image)
         boxes.append(regions.boxes.astype(np.int16))
         features.append(regions.features)
@@ -89,7 +113,7 @@ def write_demo_set(out_dir: str | Path = DEMO_DIR, num_scenes: int = HELDOUT_SCE
                 ],
             }
         )
-    npz_path, json_path = out_dir / "heldout.npz", out_dir / "heldout.json"
+    npz_path, json_path = _paths(out_dir, name)
     np.savez_compressed(
         npz_path,
         images=np.stack(images),
@@ -102,8 +126,9 @@ def write_demo_set(out_dir: str | Path = DEMO_DIR, num_scenes: int = HELDOUT_SCE
     meta = {
         "format": _FORMAT,
         "opencv": cv2.__version__,
-        "description": "held-out scenes of vlexplore's procedural world (seeds from "
+        "description": f"held-out scenes of vlexplore's procedural world {name!r} (seeds from "
         f"{HELDOUT_SEED_BASE}; training uses seeds below it)",
+        "world": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(world).items()},
         "class_names": list(CLASS_NAMES),
         "scenes": scenes_json,
     }
@@ -111,21 +136,25 @@ def write_demo_set(out_dir: str | Path = DEMO_DIR, num_scenes: int = HELDOUT_SCE
     return npz_path, json_path
 
 
-def _read(directory: Path) -> tuple[dict, dict]:
-    npz_path, json_path = directory / "heldout.npz", directory / "heldout.json"
+def _paths(directory: Path, name: str) -> tuple[Path, Path]:
+    stem = _STEMS[name]
+    return directory / f"{stem}.npz", directory / f"{stem}.json"
+
+
+def _read(directory: Path, name: str) -> tuple[dict, dict]:
+    npz_path, json_path = _paths(directory, name)
     for path in (npz_path, json_path):
         if not path.is_file():
             raise FileNotFoundError(
                 f"the demo set file {path} is missing; run `vlexplore train-demo` (or restore assets/demo)"
             )
-    return _read_cached(str(directory), npz_path.stat().st_mtime_ns, json_path.stat().st_mtime_ns)
+    return _read_cached(str(npz_path), str(json_path), npz_path.stat().st_mtime_ns, json_path.stat().st_mtime_ns)
 
 
 @lru_cache(maxsize=4)
-def _read_cached(directory: str, _npz_mtime: int, _json_mtime: int) -> tuple[dict, dict]:
+def _read_cached(npz_path: str, json_path: str, _npz_mtime: int, _json_mtime: int) -> tuple[dict, dict]:
     """Read once per file version: the app and the CLI reopen the set often."""
-    directory = Path(directory)
-    npz_path, json_path = directory / "heldout.npz", directory / "heldout.json"
+    npz_path, json_path = Path(npz_path), Path(json_path)
     with np.load(npz_path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in ("images", "boxes", "features", "cls_prob")}
     for array in arrays.values():
@@ -157,13 +186,12 @@ def load_demo_set(name: str = "demo", directory: str | Path | None = None, with_
     class distributions by one-hot gold classes, so that MRC-KL measures the region head
     against the truth instead of the noisy detector (not the paper's setting).
     """
-    if name != "demo":
-        raise ValueError(f"unknown built-in dataset {name!r}; the built-in world ships 'demo'")
+    _world_name(name)
     if region_labels not in ("silver", "gold"):
         raise ValueError(f"region_labels: expected 'silver' (the detector's, as in the paper) or 'gold'; got {region_labels!r}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit: must be at least 1 scene; got {limit}")
-    arrays, meta = _read(Path(directory) if directory else DEMO_DIR)
+    arrays, meta = _read(Path(directory) if directory else DEMO_DIR, name)
     class_names = tuple(meta["class_names"])
     examples: list[Example] = []
     scenes = meta["scenes"][:limit] if limit else meta["scenes"]
@@ -191,9 +219,9 @@ def load_demo_set(name: str = "demo", directory: str | Path | None = None, with_
                 )
             )
     return ExampleSet(
-        name="demo",
+        name=name,
         examples=examples,
-        description=f"{len(scenes)} held-out scenes of the built-in world, {len(examples)} captions"
+        description=f"{len(scenes)} held-out scenes of the built-in world {name!r}, {len(examples)} captions"
         + (", gold region labels" if region_labels == "gold" else ""),
     )
 

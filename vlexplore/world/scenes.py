@@ -70,6 +70,9 @@ class WorldConfig:
     duplicate_prob: float = 0.35  # chance that a new object repeats an earlier colour+shape
     overlap_prob: float = 0.3  # chance that a new object may overlap earlier ones
     captions_per_scene: int = 3
+    #: share of objects drawn as a blurred disc of their colour: the pixels hide the shape, the
+    #: caption still names it (the positive control's world, where words are needed for vision)
+    blob_prob: float = 0.0
 
     def __post_init__(self) -> None:
         width, height = (int(v) for v in self.image_size)
@@ -96,7 +99,7 @@ class WorldConfig:
         unknown = [s for s in self.shapes if s not in SHAPES]
         if unknown:
             raise ValueError(f"shapes: unknown shape {unknown[0]!r}; known shapes: {', '.join(SHAPES)}")
-        for name in ("duplicate_prob", "overlap_prob"):
+        for name in ("duplicate_prob", "overlap_prob", "blob_prob"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name}: must be a probability in [0, 1]; got {value}")
@@ -232,10 +235,14 @@ def render(seed: int, config: WorldConfig) -> tuple[np.ndarray, str, list[SceneO
     objects = []
     for size, colour, shape, cx, cy, r in _place_objects(rng, config):
         mask = np.zeros((height, width), dtype=np.uint8)
-        _draw(mask, shape, cx, cy, r)
+        rgb = np.clip(np.array(COLOURS[colour]) + rng.integers(-12, 13, size=3), 0, 255)
+        # Drawn only when asked, so that the default world's scenes stay as they were.
+        blob = config.blob_prob > 0 and rng.random() < config.blob_prob
+        _draw(mask, "circle" if blob else shape, cx, cy, r * 0.9 if blob else r)
         ys, xs = np.nonzero(mask)
         box = (int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max()))
-        rgb = np.clip(np.array(COLOURS[colour]) + rng.integers(-12, 13, size=3), 0, 255)
+        if blob:  # a soft-edged disc: every shape looks the same
+            mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=max(1.0, r / 5))
         alpha = (mask.astype(np.float64) / 255.0)[..., None]
         canvas = canvas * (1 - alpha) + rgb[None, None, :] * alpha
         objects.append(SceneObject(shape, colour, size, (cx, cy), box))

@@ -5,7 +5,7 @@ pickles; DataParallel "module." prefixes dropped), the strict key-and-shape chec
 forensics (a fine-tuned checkpoint without the pretraining heads, or a checkpoint that
 looks like another of the five architectures, is named as such), and ``load_volta``.
 
-May import: torch, ``.config``, ``.modules`` and ``..base`` (for ``ModelLoadError``).
+May import: torch, ``.config``, ``.modules`` and ``..base`` (``ModelLoadError``, ``checked_weights``).
 Never the protocol adapter, the engine, the views or the app.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..base import ModelLoadError
+from ..base import ModelLoadError, checked_weights
 from .config import ARCHS, CONFIG_FILES, VoltaConfig
 from .modules import VoltaForPretraining
 
@@ -47,6 +47,13 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         )
     if not path.is_file():
         raise ModelLoadError(f"VOLTA checkpoint {path} does not exist; {DOWNLOAD_HINT}")
+    with open(path, "rb") as handle:
+        start = handle.read(4)
+    if not start.startswith((b"PK\x03\x04", b"\x80\x02")):  # torch.save: a zip, or (before 1.6) pickle protocol 2
+        raise ModelLoadError(
+            f"{path} is not a PyTorch checkpoint (it starts with bytes {start!r}, not a torch.save "
+            f"archive); {DOWNLOAD_HINT}"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch.load raises many types for a damaged file
@@ -151,6 +158,7 @@ def load_volta(
     check_state_dict(state, config, arch, checkpoint_path)
     with torch.device("meta"):  # no random init of weights about to be replaced
         model = VoltaForPretraining(config)
+    state = checked_weights(state, model.state_dict(), checkpoint_path)  # fp16 -> fp32, no NaN
     tied: dict[int, list[str]] = defaultdict(list)
     for name, tensor in model.state_dict(keep_vars=True).items():
         tied[id(tensor)].append(name)

@@ -8,7 +8,8 @@ import streamlit as st
 from ...diagnostics import paper_results, results_frame, summarize, summary_frame
 from ...engine import diagnose_dataset
 from ...protocol import LANG4VIS, VIS4LANG
-from .. import figures
+from ...runs import run_frame
+from .. import figures, paper_figures
 from ..state import Key
 from ..text import WHAT_AM_I_LOOKING_AT, baseline_caption, literal
 from . import session
@@ -76,6 +77,28 @@ def summary_section(results: list, skipped: list[str]) -> None:
         if data and data[0] in SIDE_NAMES:
             s[Key.BAR_SIDE], s[Key.BAR_CONDITION] = data[0], data[1]
             break
+
+
+PAPER_FIGURE_TITLES = {
+    "main": "Main figure", "thresholds": "Threshold sweep", "seeds": "Seeds",
+    "labelmatch": "LabelMatch", "mrc_xe": "MRC-XE",
+}
+
+
+def paper_figures_section(results: list) -> None:
+    """The paper's figures, read from the authors' tables, with this run drawn beside them."""
+    s = st.session_state
+    with st.expander("The paper's figures, with this run beside them", icon=":material/bar_chart:"):
+        state = session.current_state()
+        run = run_frame(results_frame(results), f"{s[Key.MODEL]} · {s[Key.DATASET]}", s[Key.MODEL],
+                        state.threshold)
+        drawn = paper_figures.paper_figures(run)
+        for tab, name in zip(st.tabs(list(PAPER_FIGURE_TITLES.values())), PAPER_FIGURE_TITLES, strict=True):
+            with tab:
+                st.plotly_chart(drawn[name], key=f"{Key.PAPER_FIGURE}_{name}")
+        st.caption("Hatched bars and grey points: published values, read from the authors' result tables "
+                   "(assets/paper_results; Flickr30k Entities val, VOLTA models). Solid, outlined: this run. "
+                   "`vlexplore figures --out DIR --runs RESULTS_DIR` writes them as PNG and HTML.")
 
 
 def phrases_section(results: list) -> None:

@@ -64,21 +64,13 @@ def compute(example: Example) -> ExampleView:
     return view
 
 
-def picture(example: Example, messages: list) -> np.ndarray | None:
-    """The example's image, or a blank canvas of its size (with a warning) when the file cannot be
-    read; None (with an error) when not even the canvas can be drawn (a size over the pixel limit)."""
+def picture(example: Example, messages: list) -> np.ndarray:
+    """The example's image, or a blank canvas of its size (with a warning) when the file cannot be read."""
     try:
         return overlay.example_image(example)
     except ValueError as error:
-        if example.image is None and example.image_path is None:
-            messages.append(("error", str(error)))
-            return None
         messages.append(("warning", f"{error}; drawing on a blank canvas of the image's size."))
-    try:
         return overlay.example_image(replace(example, image=None, image_path=None))
-    except ValueError as error:
-        messages.append(("error", str(error)))
-        return None
 
 
 def apply_box_selection(example: Example) -> None:
@@ -157,8 +149,6 @@ def diagnose_edited(view: ExampleView) -> None:
 # ---------------------------------------------------------------- draw, in page order
 def image_section(view: ExampleView) -> None:
     """The picture with gold boxes, regions, what is replaced and the MRC target; drag to redraw."""
-    if view.image is None:  # no picture and no canvas: the messages under it say why
-        return
     if view.edited is None:
         st.plotly_chart(overlay.image_figure(view.image, view.example.phrases), key=Key.IMAGE_PLAIN,
                         config={"displaylogo": False})
@@ -277,8 +267,6 @@ def vision_tab(view: ExampleView) -> dict:
         figs["classes"] = figures.class_distribution_figure(diagnosis, region, shown, model=view.model)
         st.plotly_chart(figs["classes"], key=Key.FIG_CLASSES)
     with c2:
-        if view.image is None:
-            return figs
         changed = shown if shown != "none" else "phrase"
         figs["change map"] = figures.heat_figure(diagnosis, view.image, changed, height=360)
         st.markdown(f"Per-region MRC-KL change, **{LABEL[changed]} − None** (red: worse without words)")

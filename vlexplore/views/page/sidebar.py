@@ -6,7 +6,7 @@ import streamlit as st
 
 from ...protocol import PAPER
 from .. import sources
-from ..state import VIEWS, Key
+from ..state import BUILTIN_WORLDS, VIEWS, Key
 from . import session
 
 VIEW_NAMES = {"example": "One example", "dataset": "Whole set", "about": "What am I looking at?"}
@@ -48,6 +48,12 @@ def dataset_inputs() -> None:
                       "with Annotations/, Sentences/ and val.txt).")
     st.text_input("Other examples", key=Key.DATASET_CUSTOM, placeholder="flickr30k:/path/to/flickr30k_entities",
                   on_change=session.use_custom_dataset, label_visibility="collapsed")
+    if s[Key.DATASET] in BUILTIN_WORLDS:
+        st.radio("Region labels for MRC-KL", ("silver", "gold"), key=Key.REGION_LABELS, horizontal=True,
+                 format_func={"silver": "detector (paper)", "gold": "gold classes"}.get,
+                 help="The paper scores the region head against the detector's class distribution (silver). "
+                      "The built-in worlds also know each region's true class: score against it to see the "
+                      "positive control demo-lang use the caption.")
     if s[Key.DATASET].startswith("flickr30k:"):
         st.text_input("Region features", key=Key.FEATURES, placeholder="/path/to/flickr30k_val.tsv",
                       help="Detector regions of the images: a bottom-up-attention TSV, a VOLTA LMDB "
