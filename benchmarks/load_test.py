@@ -167,7 +167,7 @@ async def random_scene(page) -> str:
 
 
 async def threshold(page) -> str:
-    slider = page.locator('.st-key-threshold [role="slider"]')
+    slider = page.locator('.st-key-threshold input[type="range"]')
     if not await slider.count():
         return "skipped"
     await slider.focus(timeout=CLICK_MS)
