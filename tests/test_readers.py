@@ -141,8 +141,12 @@ def test_feature_size_must_match_the_annotation(tmp_path):
 def test_xml_that_does_not_parse_names_the_file(tmp_path):
     write_entities(tmp_path)
     (tmp_path / "Annotations" / "2000.xml").write_text("<annotation><size><width>1</width>")
+    data = load_flickr30k(tmp_path, progress=False)  # skipped with its reason; the rest loads
+    assert [s for s in data.skipped if "2000.xml: the annotation XML does not parse" in s]
+    assert "2000" not in {e.image_id for e in data}
+    (tmp_path / "val.txt").write_text("2000\n")
     with pytest.raises(ValueError, match=r"2000\.xml: the annotation XML does not parse"):
-        load_flickr30k(tmp_path, progress=False)
+        load_flickr30k(tmp_path, progress=False)  # nothing else to load: the error itself
 
 
 def test_missing_split_list_says_what_is_expected(tmp_path):

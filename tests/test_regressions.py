@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import pickle
+import re
 import tracemalloc
 from pathlib import Path
 
@@ -169,7 +170,13 @@ def test_box_partly_outside_is_clipped_but_wholly_outside_is_refused(tmp_path):
     root = write_entities(tmp_path)
     xml = root / "Annotations" / "2000.xml"
     xml.write_text(xml.read_text().replace("<xmin>51</xmin>", "<xmin>151</xmin>").replace("<xmax>100</xmax>", "<xmax>180</xmax>"))
-    with pytest.raises(InputError, match=r"2000\.xml: the box of entity 7 \[150, 39, 179, 99\] lies entirely outside"):
+    data = load_flickr30k(root, progress=False)  # the damaged image is skipped with its reason
+    assert "2000" not in {e.image_id for e in data} and len(data) > 0
+    assert len(data.skipped) == 1
+    assert re.search(r"2000\.xml: the box of entity 7 \[150, 39, 179, 99\] lies entirely outside", data.skipped[0])
+    for other in (root / "Annotations").glob("*.xml"):  # every image damaged: the first error is raised
+        other.write_text(xml.read_text())
+    with pytest.raises(InputError, match=r"the box of entity 7 \[150, 39, 179, 99\] lies entirely outside"):
         load_flickr30k(root, progress=False)
 
 

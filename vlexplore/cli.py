@@ -71,7 +71,7 @@ def cmd_diagnose(args) -> int:
         dataset_options["region_labels"] = args.region_labels
     model = registry.load_model(args.model, **model_options)
     dataset = registry.load_dataset(args.dataset, **dataset_options)
-    skipped: list[str] = []
+    skipped: list[str] = list(dataset.skipped)  # images a reader left out, then phrases
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         results = list(

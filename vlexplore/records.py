@@ -270,6 +270,9 @@ class ExampleSet:
     name: str
     examples: list[Example]
     description: str = ""
+    # what a reader left out and why ("2000: ... is reversed"): a damaged file costs its own
+    # examples, never the whole set, and is never dropped silently
+    skipped: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.examples)

@@ -252,9 +252,16 @@ def load_flickr30k(
     regions = read_features(features, image_ids, feature_dim, progress=progress) if features else {}
 
     examples: list[Example] = []
+    skipped: list[str] = []
+    first_error: InputError | None = None
     for image_id in image_ids:
-        annotation = read_annotation(root / "Annotations" / f"{image_id}.xml")
-        sentences = read_sentences(root / "Sentences" / f"{image_id}.txt")
+        try:
+            annotation = read_annotation(root / "Annotations" / f"{image_id}.xml")
+            sentences = read_sentences(root / "Sentences" / f"{image_id}.txt")
+        except InputError as error:  # one damaged annotation costs its image, not the set
+            first_error = first_error or error
+            skipped.append(f"image {image_id} skipped: {error}")
+            continue
         image_regions = None
         if image_id in regions:
             item = regions[image_id]
@@ -284,15 +291,19 @@ def load_flickr30k(
                     image_id=image_id,
                 )
             )
+    if not examples and first_error is not None:
+        raise first_error
     units = sum(len(e.diagnosable_phrases()) for e in examples)
     return ExampleSet(
         name=f"flickr30k-{split}",
         examples=examples,
         description=(
-            f"Flickr30k Entities {split}: {len(image_ids)} images, {len(examples)} captions, "
+            f"Flickr30k Entities {split}: {len(image_ids) - len(skipped)} images, {len(examples)} captions, "
             f"{units} phrases with gold boxes"
+            + (f"; {len(skipped)} image(s) skipped for damaged annotations" if skipped else "")
             + ("" if features else "; no region features given (--features)")
         ),
+        skipped=skipped,
     )
 
 

@@ -41,6 +41,10 @@ def pick() -> Pick:
         chosen = Pick(session.get_dataset(session.dataset_source()))
     except ValueError as error:
         chosen = Pick(None, messages=[("error", str(error))])
+    if chosen.dataset is not None and chosen.dataset.skipped:
+        skipped = chosen.dataset.skipped
+        chosen.messages.append(("warning", f"{len(skipped)} image(s) of this set were left out because their "
+                                           f"files are damaged, e.g. {skipped[0]}"))
     ids = chosen.ids
     if not s[Key.EXAMPLE] and ids:
         s[Key.EXAMPLE] = ids[0]
