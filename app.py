@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from vlexplore.views.page import dataset, example, picker, session
+from vlexplore.views.page import dataset, example, picker, present, session
 from vlexplore.views.page.guard import guarded
 from vlexplore.views.page.sidebar import sidebar
 from vlexplore.views.state import Key
 from vlexplore.views.text import WHAT_AM_I_LOOKING_AT, literal
 
-st.set_page_config(page_title="vlexplore", page_icon=":material/visibility:", layout="wide")
+st.set_page_config(page_title="vlexplore", page_icon=":material/visibility:", layout="wide",
+                   initial_sidebar_state="collapsed" if st.query_params.get("present") == "1" else "auto")
 COMPACT_CSS = """<style>
 .block-container {padding-top: 2.2rem; padding-bottom: 2rem;}
 [data-testid="stMetricValue"] {font-size: 1.6rem;}
@@ -27,10 +28,14 @@ def example_view() -> None:
     picker.picker_section(chosen)
     if chosen.example is None:
         return
+    if st.session_state[Key.PRESENT]:
+        present.presenter_view(chosen.example)
+        return
     view = example.compute(chosen.example)  # every library call, cached; nothing drawn yet
     if view.model is None:
         example.messages_section(view)
         return
+    example.model_section(view)
     left, right = st.columns([11, 9], gap="medium")
     with left, guarded("image"):
         example.image_section(view)
@@ -86,7 +91,7 @@ def page() -> None:
     for problem in st.session_state.pop(Key.LINK_PROBLEMS, []):
         st.warning(literal(problem))
     view = st.session_state[Key.VIEW]
-    if view != "about":
+    if view != "about" and not st.session_state[Key.PRESENT]:
         with st.expander("What am I looking at?", icon=":material/info:"):
             st.markdown(WHAT_AM_I_LOOKING_AT)
     if view == "example":

@@ -7,9 +7,14 @@ Two measurements of each:
   Streamlit's "running" indicator is gone. This is what a user waits for.
 - apptest: Streamlit's in-process AppTest; the script run alone (no network, no rendering).
 
+And, with --exports, what an export click costs: a figure's PNG rendered by a one-shot kaleido
+(what the page did before issue 13: a fresh renderer per click), the same PNG from the renderer
+the page keeps warm, and the "export all for this phrase" zip.
+
 Usage:
   HF_HUB_OFFLINE=1 python benchmarks/bench_app.py                 # built-in model and set
   HF_HUB_OFFLINE=1 python benchmarks/bench_app.py --model tiny     # tiny test model (always there)
+  HF_HUB_OFFLINE=1 python benchmarks/bench_app.py --exports --skip-browser --repeats 5
 Prints a Markdown table; --json writes the numbers too.
 """
 
@@ -148,9 +153,49 @@ def bench_apptest(model: str, dataset: str, repeats: int) -> dict:
     return times
 
 
+def bench_exports(model: str, dataset: str, repeats: int) -> dict:
+    """Seconds per PNG (one-shot renderer vs the warm one) and per zip of one phrase's figures."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import plotly.io as pio
+
+    from vlexplore.engine import diagnose
+    from vlexplore.views import export, figures, overlay, sources
+
+    if model == "tiny":
+        from tiny import TinyVL, load_tiny_set
+
+        vl, example = TinyVL(), load_tiny_set().examples[0]
+    else:
+        vl, example = sources.load_model(model), sources.load_dataset(dataset).examples[0]
+    diagnosis = diagnose(vl, example, (example.diagnosable_phrases() or [0])[0], all_regions=True)
+    image = overlay.example_image(example)
+    figs = {"tokens": figures.token_figure(diagnosis), "top predictions": figures.topk_figure(diagnosis, 0),
+            "region KL": figures.region_kl_figure(diagnosis), "change map": figures.heat_figure(diagnosis, image)}
+    tables = {"tokens": diagnosis.tokens, "topk": diagnosis.topk, "regions": diagnosis.regions}
+    slide = export.slide_figure(figs["top predictions"])
+    times: dict[str, list[float]] = {"PNG, one-shot renderer": [], "PNG, warm renderer": [],
+                                     "zip of the phrase": []}
+    for _ in range(repeats):
+        start = time.perf_counter()
+        pio.to_image(slide, format="png", width=export.SLIDE_SIZE[0], height=export.SLIDE_SIZE[1], scale=2)
+        times["PNG, one-shot renderer"].append(time.perf_counter() - start)
+    export.warm_renderer()
+    export.png_bytes(figs["tokens"], scale=0.1)  # the page primes the renderer when it shows the export
+    for _ in range(repeats):
+        for fig in figs.values():
+            start = time.perf_counter()
+            export.png_bytes(fig)
+            times["PNG, warm renderer"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        export.phrase_zip(figs, tables, "bench")
+        times["zip of the phrase"].append(time.perf_counter() - start)
+    return times
+
+
 def table(results: dict, note: str) -> str:
     lines = [f"| measure | {' | '.join(results)} |", "|---|" + "---|" * len(results)]
-    for measure in ("first page", "new example", "toggle redraw"):
+    measures = list(next(iter(results.values())))
+    for measure in measures:
         cells = []
         for times in results.values():
             values = times[measure]
@@ -165,6 +210,7 @@ def main() -> int:
     parser.add_argument("--dataset", default="demo")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--exports", action="store_true", help="time PNG and zip exports instead")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -179,6 +225,11 @@ def main() -> int:
             print(f"note: {error}\nnote: measuring with the tiny test model instead", file=sys.stderr)
             args.model = "tiny"
     results = {}
+    if args.exports:
+        results["seconds per export"] = bench_exports(args.model, args.dataset, args.repeats)
+        print(table(results, f"median (min–max, n); model `{args.model}`; {platform.machine()}, "
+                             f"{os.cpu_count()} CPUs; PNG 1600x900 at scale 2."))
+        return 0
     if not args.skip_browser and Path(CHROMIUM).exists():
         results["browser (streamlit run + chromium)"] = bench_browser(args.model, args.dataset, args.repeats)
     results["AppTest (script run only)"] = bench_apptest(args.model, args.dataset, args.repeats)

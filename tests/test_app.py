@@ -212,16 +212,25 @@ def test_other_words_as_the_phrase_and_words_not_in_the_caption():
 def test_redrawn_box_reruns_and_a_box_outside_is_refused():
     at = start()
     at.toggle(key="redraw").set_value(True).run()
-    at.number_input(key="box_x2").set_value(95.0).run()
-    assert query(at)["box"] == "10,10,95,60"
+    calls = MODEL.calls
+    at.number_input(key="box_x1").set_value(12.0)
+    at.number_input(key="box_x2").set_value(95.0)
+    apply_box(at)
+    assert query(at)["box"] == "12,10,95,60"
+    assert MODEL.calls == calls + 1  # two fields typed, one run
     assert metrics(at)["Aligned regions"] != "3 of 6"
-    at.number_input(key="box_y2").set_value(500.0).run()
+    at.number_input(key="box_y2").set_value(500.0)
+    apply_box(at)
     assert any("outside the 100x80 image" in html.unescape(e.value) for e in at.error)
     assert not at.exception
     at.radio(key="phrase").set_value(1).run()  # another phrase starts from its own gold box
     assert not at.error and "box" not in query(at)
     at.toggle(key="redraw").set_value(True).run()
     assert [at.number_input(key=k).value for k in ("box_x1", "box_y1", "box_x2", "box_y2")] == [50, 20, 90, 70]
+
+
+def apply_box(at) -> None:
+    at.button[[b.label for b in at.button].index("Apply box")].click().run()
 
 
 def test_exports_are_offered():
@@ -274,8 +283,9 @@ def test_dataset_view_lists_phrases_behind_a_bar_and_opens_one():
     table = at.dataframe[0].value
     assert len(table) == 6 and list(table["effect"]) == sorted(table["effect"], reverse=True)
     pick = at.selectbox(key="open_row")
-    pick.set_value(2).run()
     expected = (table.example_id[2], int(table.phrase_index[2]))
+    pick.set_value(f"{expected[0]}:{expected[1]}").run()
+    assert table.phrase[2] in at.selectbox(key="open_row").format_func(at.selectbox(key="open_row").value)
     at.button[[b.label for b in at.button].index("Open in the example view")].click().run()
     assert at.session_state["view"] == "example"
     assert (at.session_state["example"], at.session_state["phrase"]) == expected
@@ -328,6 +338,11 @@ def test_default_page_opens_the_built_in_model_or_names_what_is_missing():
     if at.metric:  # the built-in model and examples are installed
         assert at.session_state["model"] == "demo" and at.session_state["example"]
         assert query(at)["example"] == at.session_state["example"]
+        line = next(c for c in captions(at) if c.startswith("**Model demo**"))  # named for what it is
+        line = html.unescape(line)
+        assert "M parameters" in line and "synthetic shapes" in line and "not one of the paper's" in line
+        token = at.radio(key="token_index")  # the phrase's content word, not its article
+        assert token.format_func(token.value).lower() not in ("a", "the", "one")
     else:
         assert at.error and any("demo" in e.value or "checkpoint" in html.unescape(e.value) for e in at.error)
 
@@ -514,3 +529,140 @@ def test_whole_set_runs_are_a_bounded_cache():
     assert runs.get_recent("a") == 1  # a is now the most recent
     runs.remember("c", 3)
     assert list(runs) == ["a", "c"] and runs.get_recent("b") is None
+
+
+# ---------------------------------------------------------------- issue 13: never a wrong view
+def test_a_link_above_the_sliders_maximum_is_clamped_with_a_warning():
+    at = start(threshold="0.97")
+    assert any("threshold=0.97" in w.value and "0.95" in w.value for w in at.warning)
+    assert at.slider(key="threshold").value == 0.95
+    assert query(at)["threshold"] == "0.95"  # the view and the URL agree
+    assert metrics(at) == metrics(start(threshold="0.95"))  # computed at the threshold shown
+    assert metrics(at)["Aligned regions"] == "2 of 6"  # region 0 is the gold box; region 5 the whole image
+    at.run()
+    assert at.slider(key="threshold").value == 0.95 and query(at)["threshold"] == "0.95"
+
+
+def test_editing_the_phrases_own_words_re_finds_the_phrase():
+    at = start()
+    at.text_input(key="caption_input").set_value("A short man walks a small dog in the park .").run()
+    assert not at.error and "MLM loss, Object" in metrics(at)
+    assert at.radio(key="phrase").format_func(0) == "A short man"  # the list says what is scored
+    assert any("now reads 'A short man'" in c for c in captions(at) + [m.value for m in at.markdown])
+    caption = next(m.value for m in at.markdown if "vlx-phrase" in m.value)
+    assert ">A short man</span>" in caption
+    at.text_input(key="caption_input").set_value("A short man walks a small cat in the park .").run()
+    assert at.radio(key="phrase").format_func(1) == "a small cat"
+    at.text_input(key="caption_input").set_value("A short man walks a small dog .").run()
+    assert at.radio(key="phrase").format_func(2) == "the park (not in the caption) (no box)"
+    assert not at.error and "MLM loss, Object" in metrics(at)
+
+
+def test_whole_set_choice_opens_the_phrase_it_shows_after_the_list_changes():
+    at = start(view="dataset")
+    first = at.dataframe[0].value
+    at.selectbox(key="open_row").set_value(f"{first.example_id[2]}:{first.phrase_index[2]}").run()
+    at.radio(key="bar_side").set_value("lang4vis").run()  # another bar: another list
+    table = at.dataframe[0].value
+    pick = at.selectbox(key="open_row")
+    shown = pick.format_func(pick.value)
+    assert shown.startswith(f"{table.example_id[0]} · {table.phrase[0]}")  # its top row, not row 2
+    at.button[[b.label for b in at.button].index("Open in the example view")].click().run()
+    assert (at.session_state["example"], at.session_state["phrase"]) == (table.example_id[0],
+                                                                          int(table.phrase_index[0]))
+    assert at.radio(key="phrase").format_func(at.radio(key="phrase").value) == table.phrase[0]
+
+
+def test_words_outside_the_vocabulary_are_flagged_before_the_scores():
+    at = start()
+    at.text_input(key="caption_input").set_value("A tall ☃ walks a small dog in the ⌘ .").run()
+    flagged = [html.unescape(w.value) for w in at.warning]
+    assert any("'☃' not in counted's vocabulary" in w and "measures nothing" in w for w in flagged), flagged
+    assert any("'⌘'" in html.unescape(i.value) for i in at.info)
+    at.text_input(key="caption_input").set_value("A tall man walks a small dog in the park .").run()
+    assert not any("vocabulary" in w.value for w in at.warning)
+
+
+def test_a_box_without_area_is_refused_and_zero_aligned_regions_say_why():
+    at = start()
+    at.toggle(key="redraw").set_value(True).run()
+    at.number_input(key="box_x1").set_value(40.0)
+    at.number_input(key="box_x2").set_value(40.0)
+    apply_box(at)
+    assert any("has no area" in e.value for e in at.error)
+    assert not at.metric and not at.exception and at.get("plotly_chart")
+    none = start(alignment="iou", threshold="0.9", box="60,0,70,10")
+    assert metrics(none)["Aligned regions"] == "0 of 6" and metrics(none)["MRC-KL"] == "n/a"
+    assert any("MRC-KL n/a: no detector region overlaps the phrase's box by more than 0.9 (IOU)" in c
+               for c in captions(none))
+    assert not any("(target)" in none.selectbox(key="class_region").format_func(r)
+                   for r in none.selectbox(key="class_region").options)
+
+
+def test_a_phrase_number_beyond_the_example_warns():
+    at = start(phrase="99")
+    assert any("no phrase 99" in w.value for w in at.warning)
+    assert at.radio(key="phrase").value == 0 and "MLM loss, Object" in metrics(at)
+
+
+def test_a_tiny_upload_gets_its_own_message(vilt_dir):
+    at = start(model=f"hf:{vilt_dir}")
+    at.file_uploader(key="upload_file").set_value(("dot.png", png(1, 1), "image/png"))
+    at.text_input(key="upload_caption").set_value("a green dot")
+    at.text_input(key="upload_phrase").set_value("a green dot")
+    at.text_input(key="upload_box").set_value("0,0,0,0")
+    at.run()
+    at.button[[b.label for b in at.button].index("Use this image")].click().run()
+    assert any("1x1 pixels, too small" in e.value for e in at.error), [e.value for e in at.error]
+    assert not any("detector" in e.value for e in at.error) and not at.exception
+
+
+# ---------------------------------------------------------------- issue 13: tells the story by itself
+def test_the_page_opens_on_a_content_word_and_names_the_model_and_paper():
+    at = start()
+    token = at.radio(key="token_index")
+    assert token.format_func(token.value).lower() in ("tall", "man")  # never the determiner "a"
+    topk = chart(at, "fig_topk")
+    assert f"masked token {token.value + 1}" in topk["layout"]["title"]["text"]
+    line = next(c for c in captions(at) if c.startswith("**Model counted**"))
+    assert "aclanthology.org/2021.emnlp-main.775" in line
+    at.radio(key="phrase").set_value(1).run()  # another phrase: its own best word
+    token = at.radio(key="token_index")
+    assert token.format_func(token.value).lower() in ("small", "dog")
+
+
+def test_the_whole_set_figure_names_each_paper_model_on_its_bars():
+    at = start(view="dataset")
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    paper = [t for t in spec["data"] if t["name"].endswith("(paper)")]
+    assert len(paper) == 10  # five models, two panels
+    assert all(set(t["text"]) == {t["name"].removesuffix(" (paper)")} for t in paper)
+
+
+# ---------------------------------------------------------------- issue 13: presenter mode
+def test_presenter_mode_from_a_link_steps_through_its_deck():
+    at = start(present="1", deck="ex1:1,ex2:0", example="ex1", phrase="1")
+    assert at.toggle(key="present").value is True
+    story = next(m.value for m in at.markdown if m.value.startswith("Without its regions"))
+    assert "a small dog" in story and "bits" in story
+    assert "Deck: **1 of 2**" in [m.value for m in at.markdown]
+    assert "MLM loss, Object" in metrics(at) and chart(at, "fig_tokens")["layout"]["font"]["size"] >= 16
+    at.button(key="deck_next").click().run()
+    assert (at.session_state["example"], at.session_state["phrase"]) == ("ex2", 0)
+    assert query(at)["deck"] == "ex1:1,ex2:0" and query(at)["present"] == "1"
+    at.button(key="deck_next").click().run()  # round again
+    assert (at.session_state["example"], at.session_state["phrase"]) == ("ex1", 1)
+    at.button(key="deck_previous").click().run()
+    assert at.session_state["example"] == "ex2"
+
+
+def test_the_presenter_builds_and_shares_a_deck():
+    at = start()
+    at.toggle(key="present").set_value(True).run()
+    assert "Deck: 0 views; this one is not in it" in [m.value for m in at.markdown]
+    at.button(key="deck_edit").click().run()
+    at.button(key="open_ex2").click().run()
+    at.button(key="deck_edit").click().run()
+    assert query(at)["deck"] == "ex0:0,ex2:0" and query(at)["present"] == "1"
+    at.button(key="deck_edit").click().run()  # take ex2 out again
+    assert query(at)["deck"] == "ex0:0"

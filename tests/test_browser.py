@@ -170,6 +170,11 @@ def test_pick_toggle_draw_and_export(page):
         page.locator(".st-key-png_export").get_by_role("button", name="PNG", exact=True).click()
     png = Path(download.value.path()).read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert " " not in download.value.suggested_filename
+    with page.expect_download(timeout=60_000) as download:
+        page.locator(".st-key-zip_export").get_by_role("button").click()
+    assert download.value.suggested_filename == "ex0_p1_all.zip"
+    assert Path(download.value.path()).read_bytes()[:2] == b"PK"
     with page.expect_download(timeout=60_000) as download:
         page.locator(".st-key-csv_tokens").get_by_role("button", name="tokens table (CSV)", exact=True).click()
     csv = Path(download.value.path()).read_text()
@@ -280,3 +285,161 @@ def test_markdown_in_a_shared_link_is_shown_as_text(page, server):
         assert page.evaluate(images) == 0
     page.screenshot(path=str(ARTIFACTS / "browser_markdown_payload.png"))
     assert not [url for url in requested if url.startswith("http://host")]
+
+
+# ---------------------------------------------------------------- issue 13: projector-ready, never a wrong view
+SMALLEST_TEXT = """() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT);
+  let smallest = [1e9, ''];
+  while (walker.nextNode()) {
+    const node = walker.currentNode, text = node.textContent.trim(), el = node.parentElement;
+    if (!text) continue;
+    const box = el.getBoundingClientRect(), style = getComputedStyle(el);
+    if (!box.width || !box.height || box.bottom < 0 || box.top > innerHeight) continue;
+    if (style.visibility === 'hidden' || style.display === 'none' || style.opacity === '0') continue;
+    if (el.closest('.modebar, [data-testid="stTooltipHoverTarget"] svg')) continue;
+    const size = parseFloat(style.fontSize);
+    if (size < smallest[0]) smallest = [size, text.slice(0, 60)];
+  }
+  return smallest;
+}"""
+
+
+@pytest.fixture(scope="module")
+def demo_server():
+    yield from start_server("app.py")
+
+
+def test_presenter_mode_fills_1920x1080_in_large_type_and_steps_with_pagedown(browser, demo_server):
+    deck = "scene1000002-1:1,scene1000000-2:1"
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    page.set_default_timeout(90_000)
+    page.goto(demo_server + f"?present=1&deck={deck}&example=scene1000002-1&phrase=1")
+    page.wait_for_selector('[data-testid="stMetric"]:has-text("MLM loss")', timeout=120_000)
+    wait_idle(page)
+    page.wait_for_timeout(1500)  # plotly draws after the metrics
+    page.screenshot(path=str(ARTIFACTS / "presenter_1920x1080.png"))
+    size, text = page.evaluate(SMALLEST_TEXT)
+    assert size >= 16, f"{text!r} is {size}px"
+    image = page.locator(".js-plotly-plot").first.bounding_box()
+    assert image["width"] >= 1000 and image["height"] >= 600  # the picture's column and height use the screen
+    story = page.locator(".st-key-presenter_story").bounding_box()
+    metrics_box = page.locator('[data-testid="stMetric"]').first.bounding_box()
+    assert story["y"] + story["height"] <= 1080 and metrics_box["y"] + metrics_box["height"] <= 1080
+    assert story["x"] > image["x"] + image["width"] - 5  # side by side
+    assert "Deck: 1 of 2" in page.inner_text("body")
+    page.locator(".st-key-presenter_story").click()  # focus on the page, not in a field
+    page.keyboard.press("PageDown")
+    page.wait_for_url("**example=scene1000000-2**", timeout=60_000)
+    wait_idle(page)
+    assert "Deck: 2 of 2" in page.inner_text("body")
+    page.close()
+
+
+def test_the_normal_view_at_1280x720(browser, demo_server):
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.set_default_timeout(90_000)
+    page.goto(demo_server + "?example=scene1000002-1&phrase=1")
+    page.wait_for_selector('[data-testid="stMetric"]:has-text("MLM loss")', timeout=120_000)
+    wait_idle(page)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(ARTIFACTS / "normal_1280x720.png"))
+    assert not page.locator('[data-testid="stException"]').count()
+    page.close()
+
+
+def test_a_link_above_the_sliders_maximum_shows_a_warning_not_a_traceback(page, server):
+    page.goto(server + "&threshold=0.97")
+    page.wait_for_selector('[data-testid="stMetric"]:has-text("Aligned regions")', timeout=60_000)
+    wait_idle(page)
+    assert not page.locator('[data-testid="stException"]').count()
+    assert "threshold=0.97 is above the largest the slider offers" in page.inner_text("body")
+    assert page.locator('.st-key-threshold [data-testid="stSliderThumbValue"]').inner_text() == "0.95"
+    page.wait_for_url("**threshold=0.95**", timeout=30_000)
+
+
+def test_editing_the_phrases_words_keeps_a_working_view(page):
+    page.wait_for_selector('[data-testid="stMetric"]', timeout=60_000)
+    wait_idle(page)
+    field = page.locator(".st-key-caption_input input")
+    field.fill("A short man walks a small dog in the park .")
+    field.press("Enter")
+    choose(page, "phrase", "A short man").wait_for(timeout=60_000)
+    wait_idle(page)
+    page.screenshot(path=str(ARTIFACTS / "browser_caption_edit.png"))
+    assert page.locator(".st-key-phrase label[data-selected=true]").inner_text() == "A short man"
+    assert not page.locator('[data-testid="stAlertContentError"]').count()
+    assert page.locator('[data-testid="stMetric"]:has-text("MLM loss, Object")').count()
+
+
+def test_words_outside_the_vocabulary_are_flagged(page):
+    page.wait_for_selector('[data-testid="stMetric"]', timeout=60_000)
+    wait_idle(page)
+    field = page.locator(".st-key-caption_input input")
+    field.fill("A tall ☃ walks a small dog in the park .")
+    field.press("Enter")
+    warning = page.locator('[data-testid="stAlertContentWarning"]').filter(has_text="not in tiny's vocabulary")
+    warning.wait_for(timeout=60_000)
+    assert "'☃'" in warning.inner_text()
+
+
+def test_a_typed_box_without_area_is_refused_on_apply(page):
+    page.wait_for_selector('[data-testid="stMetric"]', timeout=60_000)
+    wait_idle(page)
+    page.get_by_text("Other words, or redraw the box").click()
+    page.locator(".st-key-redraw label").click()
+    wait_idle(page)
+    for key, value in (("box_x1", "40"), ("box_x2", "40")):
+        page.locator(f".st-key-{key} input").fill(value)
+    page.get_by_role("button", name="Apply box").click()
+    page.locator('[data-testid="stAlertContentError"]').filter(has_text="has no area").wait_for(timeout=60_000)
+    assert not page.locator('[data-testid="stException"]').count()
+
+
+def test_whole_set_choice_opens_what_it_shows_after_a_bar_click(page, server):
+    page.goto(server + "&view=dataset")
+    page.wait_for_selector('[data-testid="stDataFrame"]', timeout=120_000)
+    wait_idle(page)
+    bar = page.locator(".js-plotly-plot .subplot.x2y2 .barlayer .trace").first.locator(".point").nth(1)
+    bar.click(force=True)
+    page.wait_for_function(
+        "() => document.querySelector('.st-key-bar_side label[data-selected=true]')"
+        "?.innerText?.includes('MRC-KL')", timeout=60_000)
+    wait_idle(page)
+    page.screenshot(path=str(ARTIFACTS / "browser_dataset_bar_click.png"))
+    page.locator(".st-key-open_row").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "browser_dataset_open_row.png"))
+    shown = page.locator(".st-key-open_row").evaluate(  # what the box shows (its text or its input's value)
+        "e => [e.innerText, ...[...e.querySelectorAll('input')].map(i => i.value)].join('\\n')")
+    shown = next(line for line in shown.split("\n") if " · " in line)
+    example_id, phrase = shown.split(" · ")[0], shown.split(" · ")[1].rsplit(" (", 1)[0]
+    page.get_by_role("button", name="Open in the example view").click()
+    page.wait_for_url(f"**example={example_id}**", timeout=60_000)
+    wait_idle(page)
+    assert choose(page, "phrase", phrase).is_checked()
+
+
+def test_a_1x1_upload_gets_its_own_message(page, server, tmp_path_factory):
+    pytest.importorskip("transformers")
+    from tiny_vilt import save_tiny_vilt
+
+    vilt = save_tiny_vilt(tmp_path_factory.mktemp("vilt1"))
+    page.goto(server + f"&model=hf:{vilt}")
+    page.wait_for_selector('[data-testid="stAlertContentError"]', timeout=120_000)
+    wait_idle(page)
+    page.get_by_text("Pick an example", exact=False).first.click()
+    page.get_by_role("tab", name="Your own image").click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        files=[{"name": "dot.png", "mimeType": "image/png", "buffer": png_bytes(1, 1)}])
+    page.locator(".st-key-upload_file").get_by_text("dot.png").wait_for()
+    wait_idle(page)
+    page.get_by_label("Caption", exact=True).fill("a dot")
+    page.get_by_label("Phrase (words of the caption)").fill("a dot")
+    page.get_by_label("Its box x1,y1,x2,y2 (pixels)").fill("0,0,0,0")
+    page.keyboard.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Use this image").click()
+    error = page.locator('[data-testid="stAlertContentError"]').filter(has_text="1x1 pixels")
+    error.wait_for(timeout=30_000)
+    assert "too small" in error.inner_text() and "detector" not in error.inner_text()

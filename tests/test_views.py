@@ -15,7 +15,7 @@ from tiny import TinyVL, make_example
 from vlexplore.diagnostics import paper_results, summarize, summary_frame
 from vlexplore.engine import diagnose, diagnose_dataset
 from vlexplore.protocol import PAPER
-from vlexplore.records import ExampleSet, Regions
+from vlexplore.records import Example, ExampleSet, Phrase, Regions
 from vlexplore.views import examples as ex
 from vlexplore.views import figures, overlay
 from vlexplore.views.state import ViewState, from_query, parse_box, to_query
@@ -350,3 +350,92 @@ def test_simulated_regions_for_an_upload_find_the_colourful_objects():
     scaled = simulated_regions(large)
     assert scaled.image_size == (4000, 3000) and scaled.boxes.max() <= 3999
     assert np.allclose(scaled.boxes[0], np.array(boxes[0]) * 10, atol=12)
+
+
+def test_an_edit_inside_a_phrase_keeps_it_and_an_edit_across_its_border_drops_it():
+    example = make_example()
+    moved = ex.relocate_phrases(example, "A short man walks a small dog in the park .")
+    assert [p.text for p in moved] == ["A short man", "a small dog", "the park"]
+    edited, index, notes = ex.edit_example(example, 0, caption="A very tall man walks a small dog in the park .")
+    assert edited.phrases[index].text == "A very tall man" and notes == ["phrase 'A tall man' now reads 'A very tall man'"]
+    assert np.array_equal(edited.phrases[index].boxes, example.phrases[0].boxes)
+    crossed = ex.relocate_phrases(example, "A tall man walks a small cat .")  # "dog in the park" -> "cat"
+    assert crossed[0].text == "A tall man" and crossed[1] is None and crossed[2] is None
+    twins = Example("t", "a red shape left of a red shape", [
+        Phrase.find("a red shape left of a red shape", "a red shape", occurrence=k, boxes=[[0, 0, 5, 5]])
+        for k in (0, 1)], (10, 10))
+    assert [(p.text, p.first_word) for p in ex.relocate_phrases(twins, "a red shape left of a blue shape")] == [
+        ("a red shape", 0), ("a blue shape", 5)]
+
+
+def test_a_box_needs_area_and_an_upload_a_few_pixels():
+    with pytest.raises(ValueError, match="has no area"):
+        ex.edit_example(make_example(), 0, box=[40, 10, 40, 60])
+    with pytest.raises(ValueError, match="1x1 pixels, too small"):
+        ex.example_from_upload(png_bytes(1, 1), "a dot", [("a dot", [0, 0, 0, 0])], detector=fake_detector)
+
+
+def test_unknown_words_are_the_ones_the_tokenizer_cannot_spell():
+    from vlexplore.text import bert_tokenizer
+
+    assert ex.unknown_words(bert_tokenizer(), "a tall ☃ walks a ☃ dog") == ["☃"]
+    assert ex.unknown_words(None, "anything") == []
+
+
+def test_library_advice_is_said_in_the_apps_words():
+    from vlexplore.views.text import in_app_words
+
+    assert in_app_words("looks like an lxmert checkpoint; pass --model volta:lxmert") == (
+        "looks like an lxmert checkpoint; type volta:lxmert as the model in the sidebar")
+    assert "allow_download" not in in_app_words("not cached: pass allow_download=True to fetch it here")
+    assert in_app_words("invalid literal for int() with base 10: 'x'") == "'x' is not a whole number"
+
+
+def test_a_threshold_above_the_slider_is_clamped_and_the_deck_round_trips():
+    state, problems = from_query({"threshold": "0.97", "present": "1", "deck": "ex0:1, ex2:0,bad:x"})
+    assert state.threshold == 0.95 and "0.97" in problems[0] and "0.95" in problems[0]
+    assert state.present is True and state.deck == "ex0:1,ex2:0" and "'bad:x'" in problems[1]
+    assert from_query(to_query(state))[0] == state and to_query(state)["present"] == "1"
+
+
+def test_the_change_map_is_symmetric_in_bits_with_a_noise_floor(diagnosis):
+    heat = figures.heat_figure(diagnosis, overlay.example_image(diagnosis.example), "phrase")
+    trace = next(t for t in heat.data if t.type == "heatmap")
+    change = figures.region_change(diagnosis, "phrase")
+    assert trace.zmin == -trace.zmax and trace.zmax >= max(figures.HEAT_MIN_RANGE_BITS, np.nanmax(np.abs(change)))
+    floor = figures.noise_floor_bits(diagnosis)
+    assert floor > 0 and "bits" in trace.colorbar.title.text and f"{floor:.3f}" in trace.colorbar.title.text
+    z = np.asarray(trace.z, dtype=float)
+    if np.all(np.abs(change[np.isfinite(change)]) <= floor):
+        assert np.isnan(z).all()  # nothing above the noise: nothing painted
+
+
+def test_the_story_says_loses_or_gains_in_bits():
+    from vlexplore.views.text import story_line
+
+    line = story_line("a pink star", 0.1, -0.0021)
+    assert line == ("Without its regions, the model loses **0.10 bits** on \u201ca pink star\u201d; "
+                    "without the words, it gains **0.002 bits** on this region.")
+    assert "cannot be measured" in story_line("x", 1.0, float("nan"))
+
+
+def test_exports_fit_slides_and_have_file_names_without_spaces(diagnosis):
+    import zipfile
+
+    from vlexplore.views import export
+
+    assert export.file_name("random:12_p0", "top predictions", ext="png") == "random-12_p0_top-predictions.png"
+    fig = figures.topk_figure(diagnosis, 1)
+    slide = export.slide_figure(fig)
+    assert (slide.layout.width, slide.layout.height) == export.SLIDE_SIZE
+    assert slide.layout.margin.l >= 60 and slide.layout.font.size >= 18
+    assert all(axis.automargin for axis in (slide.layout.yaxis, slide.layout.yaxis2, slide.layout.yaxis3))
+    assert fig.layout.font.size is None  # the page's figure is left as it was
+    archive = zipfile.ZipFile(io.BytesIO(export.phrase_zip({"top predictions": fig},
+                                                           {"tokens": diagnosis.tokens}, "ex0_p0")))
+    assert sorted(archive.namelist()) == ["ex0_p0_tokens.csv", "ex0_p0_top-predictions.html",
+                                          "ex0_p0_top-predictions.png", "plotly.min.js"]
+    assert b'src="plotly.min.js"' in archive.read("ex0_p0_top-predictions.html")
+    png = archive.read("ex0_p0_top-predictions.png")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert Image.open(io.BytesIO(png)).size == (2 * export.SLIDE_SIZE[0], 2 * export.SLIDE_SIZE[1])

@@ -7,6 +7,7 @@ is, so these rules are tested here, without a browser.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -16,9 +17,11 @@ import numpy as np
 from ..records import Example, Phrase, Regions, as_boxes, check_boxes
 from .state import parse_box
 
-__all__ = ["edit_example", "example_from_upload", "fingerprint", "Detector"]
+__all__ = ["edit_example", "relocate_phrases", "example_from_upload", "fingerprint", "unknown_words",
+           "Detector", "MIN_IMAGE_SIDE"]
 
 Detector = Callable[[np.ndarray], Regions]  # image (H, W, 3) uint8 -> detector regions
+MIN_IMAGE_SIDE = 16  # pixels: below this an upload has no room for a phrase box and detector regions
 
 
 def _check_caption(caption: str) -> str:
@@ -36,7 +39,60 @@ def _box(box, image_size: tuple[int, int], name: str) -> np.ndarray:
     if len(boxes) == 0:
         raise ValueError(f"{name}: draw a box around what the phrase refers to")
     check_boxes(boxes, image_size, name)
+    flat = np.flatnonzero((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1]))
+    if flat.size:
+        x1, y1, x2, y2 = (f"{v:g}" for v in boxes[flat[0]])
+        raise ValueError(f"{name}: the box {x1},{y1},{x2},{y2} has no area (x2 must be more than x1 and "
+                         "y2 more than y1); drag or type a box around what the phrase refers to")
     return boxes
+
+
+def _span_after_edit(old_words: list[str], new_words: list[str], first: int, count: int) -> tuple[int, int] | None:
+    """Where words ``first .. first+count`` of the old caption are in the new one, when the edit
+    changed words inside the phrase only ("a yellow shape" -> "a blue shape"); None when an
+    edit crosses the phrase's border or removes it."""
+    matcher = difflib.SequenceMatcher(None, [w.lower() for w in old_words], [w.lower() for w in new_words],
+                                      autojunk=False)
+    last = first + count - 1
+    start = end = None
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        touches = i1 <= last and (i2 > first or (i1 == i2 and i1 > first))
+        if not touches:
+            continue
+        if tag != "equal" and (i1 < first or i2 > last + 1):
+            return None  # the edit reaches outside the phrase
+        if start is None and i1 <= first < max(i2, i1 + 1):
+            start = j1 + (first - i1 if tag == "equal" else 0)
+        if i1 <= last < i2:
+            end = j1 + (last - i1) + 1 if tag == "equal" else j2
+    if start is None or end is None or end <= start:
+        return None
+    return start, end
+
+
+def relocate_phrases(example: Example, caption: str) -> list[Phrase | None]:
+    """Each phrase of ``example`` in an edited ``caption``: where its words went (an edit inside a
+    phrase keeps it, with its new words), else where its text occurs; None when it is gone."""
+    old_words, new_words = example.caption.split(), caption.split()
+    located: list[Phrase | None] = []
+    for phrase in example.phrases:
+        extra = dict(boxes=phrase.boxes, phrase_type=phrase.phrase_type, entity_id=phrase.entity_id,
+                     label=phrase.label)
+        span = _span_after_edit(old_words, new_words, phrase.first_word, phrase.num_words)
+        found = None
+        if span is not None:
+            text = " ".join(new_words[span[0]:span[1]])
+            for occurrence in range(len(new_words)):
+                found = Phrase.find(caption, text, occurrence=occurrence, **extra)
+                if found.first_word >= span[0]:
+                    break
+        else:
+            try:
+                found = Phrase.find(caption, phrase.text, **extra)
+            except ValueError:
+                found = None
+        located.append(found)
+    return located
 
 
 def edit_example(example: Example, phrase_index: int, caption: str | None = None,
@@ -54,25 +110,24 @@ def edit_example(example: Example, phrase_index: int, caption: str | None = None
     new_caption = example.caption if caption is None else _check_caption(caption)
     chosen = example.phrases[phrase_index]
     boxes = chosen.boxes if box is None else _box(box, example.image_size, f"box of phrase {chosen.text!r}")
+    relocated = relocate_phrases(example, new_caption) if new_caption != example.caption else example.phrases
     phrases: list[Phrase] = []
     new_index = -1
-    for index, phrase in enumerate(example.phrases):
+    for index, (phrase, located) in enumerate(zip(example.phrases, relocated, strict=True)):
         is_chosen = index == phrase_index
-        text = phrase_text.strip() if is_chosen and phrase_text else phrase.text
-        extra = dict(phrase_type=phrase.phrase_type, entity_id=phrase.entity_id, label=phrase.label)
         if is_chosen and phrase_text:
-            extra["label"] = ""
-        if new_caption == example.caption and not (is_chosen and phrase_text):
-            located = replace(phrase, boxes=boxes) if is_chosen else phrase
-        else:
-            try:
-                located = Phrase.find(new_caption, text, boxes=boxes if is_chosen else phrase.boxes, **extra)
-            except ValueError:
-                if is_chosen:
-                    raise
-                notes.append(f"phrase {phrase.text!r} is no longer in the caption and was dropped")
-                continue
+            located = Phrase.find(new_caption, phrase_text.strip(), boxes=boxes, phrase_type=phrase.phrase_type,
+                                  entity_id=phrase.entity_id)
+        elif located is None:
+            if is_chosen:
+                raise ValueError(f"phrase {phrase.text!r} is not in the caption any more; undo the edit, pick "
+                                 "another phrase, or type the words it should be under \"Other words\"")
+            notes.append(f"phrase {phrase.text!r} is no longer in the caption and was dropped")
+            continue
+        elif located.text != phrase.text:
+            notes.append(f"phrase {phrase.text!r} now reads {located.text!r}")
         if is_chosen:
+            located = replace(located, boxes=boxes)
             new_index = len(phrases)
         phrases.append(located)
     edited = Example(example_id=example.example_id, caption=new_caption, phrases=phrases,
@@ -94,6 +149,9 @@ def example_from_upload(source, caption: str, phrases: Sequence[tuple[str, objec
 
     image = load_image(source, name=name)
     height, width = image.shape[:2]
+    if min(width, height) < MIN_IMAGE_SIDE:
+        raise ValueError(f"{name or 'the image'} is {width}x{height} pixels, too small to box a phrase in; "
+                         f"upload a picture at least {MIN_IMAGE_SIDE} pixels wide and tall")
     caption = _check_caption(caption)
     if not phrases:
         raise ValueError("no phrase given; type words of the caption and draw their box")
@@ -129,3 +187,12 @@ def fingerprint(example: Example) -> str:
     if example.image is not None:
         digest.update(np.ascontiguousarray(example.image[::7, ::7]).tobytes())
     return digest.hexdigest()
+
+
+def unknown_words(tokenizer, text: str) -> list[str]:
+    """The words of ``text`` the model's tokenizer cannot spell (they become its unknown token,
+    so a loss on them measures nothing)."""
+    unknown = getattr(tokenizer, "unk_token", None)
+    if tokenizer is None or unknown is None:
+        return []
+    return [word for word in dict.fromkeys(text.split()) if unknown in tokenizer.tokenize(word)]

@@ -17,6 +17,7 @@ from ..engine import Diagnosis
 from ..models.base import VLModel
 from ..protocol import LANG4VIS, VIS4LANG
 from . import overlay
+from .text import FUNCTION_WORDS
 
 __all__ = [
     "CONDITION_LABELS",
@@ -27,8 +28,11 @@ __all__ = [
     "class_distribution_figure",
     "region_change",
     "heat_figure",
+    "noise_floor_bits",
     "dataset_figure",
     "effect_table",
+    "default_token",
+    "for_slides",
 ]
 
 CONDITION_LABELS = {"none": "None", "object": "Object", "phrase": "Phrase", "all": "All"}
@@ -188,14 +192,34 @@ def region_change(diagnosis: Diagnosis, condition: str) -> np.ndarray:
     return out
 
 
+HEAT_MIN_RANGE_BITS = 0.25  # the change map's colour scale reaches at least this far either way
+
+
+def noise_floor_bits(diagnosis: Diagnosis) -> float:
+    """The MRC-KL change that masking words causes where they do not refer: twice the RMS of the
+    Phrase − None change at the regions not aligned with the phrase (0 when none is scored)."""
+    change = region_change(diagnosis, "phrase")
+    aligned = np.zeros(len(change), bool)
+    aligned[np.asarray(list(diagnosis.alignment.aligned), dtype=int)] = True
+    control = change[~aligned & np.isfinite(change)]
+    return float(2 * np.sqrt(np.mean(control**2))) if control.size else 0.0
+
+
 def heat_figure(diagnosis: Diagnosis, image: np.ndarray, condition: str = "phrase",
                 height: int = 380) -> go.Figure:
-    """The image with each region tinted by its MRC-KL change against None (red = worse)."""
+    """The image with each region tinted by its MRC-KL change against None (red = worse), on a
+    symmetric scale of at least ±``HEAT_MIN_RANGE_BITS``; changes within the noise floor are
+    not drawn, so a near-zero effect looks like one."""
     change = region_change(diagnosis, condition)
-    heat = overlay.region_heat(diagnosis.unit_boxes, change, diagnosis.example.image_size)
+    floor = noise_floor_bits(diagnosis)
+    shown = np.where(np.abs(change) > floor, change, np.nan)
+    heat = overlay.region_heat(diagnosis.unit_boxes, shown, diagnosis.example.image_size)
+    finite = np.abs(change[np.isfinite(change)])
+    scale = max(HEAT_MIN_RANGE_BITS, float(finite.max()) if finite.size else 0.0)
     return overlay.image_figure(
-        image, diagnosis.example.phrases, diagnosis.phrase_index, heat=heat,
-        heat_title=f"{CONDITION_LABELS[condition]} − None", height=height,
+        image, diagnosis.example.phrases, diagnosis.phrase_index, heat=heat, heat_range=scale,
+        heat_title=f"{CONDITION_LABELS[condition]} − None (bits); |change| ≤ {floor:.3f} not drawn",
+        height=height,
     )
 
 
@@ -223,6 +247,8 @@ def dataset_figure(summary_frame: pd.DataFrame, paper: pd.DataFrame | None = Non
                     x=[CONDITION_LABELS[c] for c in conditions], y=part["bits"], name=f"{name} (paper)",
                     legendgroup=f"paper-{name}", showlegend=col == 1, offsetgroup=f"paper-{i}",
                     marker=dict(color=PAPER_COLOUR, opacity=0.35 + 0.12 * i, pattern=dict(shape="/")),
+                    text=[name] * len(conditions), textposition="auto", textangle=-90,  # named on the bar
+                    textfont=dict(size=11), cliponaxis=False, constraintext="none",
                     customdata=[[side, c] for c in conditions],  # a click lists this run's phrases
                     hovertemplate="%{x}: %{y:.3f} bits<extra>" + f"{name}, published (Flickr30k val)" + "</extra>",
                 ), row=1, col=col)
@@ -240,3 +266,36 @@ def effect_table(results: pd.DataFrame, side: str, condition: str) -> pd.DataFra
     order = table["bits"] if condition == "none" else table["effect"]  # None: the hardest first
     table = table.assign(_order=order).sort_values("_order", ascending=False).drop(columns="_order")
     return table[["example_id", "phrase_index", "phrase", "bits", "effect"]].reset_index(drop=True)
+
+
+def default_token(tokens: pd.DataFrame) -> int:
+    """The masked sub-token to open the top predictions on: the phrase's most informative
+    content word, i.e. the one whose loss the image changes most (All − None, in bits), skipping
+    function words ("a", "the", ...) unless the phrase has nothing else."""
+    if tokens.empty:
+        return 0
+    table = tokens.pivot_table(index=["token_index", "token"], columns="condition", values="mlm_bits")
+    gain = (table["all"] - table["none"]) if {"all", "none"} <= set(table.columns) else table.iloc[:, 0]
+    gain = gain.reset_index(name="gain")
+    content = gain[~gain["token"].str.lower().isin(FUNCTION_WORDS) & gain["token"].str.isalnum()]
+    chosen = content if not content.empty else gain
+    return int(chosen.sort_values("gain", ascending=False, kind="stable")["token_index"].iloc[0])
+
+
+def for_slides(fig: go.Figure, font_px: int = 16, margin_px: int | None = None) -> go.Figure:
+    """A copy of ``fig`` for a projector or a slide: every text at least ``font_px`` (titles,
+    subplot titles, ticks, legend, bar labels) and, with ``margin_px``, margins that leave room
+    for the axis labels (axes grow their margins to fit their tick labels)."""
+    fig = go.Figure(fig)
+    fig.update_layout(font=dict(size=font_px))
+    if fig.layout.title and fig.layout.title.text:
+        fig.update_layout(title_font_size=font_px + 2)
+    for annotation in fig.layout.annotations:  # subplot titles and badges
+        annotation.font.size = max(font_px, annotation.font.size or 0)
+    fig.update_traces(textfont_size=font_px, selector=dict(type="bar"))
+    fig.update_xaxes(automargin=True, tickfont_size=font_px)
+    fig.update_yaxes(automargin=True, tickfont_size=font_px)
+    if margin_px is not None:
+        top = margin_px + (font_px * 2 if fig.layout.title and fig.layout.title.text else 0)
+        fig.update_layout(margin=dict(l=margin_px, r=margin_px, t=top, b=margin_px))
+    return fig

@@ -30,12 +30,18 @@ __all__ = [
     "thumbnail",
 ]
 
-# Readable on white and on near-black backgrounds.
+# Okabe & Ito's colour-blind-safe palette (black left out: it vanishes on the dark theme), in
+# an order whose first colours stay far apart under protanopia, deuteranopia and tritanopia
+# (tests/test_colours.py simulates them).
 PHRASE_COLOURS: tuple[str, ...] = (
-    "#e6194b", "#1f9e3a", "#3b82f6", "#f58231", "#a855f7", "#0eb5c9", "#e0339e", "#9ab00f",
+    "#E69F00", "#0072B2", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
 )
 REGION_COLOUR = "rgba(140, 140, 140, 0.55)"  # detector regions, faint grey on either theme
-ABLATED_COLOUR = "#ef4444"
+# Replaced regions and the MRC target are marked by outline only (never a fill that recolours
+# the objects whose colour words are masked): a dark dashed line on a white halo, neutral to
+# every phrase colour and visible on light and dark pixels alike.
+MARK_COLOUR, MARK_HALO = "#111111", "rgba(255, 255, 255, 0.9)"
+ABLATED_COLOUR = MARK_COLOUR  # the name other modules know
 DISPLAY_MAX_SIDE = 900  # the image travels to the browser downscaled to this
 
 
@@ -154,23 +160,24 @@ def _rect(box, colour: str, width: float, dash: str = "solid", fill: str = "rgba
 
 def _region_shapes(fig: go.Figure, region_boxes: np.ndarray | None, ablated: np.ndarray | None,
                    target: int | None) -> list[dict]:
-    """Detector regions (faint grey, or dashed red when replaced) and the MRC target with its badge."""
+    """Detector regions (faint grey, or a dashed outline when replaced) and the MRC target with its badge."""
     shapes: list[dict] = []
     if region_boxes is None or not len(region_boxes):
         return shapes
     ablated = np.zeros(len(region_boxes), bool) if ablated is None else np.asarray(ablated, bool)
     for index, box in enumerate(region_boxes):
         if ablated[index]:
-            shapes.append(_rect(box, ABLATED_COLOUR, 1.6, "dash", "rgba(239, 68, 68, 0.10)",
-                                f"region {index} (ablated)"))
+            shapes.append(_rect(box, MARK_HALO, 3.2, name=f"region {index} (ablated, halo)"))
+            shapes.append(_rect(box, MARK_COLOUR, 1.6, "dash", name=f"region {index} (ablated)"))
         else:
             shapes.append(_rect(box, REGION_COLOUR, 1.0, name=f"region {index}"))
     if target is not None and 0 <= target < len(region_boxes):
-        shapes.append(_rect(region_boxes[target], ABLATED_COLOUR, 3.0, "dot", name="MRC target"))
+        shapes.append(_rect(region_boxes[target], MARK_HALO, 4.5, name="MRC target (halo)"))
+        shapes.append(_rect(region_boxes[target], MARK_COLOUR, 3.0, "dot", name="MRC target"))
         x1, y1 = region_boxes[target][:2]
         fig.add_annotation(x=float(x1), y=float(y1), text="target", showarrow=False,
                            xanchor="left", yanchor="top",  # inside the box: never clipped
-                           font=dict(color="white", size=11), bgcolor=ABLATED_COLOUR, borderpad=1)
+                           font=dict(color="white", size=11), bgcolor=MARK_COLOUR, borderpad=1)
     return shapes
 
 
@@ -183,12 +190,15 @@ def image_figure(
     target: int | None = None,
     heat: np.ndarray | None = None,
     heat_title: str = "",
+    heat_range: float | None = None,
     height: int = 420,
     selectable: bool = False,
 ) -> go.Figure:
-    """The image with detector regions (faint), ablated regions (dashed red), the MRC target,
+    """The image with detector regions (faint), ablated regions (dashed outline), the MRC target,
     and each phrase's gold boxes in its colour (the selected phrase drawn thickest).
 
+    ``heat_range``: the colour scale runs over [-heat_range, heat_range] (symmetric, so white is
+    no change); None centres it on zero and lets plotly pick the ends.
     ``selectable`` adds an invisible grid of points and box-select drag mode, so a dragged
     rectangle comes back as a selection (the app turns it into a gold box).
     """
@@ -207,7 +217,8 @@ def image_figure(
         rows, cols = heat.shape
         fig.add_trace(go.Heatmap(
             z=heat, x0=width_px / cols / 2, dx=width_px / cols, y0=height_px / rows / 2,
-            dy=height_px / rows, colorscale="RdBu", reversescale=True, zmid=0, opacity=0.55,
+            dy=height_px / rows, colorscale="RdBu", reversescale=True, opacity=0.55,
+            **(dict(zmin=-heat_range, zmax=heat_range) if heat_range else dict(zmid=0)),
             hoverongaps=False, colorbar=dict(title=dict(text=heat_title, side="right"), thickness=12),
             hovertemplate="change %{z:.3f} bits<extra></extra>", name="change",
         ))

@@ -16,11 +16,12 @@ import numpy as np
 
 from ..protocol import LANG4VIS, PAPER, VIS4LANG, AblationSettings
 
-__all__ = ["ViewState", "Key", "VIEWS", "BUILTIN_WORLDS", "CHOICES", "from_query", "to_query", "parse_box",
-           "format_box", "selection_box"]
+__all__ = ["ViewState", "Key", "VIEWS", "BUILTIN_WORLDS", "CHOICES", "THRESHOLD_MAX", "from_query", "to_query",
+           "parse_box", "format_box", "selection_box", "parse_deck", "format_deck"]
 
 VIEWS: tuple[str, ...] = ("example", "dataset", "about")
 BUILTIN_WORLDS: tuple[str, ...] = ("demo", "demo-lang")  # datasets whose regions have gold classes
+THRESHOLD_MAX = 0.95  # the largest threshold the sidebar's slider offers; a link above it is clamped
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class ViewState:
     features: str = ""  # a flickr30k:PATH dataset's region features (TSV, LMDB or .npz folder)
     images: str = ""  # a flickr30k:PATH dataset's images folder (optional)
     region_labels: str = "silver"  # built-in worlds: MRC-KL against the detector (silver) or gold classes
+    present: bool = False  # presenter mode: big image and headline, the story in one line
+    deck: str = ""  # the presenter's list of examples, "EXAMPLE:PHRASE,..." (see parse_deck)
 
     def model_options(self) -> dict[str, str]:
         """Keyword options of the model spec (only volta:ARCH takes one: its checkpoint)."""
@@ -77,6 +80,7 @@ class Key:
     CAPTION_EDIT, BOX_EDIT, WORDS = "caption_edit", "box_edit", "words"
     CHECKPOINT, FEATURES, IMAGES = "checkpoint", "features", "images"
     REGION_LABELS = "region_labels"
+    PRESENT, DECK = "present", "deck"
     # page bookkeeping (leading underscore: never a widget)
     LAST_STATE = "_state"  # the state the last run ended with
     LINK_PROBLEMS = "link_problems"  # what was wrong with the opening link, shown once
@@ -92,19 +96,23 @@ class Key:
     # example view: editors, charts, exports
     CAPTION_INPUT, REDRAW = "caption_input", "redraw"
     BOX_INPUTS = ("box_x1", "box_y1", "box_x2", "box_y2")
+    BOX_FORM = "box_form"  # the four box inputs, applied together
     IMAGE_SELECT, IMAGE_PLAIN = "image_select", "image_plain"
     TOKEN_INDEX, CLASS_REGION = "token_index", "class_region"
     FIG_TOKENS, FIG_TOPK, FIG_REGIONS = "fig_tokens", "fig_topk", "fig_regions"
     FIG_CLASSES, FIG_HEAT = "fig_classes", "fig_heat"
     EXPORT_FIGURE, HTML_EXPORT, PNG_EXPORT = "export_figure", "html_export", "png_export"
+    ZIP_EXPORT = "zip_export"
+    # presenter mode
+    DECK_PREVIOUS, DECK_NEXT, DECK_EDIT = "deck_previous", "deck_next", "deck_edit"
     # dataset view
     SHOW_PAPER, DATASET_CHART = "show_paper", "dataset_chart"
     PAPER_FIGURE = "paper_figure"  # + _NAME: the paper's figures beside this run
     BAR_SIDE, BAR_CONDITION, OPEN_ROW = "bar_side", "bar_condition", "open_row"
 
     # what another phrase resets (its own gold box), and what another example resets (all edits)
-    PHRASE_RESETS = (*BOX_INPUTS, REDRAW, APPLIED_SELECTION)
-    EXAMPLE_RESETS = (CAPTION_INPUT, *BOX_INPUTS, REDRAW)
+    PHRASE_RESETS = (*BOX_INPUTS, REDRAW, APPLIED_SELECTION, TOKEN_INDEX)
+    EXAMPLE_RESETS = (CAPTION_INPUT, *BOX_INPUTS, REDRAW, TOKEN_INDEX)
 
     @staticmethod
     def of_field(name: str) -> str:
@@ -166,9 +174,22 @@ def from_query(params: Mapping) -> tuple[ViewState, list[str]]:
                 AblationSettings(threshold=value)
                 if not math.isfinite(value):
                     raise ValueError
+                if value > THRESHOLD_MAX:
+                    problems.append(f"link: threshold={raw} is above the largest the slider offers; "
+                                    f"using {THRESHOLD_MAX:g}")
+                    value = THRESHOLD_MAX
                 values[f.name] = value
             except ValueError:
-                problems.append(f"link: threshold={raw!r} must be a number in [0, 1); using {default}")
+                problems.append(f"link: threshold={raw!r} must be a number from 0 to {THRESHOLD_MAX:g}; "
+                                f"using {default}")
+        elif f.name == "present":
+            values[f.name] = raw.lower() in ("1", "true", "yes", "on")
+        elif f.name == "deck":
+            entries, bad = parse_deck(raw)
+            values[f.name] = format_deck(entries)
+            if bad:
+                problems.append(f"link: deck entries {', '.join(map(repr, bad))} are not EXAMPLE:PHRASE; "
+                                "left out")
         elif f.name == "box":
             if raw:
                 try:
@@ -192,8 +213,30 @@ def to_query(state: ViewState) -> dict[str, str]:
     out = {}
     for key, value in asdict(state).items():
         if key in ("model", "view") or value != getattr(_DEFAULT, key):
-            out[key] = f"{value:g}" if isinstance(value, float) else str(value)
+            if isinstance(value, bool):
+                out[key] = "1" if value else "0"
+            else:
+                out[key] = f"{value:g}" if isinstance(value, float) else str(value)
     return out
+
+
+def parse_deck(text: str) -> tuple[list[tuple[str, int]], list[str]]:
+    """"ex0:1,ex4:0" -> ([("ex0", 1), ("ex4", 0)], entries that are not EXAMPLE:PHRASE).
+    An entry without ":PHRASE" opens on phrase 0."""
+    entries, bad = [], []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        example_id, _, phrase = part.rpartition(":") if ":" in part else (part, "", "0")
+        if example_id and phrase.isdigit():
+            entries.append((example_id, int(phrase)))
+        else:
+            bad.append(part)
+    return entries, bad
+
+
+def format_deck(entries) -> str:
+    return ",".join(f"{example_id}:{phrase}" for example_id, phrase in entries)
 
 
 def parse_box(text: str) -> np.ndarray:

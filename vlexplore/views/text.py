@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["WHAT_AM_I_LOOKING_AT", "UPLOAD_DETECTOR_NOTE", "example_label", "baseline_caption", "literal"]
+__all__ = ["WHAT_AM_I_LOOKING_AT", "UPLOAD_DETECTOR_NOTE", "PAPER_URL", "example_label", "baseline_caption",
+           "literal", "in_app_words", "story_line", "model_line", "FUNCTION_WORDS"]
 
+# Words that carry little of what the image shows; the masked token the page opens on is the
+# phrase's most informative word that is not one of these.
+FUNCTION_WORDS = frozenset((
+    "a", "an", "the", "one", "two", "three", "this", "that", "these", "those", "some", "any", "his", "her",
+    "its", "their", "my", "your", "our", "of", "in", "on", "at", "to", "with", "and", "or", "is", "are",
+    "was", "were", "be", "there", "here", "by", "for", "from", "next", "above", "below", "left", "right",
+))
+
+PAPER_URL = "https://aclanthology.org/2021.emnlp-main.775/"
 # Characters that make Markdown (CommonMark, GFM, Streamlit's :colour[...] and $math$) or HTML
 # anywhere in a line; and the markers that make a block (heading, quote, list) at a line's start.
 _LITERAL = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\\`*_[]$~|:"})
@@ -33,7 +43,7 @@ part of one modality and measuring how much worse the model predicts the other.
 by `[MASK]` and the model must guess them. We read the loss of the true words in **bits**
 (lower = better) in three conditions:
 *None* — the image is intact; *Object* — the detector regions that overlap the phrase's gold
-box (dashed red on the image) are replaced by the average region feature; *All* — every
+box (dashed outlines on the image) are replaced by the average region feature; *All* — every
 region is replaced. If the loss rises from None to Object, the model was looking at the object.
 
 **Language-for-vision (MRC-KL).** The regions under the phrase are zeroed, and the model must
@@ -76,3 +86,54 @@ def baseline_caption(*sources: str) -> str:
     """What replaced the ablated input of a result (``Baseline.source``, as the result records
     it), never called the paper's when it is not."""
     return "Baseline: " + "; ".join(BASELINE_WORDS.get(source, source) for source in sources) + "."
+
+
+# The library and CLI name flags and keyword arguments; on the page the same advice names the
+# sidebar's fields. (pattern, replacement), applied in order.
+_APP_WORDING: tuple[tuple[str, str], ...] = (
+    (r"pass --model (\S+?) --checkpoint PATH", r"type \1 as the model in the sidebar, with its checkpoint file"),
+    (r"pass --model (\S+)", r"type \1 as the model in the sidebar"),
+    (r"--model (\S+?) --checkpoint PATH", r"the model \1 with its checkpoint file"),
+    (r"--model (\S+)", r"the model \1"),
+    (r"pass --checkpoint PATH \(checkpoint=PATH in Python\)", "type its checkpoint file in the sidebar"),
+    (r"--checkpoint", "the checkpoint file"),
+    (r"\(--features\)", "(type the region features path in the sidebar)"),
+    (r"vlexplore does not download unless asked: ", "the app does not download models: "),
+    (r"(?:unset it and )?pass allow_download=True to fetch it here",
+     "download it first on a machine with network and type its folder as hf:DIR"),
+    (r"invalid literal for int\(\) with base 10: ('[^']*')", r"\1 is not a whole number"),
+    (r"Image size \(\d+ pixels\) exceeds limit of \d+ pixels, could be decompression bomb DOS attack\.?",
+     "more pixels than the app reads"),
+    (r" \(or raise max_pixels\)", ""),
+)
+
+
+def in_app_words(message: str) -> str:
+    """A library message as the page says it: advice about CLI flags and keyword arguments
+    becomes advice about the sidebar; Python and Pillow internals become plain words."""
+    for pattern, replacement in _APP_WORDING:
+        message = re.sub(pattern, replacement, message)
+    return message
+
+
+def story_line(phrase: str, words_lost_bits: float, region_lost_bits: float) -> str:
+    """The paper's finding for one phrase in one sentence: what removing the image costs the
+    words, and what removing the words costs the region (NaN: not measured)."""
+
+    def costs(bits: float, digits: int) -> str:
+        return f"{'loses' if bits >= 0 else 'gains'} **{abs(bits):.{digits}f} bits**"
+
+    first = f"Without its regions, the model {costs(words_lost_bits, 2)} on \u201c{literal(phrase)}\u201d"
+    if region_lost_bits != region_lost_bits:  # NaN
+        return first + "; the words' effect on its region cannot be measured here."
+    return first + f"; without the words, it {costs(region_lost_bits, 3)} on this region."
+
+
+def model_line(spec: str, description: str, builtin: bool) -> str:
+    """Which model the page shows, in words, with the paper the method comes from."""
+    what = description or "a model loaded from " + spec
+    if builtin:  # one line: what it is; its size when the description gives it
+        size = re.search(r"[\d.]+ M parameters", what)
+        what = ("a toy model of synthetic shapes" + (f" ({size.group(0)})" if size else "")
+                + " that ships with vlexplore, not one of the paper's models")
+    return f"**Model {literal(spec)}**: {literal(what)}. Method: [Frank, Bugliarello & Elliott, EMNLP 2021]({PAPER_URL})."

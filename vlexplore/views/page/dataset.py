@@ -9,9 +9,9 @@ from ...diagnostics import paper_results, results_frame, summarize, summary_fram
 from ...engine import diagnose_dataset
 from ...protocol import LANG4VIS, VIS4LANG
 from ...runs import run_frame
-from .. import figures, paper_figures
+from .. import figures, paper_figures, sources
 from ..state import Key
-from ..text import WHAT_AM_I_LOOKING_AT, baseline_caption, literal
+from ..text import WHAT_AM_I_LOOKING_AT, baseline_caption, in_app_words, literal, model_line
 from . import session
 
 LABEL = figures.CONDITION_LABELS
@@ -26,7 +26,7 @@ def dataset_run() -> tuple[list, list[str]] | None:
         model = session.get_model(session.model_source())
         dataset = session.get_dataset(session.dataset_source())
     except ValueError as error:
-        st.error(literal(error))
+        st.error(literal(in_app_words(str(error))))
         return None
     settings = session.current_state().settings()
     key = (session.model_source(), session.dataset_source(), settings)
@@ -43,7 +43,7 @@ def dataset_run() -> tuple[list, list[str]] | None:
                 done = len(results) + len(skipped)
                 bar.progress(min(1.0, done / max(total, 1)), text=f"Diagnosed {done} of {total} phrases …")
         except (ValueError, RuntimeError) as error:  # e.g. a model that does not fit these features
-            st.error(literal(f"{s[Key.MODEL]} could not be run on {s[Key.DATASET]}: {error}"))
+            st.error(literal(in_app_words(f"{s[Key.MODEL]} could not be run on {s[Key.DATASET]}: {error}")))
             return None
         finally:
             bar.empty()
@@ -60,6 +60,8 @@ def summary_section(results: list, skipped: list[str]) -> None:
     s = st.session_state
     summary = summarize(results)
     st.subheader(literal(f"{s[Key.MODEL]} on {s[Key.DATASET]}: {summary['n']} phrases"))
+    model = session.get_model(session.model_source())  # cached; it ran the set
+    st.caption(model_line(s[Key.MODEL], getattr(model, "description", ""), s[Key.MODEL] in sources.BUILTIN_MODELS))
     st.caption(baseline_caption(*sorted({result.baseline for result in results})))  # as the results record
     if skipped:
         with st.expander(f"{len(skipped)} phrases skipped"):
@@ -75,8 +77,20 @@ def summary_section(results: list, skipped: list[str]) -> None:
     for point in points:
         data = point.get("customdata")
         if data and data[0] in SIDE_NAMES:
+            if (s.get(Key.BAR_SIDE), s.get(Key.BAR_CONDITION)) != (data[0], data[1]):
+                s.pop(Key.OPEN_ROW, None)  # another bar, another list: its choice starts at the top
             s[Key.BAR_SIDE], s[Key.BAR_CONDITION] = data[0], data[1]
             break
+
+
+def forget_row() -> None:
+    st.session_state.pop(Key.OPEN_ROW, None)
+
+
+def open_chosen_row() -> None:
+    """Open the phrase the "Open a phrase" box shows now (read at the click, never a stale row)."""
+    example_id, _, phrase = st.session_state[Key.OPEN_ROW].rpartition(":")
+    session.open_example(example_id, int(phrase), "example")
 
 
 PAPER_FIGURE_TITLES = {
@@ -106,21 +120,26 @@ def phrases_section(results: list) -> None:
     s = st.session_state
     c1, c2 = st.columns(2)
     session.keep_choice(Key.BAR_SIDE, tuple(SIDE_NAMES), "vis4lang")
-    side = c1.radio("Side", tuple(SIDE_NAMES), key=Key.BAR_SIDE, horizontal=True, format_func=SIDE_NAMES.get)
+    side = c1.radio("Side", tuple(SIDE_NAMES), key=Key.BAR_SIDE, horizontal=True, format_func=SIDE_NAMES.get,
+                    on_change=forget_row)
     conditions = VIS4LANG if side == "vis4lang" else LANG4VIS
     if s.get(Key.BAR_CONDITION) not in conditions:
         s[Key.BAR_CONDITION] = conditions[1]
-    condition = c2.radio("Condition", conditions, key=Key.BAR_CONDITION, horizontal=True, format_func=LABEL.get)
+    condition = c2.radio("Condition", conditions, key=Key.BAR_CONDITION, horizontal=True, format_func=LABEL.get,
+                         on_change=forget_row)
     frame = results_frame(results)
     table = figures.effect_table(frame, side, condition)
     st.markdown(f"**Phrases behind {SIDE_NAMES[side]} {LABEL[condition]}**, largest effect (vs None) first")
     st.dataframe(table, hide_index=True, height=240)
     if not table.empty:
-        pick = st.selectbox("Open a phrase", list(range(min(len(table), 200))), key=Key.OPEN_ROW,
-                            format_func=lambda i: f"{table.example_id[i]} · {table.phrase[i]} "
-                                                  f"({table.effect[i]:+.3f} bits)")
-        st.button("Open in the example view", on_click=session.open_example, type="primary",
-                  args=(table.example_id[pick], int(table.phrase_index[pick]), "example"))
+        rows = table.head(200)
+        labels = {f"{r.example_id}:{r.phrase_index}": f"{r.example_id} · {r.phrase} ({r.effect:+.3f} bits)"
+                  for r in rows.itertuples()}
+        # set, never left to the widget: a value the browser holds from an older list would show
+        # blank (or stale) while the server already opened on another row
+        s[Key.OPEN_ROW] = s.get(Key.OPEN_ROW) if s.get(Key.OPEN_ROW) in labels else next(iter(labels))
+        st.selectbox("Open a phrase", list(labels), key=Key.OPEN_ROW, format_func=labels.get)
+        st.button("Open in the example view", on_click=open_chosen_row, type="primary")
     st.download_button("All phrases (CSV)", frame.to_csv(index=False).encode(),
                        f"{s[Key.MODEL]}_{s[Key.DATASET]}_phrases.csv", "text/csv")
 

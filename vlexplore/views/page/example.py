@@ -16,9 +16,9 @@ from ...models.base import VLModel
 from ...protocol import LANG4VIS, VIS4LANG
 from ...records import Example
 from .. import examples as ex
-from .. import figures, overlay
+from .. import export, figures, overlay, sources
 from ..state import Key, format_box, parse_box, selection_box
-from ..text import baseline_caption, literal
+from ..text import baseline_caption, literal, model_line
 from . import session
 from .picker import show
 
@@ -36,6 +36,7 @@ class ExampleView:
     phrase_index: int = 0  # the chosen phrase in ``edited``
     image: np.ndarray | None = None
     diagnosis: Diagnosis | None = None
+    phrase_labels: list[str] = field(default_factory=list)  # the phrase choices, as the edited caption reads
     edit_messages: list[tuple[str, str]] = field(default_factory=list)  # under the editors
     messages: list[tuple[str, str]] = field(default_factory=list)  # under the image
 
@@ -58,10 +59,41 @@ def compute(example: Example) -> ExampleView:
         return view
     apply_box_selection(example)
     view.edited, view.phrase_index = edit(example, view.edit_messages)
+    view.phrase_labels = phrase_labels(example)
     view.image = picture(view.edited or example, view.messages)
     if view.edited is not None:
+        flag_unknown_words(view)
         diagnose_edited(view)
     return view
+
+
+def phrase_labels(example: Example) -> list[str]:
+    """The phrase choices as the caption being edited reads them (an edit inside a phrase
+    renames it; a phrase the edit removed says so)."""
+    caption = " ".join(str(st.session_state.get(Key.CAPTION_INPUT, "")).split())
+    relocated = ex.relocate_phrases(example, caption) if caption and caption != example.caption \
+        else example.phrases
+    return [(now.text if now is not None else f"{old.text} (not in the caption)")
+            + ("" if len(old.boxes) else " (no box)") for old, now in zip(example.phrases, relocated, strict=True)]
+
+
+def flag_unknown_words(view: ExampleView) -> None:
+    """Words the model cannot spell are said before any score is read (they become [UNK])."""
+    edited, model = view.edited, view.model
+    unknown = ex.unknown_words(getattr(model, "tokenizer", None), edited.caption)
+    if not unknown:
+        return
+    own = set(edited.phrases[view.phrase_index].text.split())
+    in_phrase = [w for w in unknown if w in own]
+    others = [w for w in unknown if w not in own]
+    vocabulary = f"{st.session_state[Key.MODEL]}'s vocabulary"
+    if in_phrase:
+        view.edit_messages.append(("warning", f"{', '.join(map(repr, in_phrase))} not in {vocabulary}: the model "
+                                              "sees an unknown-word token there, so its loss on these words "
+                                              "measures nothing. Use words the model knows."))
+    if others:
+        view.edit_messages.append(("info", f"{', '.join(map(repr, others))} not in {vocabulary}: the model reads "
+                                           "an unknown-word token in their place."))
 
 
 def picture(example: Example, messages: list) -> np.ndarray:
@@ -84,11 +116,15 @@ def apply_box_selection(example: Example) -> None:
             s[key] = float(value)
 
 
-def seed_editors(example: Example) -> None:
+def seed_editors(example: Example, messages: list) -> None:
     """Start the editors from the example (or from the link's edits) where they are empty."""
     s = st.session_state
     s.setdefault(Key.CAPTION_INPUT, s[Key.CAPTION_EDIT] or example.caption)
-    if s.pop(Key.PICK_PHRASE, False) or int(s[Key.PHRASE]) >= len(example.phrases):
+    picked = s.pop(Key.PICK_PHRASE, False)
+    if not picked and int(s[Key.PHRASE]) >= len(example.phrases):
+        messages.append(("warning", f"There is no phrase {int(s[Key.PHRASE])} in this example (it has "
+                                    f"{len(example.phrases)}); showing its first phrase with a box."))
+    if picked or int(s[Key.PHRASE]) >= len(example.phrases):
         s[Key.PHRASE] = (example.diagnosable_phrases() or [0])[0]
     chosen = example.phrases[int(s[Key.PHRASE])]
     width, height = example.image_size
@@ -111,7 +147,7 @@ def edit(example: Example, messages: list) -> tuple[Example | None, int]:
     if not example.phrases:
         messages.append(("warning", "This example has no phrase."))
         return None, 0
-    seed_editors(example)
+    seed_editors(example, messages)
     caption = s[Key.CAPTION_INPUT]
     box = [s[key] for key in Key.BOX_INPUTS] if s.get(Key.REDRAW) else None
     s[Key.BOX_EDIT] = format_box(box) if box is not None else ""
@@ -147,14 +183,17 @@ def diagnose_edited(view: ExampleView) -> None:
 
 
 # ---------------------------------------------------------------- draw, in page order
-def image_section(view: ExampleView) -> None:
-    """The picture with gold boxes, regions, what is replaced and the MRC target; drag to redraw."""
+def image_section(view: ExampleView, column_px: int = IMAGE_COLUMN_PX, max_px: int = 480,
+                  font_px: int | None = None) -> None:
+    """The picture with gold boxes, regions, what is replaced and the MRC target; drag to redraw.
+    ``column_px``: the column's width; the plot is as tall as the picture there, at most ``max_px``;
+    ``font_px``: its labels at least this large (presenter mode)."""
     if view.edited is None:
         st.plotly_chart(overlay.image_figure(view.image, view.example.phrases), key=Key.IMAGE_PLAIN,
                         config={"displaylogo": False})
         return
     edited, diagnosis, shown = view.edited, view.diagnosis, st.session_state[Key.VIS4LANG]
-    height = image_height(edited)
+    height = image_height(edited, column_px, max_px)
     if diagnosis is None:
         fig = overlay.image_figure(view.image, edited.phrases, view.phrase_index,
                                    edited.regions.boxes if edited.regions is not None else None,
@@ -166,35 +205,50 @@ def image_section(view: ExampleView) -> None:
         fig = overlay.image_figure(view.image, edited.phrases, view.phrase_index, boxes, ablated,
                                    diagnosis.alignment.target if view.regions_model else None,
                                    selectable=True, height=height)
+    fig = figures.for_slides(fig, font_px) if font_px else fig
     st.plotly_chart(fig, key=Key.IMAGE_SELECT, on_select="rerun", selection_mode="box",
                     config={"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d"]})
-    st.caption(f"Gold boxes in the phrase colours · grey: detector regions · dashed red: replaced under "
+    st.caption(f"Gold boxes in the phrase colours · grey: detector regions · dashed outline: replaced under "
                f"**{LABEL[shown]}** · dotted: MRC target. Drag a rectangle to redraw the phrase's box.")
 
 
-def image_height(example: Example, column_px: int = IMAGE_COLUMN_PX) -> int:
+def image_height(example: Example, column_px: int = IMAGE_COLUMN_PX, max_px: int = 480) -> int:
     """Plot height that fits the picture's aspect in the left column (no empty band)."""
     width, height = example.image_size
-    return int(min(480, max(240, column_px * height / width)))
+    return int(min(max_px, max(240, column_px * height / width)))
 
 
 def caption_section(view: ExampleView) -> None:
     """The editors (caption, phrase, other words, redrawn box), then the caption in colour."""
-    s, example = st.session_state, view.example
+    s = st.session_state
     st.text_input("Caption (edit to see what the model does with other words)", key=Key.CAPTION_INPUT)
-    phrases = example.phrases
-    if phrases:
-        st.radio("Phrase", list(range(len(phrases))), key=Key.PHRASE, horizontal=True,
-                 on_change=session.phrase_changed,
-                 format_func=lambda i: literal(phrases[i].text) + ("" if len(phrases[i].boxes) else " (no box)"))
+    if phrase_choice(view):
         with st.expander("Other words, or redraw the box", expanded=bool(s.get(Key.REDRAW) or s[Key.WORDS])):
             st.text_input("Ablate other words of the caption (with this phrase's box)", key=Key.WORDS,
                           placeholder="e.g. walks", help="Leave empty to ablate the phrase itself.")
             st.toggle("Redraw the box (drag on the image, or type)", key=Key.REDRAW)
             if s[Key.REDRAW]:
-                for column, key in zip(st.columns(4), Key.BOX_INPUTS, strict=True):
-                    column.number_input(key[-2:], key=key, step=1.0, format="%.0f")
+                with st.form(Key.BOX_FORM, border=False):  # one run per box, not one per field
+                    for column, key in zip(st.columns(4), Key.BOX_INPUTS, strict=True):
+                        column.number_input(key[-2:], key=key, step=1.0, format="%.0f")
+                    st.form_submit_button("Apply box", help="Or press Enter in a field.")
     show(view.edit_messages)
+    coloured_caption(view)
+
+
+def phrase_choice(view: ExampleView) -> bool:
+    """The phrase radio (as the edited caption reads); False when the example has no phrase."""
+    labels, s = view.phrase_labels, st.session_state
+    if labels:
+        # sent to the browser every run: it holds the chosen option's label, which a caption edit
+        # renames, and would show no choice at all under the new label otherwise
+        s[Key.PHRASE] = int(s[Key.PHRASE])
+        st.radio("Phrase", list(range(len(labels))), key=Key.PHRASE, horizontal=True,
+                 on_change=session.phrase_changed, format_func=lambda i: literal(labels[i]))  # phrases are user text
+    return bool(labels)
+
+
+def coloured_caption(view: ExampleView) -> None:
     if view.edited is not None:
         st.markdown(overlay.caption_html(view.edited.caption, view.edited.phrases, view.phrase_index),
                     unsafe_allow_html=True)
@@ -218,16 +272,45 @@ def scores_section(view: ExampleView) -> None:
     v4l, l4v = diagnosis.scores["vis4lang"], diagnosis.scores["lang4vis"]
     shown_v4l, shown_l4v = s[Key.VIS4LANG], s[Key.LANG4VIS]
     c1, c2, c3 = st.columns(3)
-    c1.metric(f"MLM loss, {LABEL[shown_v4l]}", f"{v4l[shown_v4l]:.2f} bits", delta_color="inverse",
-              delta=None if shown_v4l == "none" else f"{v4l[shown_v4l] - v4l['none']:+.2f}")
+    change_metric(c1, "MLM loss", shown_v4l, v4l, 2)
     if math.isnan(l4v[shown_l4v]):
-        c2.metric("MRC-KL", "n/a")
+        c2.metric("MRC-KL", "n/a", help=not_scored_reason(diagnosis))
     else:
-        c2.metric(f"MRC-KL, {LABEL[shown_l4v]}", f"{l4v[shown_l4v]:.3f} bits", delta_color="inverse",
-                  delta=None if shown_l4v == "none" else f"{l4v[shown_l4v] - l4v['none']:+.3f}")
+        change_metric(c2, "MRC-KL", shown_l4v, l4v, 3)
     c3.metric("Aligned regions", f"{len(diagnosis.alignment.aligned)} of {len(diagnosis.unit_boxes)}")
+    if math.isnan(l4v[shown_l4v]):
+        st.caption(f"MRC-KL n/a: {not_scored_reason(diagnosis)}.")
     st.caption("Arrows: change against None (red = worse prediction).")
     st.caption(baseline_caption(diagnosis.baseline.source))  # the one this result used, as it records it
+
+
+def change_metric(column, name: str, shown: str, scores: dict, digits: int) -> None:
+    """A score in bits with its change against None; a change that rounds to zero has no arrow."""
+    delta, colour, arrow = None, "inverse", "auto"
+    if shown != "none":
+        change = scores[shown] - scores["none"]
+        delta = f"{change:+.{digits}f}"
+        if float(delta) == 0:
+            delta, colour, arrow = f"{0:.{digits}f} (no change)", "off", "off"
+    column.metric(f"{name}, {LABEL[shown]}", f"{scores[shown]:.{digits}f} bits", delta=delta,
+                  delta_color=colour, delta_arrow=arrow)
+
+
+def not_scored_reason(diagnosis: Diagnosis) -> str:
+    """Why the headline MRC-KL has no value for this phrase, in words."""
+    if diagnosis.lang4vis_note:
+        return diagnosis.lang4vis_note
+    settings = diagnosis.settings
+    if diagnosis.alignment.target is None:
+        return (f"no detector region overlaps the phrase's box by more than {settings.threshold:g} "
+                f"({settings.alignment.upper()}), so there is no target region to score")
+    return "the model gave no region prediction at the target region"
+
+
+def model_section(view: ExampleView) -> None:
+    """One line naming the model for what it is, with the paper linked."""
+    st.caption(model_line(st.session_state[Key.MODEL], getattr(view.model, "description", ""),
+                          st.session_state[Key.MODEL] in sources.BUILTIN_MODELS))
 
 
 def messages_section(view: ExampleView) -> None:
@@ -242,6 +325,8 @@ def language_tab(view: ExampleView) -> dict:
     st.plotly_chart(figs["tokens"], key=Key.FIG_TOKENS)
     tokens = diagnosis.tokens
     n_tokens = int(tokens["token_index"].max()) + 1 if not tokens.empty else 1
+    if st.session_state.get(Key.TOKEN_INDEX) not in range(n_tokens):
+        st.session_state[Key.TOKEN_INDEX] = figures.default_token(tokens)
     token = st.radio("Masked token", list(range(n_tokens)), horizontal=True, key=Key.TOKEN_INDEX,
                      format_func=lambda i: tokens[tokens.token_index == i].token.iloc[0])
     figs["top predictions"] = figures.topk_figure(diagnosis, int(token or 0), shown)
@@ -260,17 +345,25 @@ def vision_tab(view: ExampleView) -> dict:
     c1, c2 = st.columns(2)
     with c1:
         scored = sorted(diagnosis.regions["region"].unique().tolist())
-        target = diagnosis.alignment.target
+        targets = set(diagnosis.regions.loc[diagnosis.regions["target"], "region"].tolist())  # as the bars mark it
+        target = next(iter(targets), None)
         region = st.selectbox("Region", scored, index=scored.index(target) if target in scored else 0,
-                              format_func=lambda r: f"r{r}" + (" (target)" if r == target else ""),
+                              format_func=lambda r: f"r{r}" + (" (target)" if r in targets else ""),
                               key=Key.CLASS_REGION)
         figs["classes"] = figures.class_distribution_figure(diagnosis, region, shown, model=view.model)
         st.plotly_chart(figs["classes"], key=Key.FIG_CLASSES)
     with c2:
         changed = shown if shown != "none" else "phrase"
         figs["change map"] = figures.heat_figure(diagnosis, view.image, changed, height=360)
-        st.markdown(f"Per-region MRC-KL change, **{LABEL[changed]} − None** (red: worse without words)")
+        st.markdown(f"Per-region MRC-KL change, **{LABEL[changed]} − None**, in bits (red: worse without "
+                    f"words; white: no change). Changes within the noise floor "
+                    f"({figures.noise_floor_bits(diagnosis):.3f} bits: twice the RMS change at regions the "
+                    f"phrase does not refer to) are not drawn.")
         st.plotly_chart(figs["change map"], key=Key.FIG_HEAT)
+        change = np.abs(figures.region_change(diagnosis, changed))
+        if not np.any(change[np.isfinite(change)] > figures.noise_floor_bits(diagnosis)):
+            st.caption("No region changes by more than the noise floor: the words do not move this model's "
+                       "region predictions.")
     return figs
 
 
@@ -285,16 +378,20 @@ def tables_tab(view: ExampleView) -> dict:
 
 
 def export_section(figs: dict, tables: dict, stem: str) -> None:
-    st.markdown("**Export**")
+    """CSV tables, one figure as HTML or PNG (slide-sized, labels fitted), or all of it in a zip."""
+    export.warm_renderer(prime=True)  # the first PNG must not wait for kaleido's browser to start
+    st.markdown("**Export** (figures at 1600x900 for slides, large type)")
     for column, (name, frame) in zip(st.columns(len(tables)), tables.items(), strict=True):
-        column.download_button(f"{name} table (CSV)", frame.to_csv(index=False).encode(), f"{stem}_{name}.csv",
-                               "text/csv", key=Key.csv_button(name), disabled=frame.empty)
-    c1, c2, c3 = st.columns([2, 1, 1])
+        column.download_button(f"{name} table (CSV)", frame.to_csv(index=False).encode(),
+                               export.file_name(stem, name, ext="csv"), "text/csv", key=Key.csv_button(name),
+                               disabled=frame.empty)
+    c1, c2, c3, c4 = st.columns([2, 1, 1, 2], vertical_alignment="bottom")
     name = c1.selectbox("Figure", list(figs), key=Key.EXPORT_FIGURE)
     fig = figs[name]
-    c2.download_button("HTML", lambda: fig.to_html(include_plotlyjs=True, full_html=True).encode(),
-                       f"{stem}_{name}.html", "text/html", key=Key.HTML_EXPORT)
-    c3.download_button("PNG", lambda: fig.to_image(format="png", width=1200, height=fig.layout.height or 500,
-                                                   scale=2),
-                       f"{stem}_{name}.png", "image/png", key=Key.PNG_EXPORT,
-                       help="Rendered by kaleido when you click (a few seconds).")
+    c2.download_button("HTML", lambda: export.html_bytes(fig), export.file_name(stem, name, ext="html"),
+                       "text/html", key=Key.HTML_EXPORT)
+    c3.download_button("PNG", lambda: export.png_bytes(fig), export.file_name(stem, name, ext="png"),
+                       "image/png", key=Key.PNG_EXPORT, help="Rendered when you click (under a second).")
+    c4.download_button("Export all for this phrase (zip)", lambda: export.phrase_zip(figs, tables, stem),
+                       export.file_name(stem, "all", ext="zip"), "application/zip", key=Key.ZIP_EXPORT,
+                       help="Every figure as PNG and HTML, and every table as CSV.")

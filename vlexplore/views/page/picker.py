@@ -15,7 +15,7 @@ from ...records import Example, ExampleSet
 from .. import examples as ex
 from .. import sources
 from ..state import Key, parse_box
-from ..text import UPLOAD_DETECTOR_NOTE, example_label, literal
+from ..text import UPLOAD_DETECTOR_NOTE, example_label, in_app_words, literal
 from . import session
 
 GALLERY_SIZE = 8
@@ -55,8 +55,11 @@ def pick() -> Pick:
             chosen.messages.append(("info", "Uploaded images live only in your session and are not part of a "
                                             "shared link; upload the image again."))
     elif example_id.startswith(session.RANDOM_PREFIX):
+        seed = example_id.removeprefix(session.RANDOM_PREFIX)
         try:
-            chosen.example = session.get_random(int(example_id.removeprefix(session.RANDOM_PREFIX)))
+            if not seed.isdigit():
+                raise ValueError(f"{seed!r} is not a scene number (random:0, random:1, ...)")
+            chosen.example = session.get_random(int(seed))
         except ValueError as error:
             chosen.messages.append(("error", f"Could not make a random scene: {error}"))
     elif chosen.dataset is not None:
@@ -71,8 +74,10 @@ def pick() -> Pick:
 
 
 def show(messages: list[tuple[str, str]]) -> None:
+    """Messages in the page's words (the library's advice names CLI flags; the page's names fields),
+    shown literally: they quote user input (captions, phrases, paths, link values)."""
     for kind, text in messages:
-        getattr(st, kind)(literal(text))
+        getattr(st, kind)(literal(in_app_words(text)))
 
 
 def picker_section(chosen: Pick) -> None:
@@ -96,13 +101,25 @@ def picker_section(chosen: Pick) -> None:
     show(chosen.messages)
 
 
+def distinct_scenes(dataset: ExampleSet, count: int = GALLERY_SIZE) -> list[Example]:
+    """The first example of each of the first ``count`` images (a set has several captions per image)."""
+    seen: dict[str, Example] = {}
+    for example in dataset.examples:
+        scene = str(example.image_id or example.image_path or example.example_id)
+        seen.setdefault(scene, example)
+        if len(seen) == count:
+            break
+    return list(seen.values())
+
+
 def gallery_row(dataset: ExampleSet) -> None:
-    shown = dataset.examples[:GALLERY_SIZE]
+    shown = distinct_scenes(dataset)
     source = session.dataset_source()
-    for number, (column, example) in enumerate(zip(st.columns(len(shown)), shown, strict=True), start=1):
+    for column, example in zip(st.columns(len(shown)), shown, strict=True):
         with column:
             st.image(session.get_thumbnail(source, example.example_id), width="stretch")
-            st.button(str(number), key=Key.open_button(example.example_id),
+            st.button(example_label("", example.caption, 34).removeprefix(": "),
+                      key=Key.open_button(example.example_id),
                       on_click=session.open_example, args=(example.example_id,),
                       help=literal(f"{example.example_id}: {example.caption}"),
                       type="primary" if example.example_id == st.session_state[Key.EXAMPLE] else "secondary",
@@ -145,7 +162,7 @@ def upload_panel() -> None:
                 detector=lambda image: sources.upload_detector()(image),  # looked up once the image is valid
                 name=f"upload {upload.name!r}")
         except ValueError as error:
-            st.error(literal(error))
+            st.error(literal(in_app_words(str(error))))
         else:
             s[Key.UPLOAD_EXAMPLE] = example
             session.open_example(session.UPLOAD_ID)

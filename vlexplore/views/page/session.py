@@ -161,7 +161,8 @@ def current_state() -> ViewState:
     values = {name: s.get(Key.of_field(name), "") for name in (f.name for f in fields(ViewState))}
     for name in ("checkpoint", "features", "images"):
         values[name] = values[name].strip()
-    return ViewState(**values | {"phrase": int(values["phrase"]), "threshold": float(values["threshold"])})
+    return ViewState(**values | {"phrase": int(values["phrase"]), "threshold": float(values["threshold"]),
+                                 "present": bool(values["present"])})
 
 
 def model_source() -> tuple:

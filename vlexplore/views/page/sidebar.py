@@ -6,7 +6,7 @@ import streamlit as st
 
 from ...protocol import PAPER
 from .. import sources
-from ..state import BUILTIN_WORLDS, VIEWS, Key
+from ..state import BUILTIN_WORLDS, THRESHOLD_MAX, VIEWS, Key
 from . import session
 
 VIEW_NAMES = {"example": "One example", "dataset": "Whole set", "about": "What am I looking at?"}
@@ -17,6 +17,9 @@ def sidebar() -> None:
         st.title("vlexplore")
         st.caption("Cross-modal input ablation (Frank, Bugliarello & Elliott, EMNLP 2021)")
         st.radio("View", VIEWS, key=Key.VIEW, format_func=VIEW_NAMES.get, horizontal=True)
+        st.toggle("Presenter mode", key=Key.PRESENT, help="One example large, its headline and the story in "
+                  "one line, and a deck of examples to step through (PageDown / PageUp). The link keeps the "
+                  "mode and the deck: open it with the sidebar closed on the projector.")
         model_inputs()
         dataset_inputs()
         settings_inputs()
@@ -64,7 +67,7 @@ def dataset_inputs() -> None:
 
 def settings_inputs() -> None:
     st.subheader("Ablation settings")
-    st.slider("Alignment threshold", 0.0, 0.95, step=0.05, key=Key.THRESHOLD,
+    st.slider("Alignment threshold", 0.0, THRESHOLD_MAX, step=0.05, key=Key.THRESHOLD,
               help="A region is aligned with a phrase when its overlap with a gold box is above this.")
     st.radio("Overlap measure", ("iot", "iou"), key=Key.ALIGNMENT, horizontal=True,
              format_func={"iot": "IoT (paper)", "iou": "IoU"}.get)
