@@ -54,16 +54,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and its descendants, MB (from /proc)."""
-    children: dict[int, list[int]] = {}
+def rss_mb(pid: int, children: bool = True) -> float:
+    """Resident memory of ``pid`` (and its descendants), MB (from /proc; memory that processes
+    share is counted in each)."""
+    kids: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             except (OSError, IndexError, ValueError):
                 continue
-            children.setdefault(ppid, []).append(int(entry.name))
+            kids.setdefault(ppid, []).append(int(entry.name))
     total, todo = 0, [pid]
     while todo:
         current = todo.pop()
@@ -73,7 +74,8 @@ def rss_mb(pid: int) -> float:
                     total += int(line.split()[1])
         except OSError:
             pass
-        todo.extend(children.get(current, []))
+        if children:
+            todo.extend(kids.get(current, []))
     return total / 1024
 
 
@@ -243,6 +245,7 @@ async def monitor(server: Server, deadline: float, report: dict) -> None:
         healthy = await asyncio.to_thread(server.healthy)
         report["health"].append({"t": round(t0 - start, 1), "ok": healthy, "s": round(time.time() - t0, 3),
                                  "rss_mb": round(rss_mb(server.process.pid), 1),
+                                 "server_rss_mb": round(rss_mb(server.process.pid, children=False), 1),
                                  "load": round(os.getloadavg()[0], 2)})
         await asyncio.sleep(max(0.0, 5 - (time.time() - t0)))
 
@@ -296,6 +299,8 @@ def summary(report: dict) -> str:
         lines.append(f"server RSS MB: start {rss[0]:.0f}, max {max(rss):.0f}, end {rss[-1]:.0f}; "
                      f"median of the middle third {statistics.median(rss[third:2 * third] or rss):.0f}, "
                      f"of the last third {statistics.median(rss[2 * third:] or rss):.0f}")
+        own = [h["server_rss_mb"] for h in health]
+        lines.append(f"of which the server process alone: start {own[0]:.0f}, max {max(own):.0f}, end {own[-1]:.0f}")
         lines.append(f"load average (1 min): median {statistics.median(loads):.1f}, max {max(loads):.1f}")
     return "\n".join(lines)
 
