@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from vlexplore.errors import internal_error_message, log_internal_error
 from vlexplore.views.page import (
     attention,
     compare,
@@ -21,6 +20,7 @@ from vlexplore.views.page import (
     session,
     sweep,
 )
+from vlexplore.views.page.guard import guarded
 from vlexplore.views.page.sidebar import sidebar
 from vlexplore.views.state import Key
 from vlexplore.views.text import WHAT_AM_I_LOOKING_AT, literal
@@ -47,9 +47,9 @@ def example_view() -> None:
         return
     example.model_section(view)
     left, right = st.columns([11, 9], gap="medium")
-    with left:
+    with left, guarded("image"):
         example.image_section(view)
-    with right:
+    with right, guarded("caption, toggles and scores"):
         example.caption_section(view)
         if view.edited is not None:
             example.toggles_section(view)
@@ -59,15 +59,18 @@ def example_view() -> None:
         return
     tab_lang, tab_vision, tab_models, tab_tables = st.tabs(
         ["Language (MLM)", "Vision (MRC-KL)", "Models side by side", "Tables & export"])
-    with tab_lang:
-        figs = example.language_tab(view)
+    figs: dict = {}
+    with tab_lang, guarded("language tab"):
+        figs |= example.language_tab(view)
+    with tab_lang, guarded("threshold sweep"):
         figs |= sweep.phrase_sweep_section(view)
+    with tab_lang, guarded("attention"):
         figs |= attention.attention_section(view)
-    with tab_vision:
+    with tab_vision, guarded("vision tab"):
         figs |= example.vision_tab(view)
-    with tab_models:
+    with tab_models, guarded("models side by side"):
         figs |= compare.compare_section(view)
-    with tab_tables:
+    with tab_tables, guarded("tables and export"):
         tables = example.tables_tab(view)
         example.export_section(figs, tables, f"{view.edited.example_id}_p{view.phrase_index}")
 
@@ -76,25 +79,37 @@ def dataset_view() -> None:
     run = dataset.dataset_run()
     if run is not None:
         results, skipped = run
-        dataset.summary_section(results, skipped)
-        dataset.paper_figures_section(results)
-        dataset.phrases_section(results)
-        seeds.seeds_section()
-        sweep.dataset_sweep_section()
+        with guarded("summary"):
+            dataset.summary_section(results, skipped)
+        with guarded("paper figures"):
+            dataset.paper_figures_section(results)
+        with guarded("phrases"):
+            dataset.phrases_section(results)
+        with guarded("seed families"):
+            seeds.seeds_section()
+        with guarded("threshold sweep"):
+            sweep.dataset_sweep_section()
 
 
 def main() -> None:
-    try:
+    """Each part of the page inside ``guarded``: bad input is its message in place, anything else
+    an internal error (logged); the state is saved whatever happened, so the link still works."""
+    ready = False
+    with guarded("page setup"):
+        st.markdown(COMPACT_CSS, unsafe_allow_html=True)
+        session.sync_state()
+        ready = True
+    if not ready:  # no state to draw from: the message above says why
+        return
+    with guarded("sidebar"):
+        sidebar()
+    with guarded("page"):
         page()
-    except Exception as error:  # a bug, not the user's input: say so in place and log it
-        message = internal_error_message(error, log_internal_error("app"))
-        st.error(literal(message), icon=":material/bug_report:")
+    with guarded("saving the state"):
+        session.save_state()
 
 
 def page() -> None:
-    st.markdown(COMPACT_CSS, unsafe_allow_html=True)
-    session.sync_state()
-    sidebar()
     for problem in st.session_state.pop(Key.LINK_PROBLEMS, []):
         st.warning(literal(problem))
     view = st.session_state[Key.VIEW]
@@ -107,7 +122,6 @@ def page() -> None:
         dataset_view()
     else:
         dataset.about_section()
-    session.save_state()
 
 
 main()

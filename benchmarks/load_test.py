@@ -1,23 +1,27 @@
-"""N browser sessions against the app for a fixed time: errors, latency percentiles, server RSS.
+"""Load test: N browser sessions click through the app at once against a server this script starts.
 
-Starts `streamlit run app.py` on 127.0.0.1 (a free port; or ``--url`` to drive a running
-one), opens ``--sessions`` Chromium tabs (one Streamlit session each) and lets each click
-at random until ``--seconds`` have passed: open another example through a link, pick a
-phrase, switch the MLM / MRC-KL condition, switch to the whole-set view and back. After
-every action it waits for the rerun to finish and records its latency, and counts a
-Streamlit traceback (``stException``) or an "internal error" message as an error. A sampler
-reads the server's RSS (with its children) and asks ``/_stcore/health`` every 2 s.
+It starts ``streamlit run app.py`` itself on 127.0.0.1 (a free port, loopback only), opens N
+pages in one headless chromium (Debian's /usr/bin/chromium) and lets each session do random
+realistic actions until the time is up: open a gallery example, pick a phrase, switch the
+displayed condition (including clicking the one already shown), move the threshold, change
+the overlap measure, a new random scene, the whole-set view and back. Meanwhile it polls the
+server's health endpoint and its resident memory (RSS, from /proc, the server and its
+children). It reports:
 
-    HF_HUB_OFFLINE=1 python benchmarks/load_test.py --sessions 8 --seconds 300 --out load.json
+- errors: tracebacks on a page (``stException``), "internal error" messages, actions that time out;
+- latency percentiles per action (click to the end of the rerun);
+- the server's health (failed or slow health checks) and RSS over time.
 
-Loopback only; needs Debian's /usr/bin/chromium and the playwright package.
+    HF_HUB_OFFLINE=1 python benchmarks/load_test.py --sessions 8 --minutes 5 --out load.json
+
+Exit status 1 when any error was seen or the server was unhealthy. Everything is bounded in
+time: each action by ``--action-timeout``, the whole run by ``--minutes`` plus a grace period.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
@@ -33,8 +37,15 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-IDLE = ("() => !document.querySelector('[data-testid=\"stStatusWidget\"], "
-        "[data-testid=\"stSkeleton\"], [data-stale=\"true\"]')")
+CLICK_MS = 30_000  # how long a click may wait for its element (a loaded machine is slow to paint)
+BUSY = '[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-stale="true"]'
+ERRORS = """() => {
+  const found = [...document.querySelectorAll('[data-testid="stException"]')].map(e => e.innerText.slice(0, 300));
+  for (const e of document.querySelectorAll('[data-testid="stAlertContentError"]')) {
+    if (/internal error/i.test(e.innerText)) found.push(e.innerText.slice(0, 300));
+  }
+  return found;
+}"""
 
 
 def free_port() -> int:
@@ -43,228 +54,282 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and its children, in MB (Linux /proc)."""
-    total = 0
-    pids = [pid]
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids += [int(c) for c in children]
-    except OSError:
-        pass
-    for p in pids:
+def rss_mb(pid: int, children: bool = True) -> float:
+    """Resident memory of ``pid`` (and its descendants), MB (from /proc; memory that processes
+    share is counted in each)."""
+    kids: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            kids.setdefault(ppid, []).append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
         except OSError:
             pass
+        if children:
+            todo.extend(kids.get(current, []))
     return total / 1024
 
 
-def healthy(base: str) -> bool:
-    try:
-        with urllib.request.urlopen(base + "_stcore/health", timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def example_ids() -> list[str]:
-    sys.path.insert(0, str(ROOT))
-    from vlexplore.world.demo import load_demo_set
+class Server:
+    """``streamlit run app.py`` on 127.0.0.1 at a free port, logging to ``log``."""
 
-    return [e.example_id for e in load_demo_set(with_images=False)]
+    def __init__(self, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log = open(log, "w")  # noqa: SIM115 (closed in stop)
+        env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.port", str(self.port), "--server.address", "127.0.0.1",
+             "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 90
+        while not self.healthy():
+            if self.process.poll() is not None or time.time() > deadline:
+                self.stop()
+                raise RuntimeError(f"streamlit did not start; see {log}")
+            time.sleep(0.3)
 
-
-class Session:
-    def __init__(self, number: int, base: str, ids: list[str], deadline: float, seed: int):
-        self.number, self.base, self.ids, self.deadline = number, base, ids, deadline
-        self.random = random.Random(seed)
-        self.latencies: dict[str, list[float]] = {}
-        self.errors: list[str] = []
-        self.timeouts = 0
-
-    async def idle(self, page) -> None:
-        await page.wait_for_timeout(300)
-        await page.wait_for_function(IDLE, timeout=180_000)
-
-    async def act(self, page, name: str, action) -> None:
-        start = time.perf_counter()
+    def healthy(self, timeout: float = 10.0) -> bool:
         try:
-            await action()
-            await self.idle(page)
-        except Exception as error:  # a timeout or a vanished element: counted, the session goes on
-            self.timeouts += 1
-            self.errors.append(f"session {self.number} {name}: {type(error).__name__}: {str(error)[:120]}")
-            return
-        self.latencies.setdefault(name, []).append(time.perf_counter() - start)
-        if await page.locator('[data-testid="stException"]').count():
-            self.errors.append(f"session {self.number} {name}: traceback on the page")
-        alerts = page.locator('[data-testid="stAlertContentError"]').filter(has_text="internal error")
-        if await alerts.count():
-            self.errors.append(f"session {self.number} {name}: {(await alerts.first.inner_text())[:160]}")
+            with urllib.request.urlopen(self.url + "_stcore/health", timeout=timeout) as response:
+                return response.status == 200
+        except OSError:
+            return False
 
-    async def run(self, browser) -> None:
-        context = await browser.new_context(viewport={"width": 1280, "height": 800})
-        page = await context.new_page()
-        page.set_default_timeout(180_000)
-        await self.act(page, "first page (to the first result)", lambda: self.open(page, self.base))
-        while time.time() < self.deadline:
-            choice = self.random.random()
-            if choice < 0.25:
-                example = self.random.choice(self.ids)
-                await self.act(page, "open example (link)", lambda e=example: self.open(page, f"{self.base}?example={e}"))
-            elif choice < 0.5:
-                option = self.random.choice(["None", "Object", "All"])
-                await self.act(page, "MLM condition", lambda o=option: self.click(page, "vis4lang", o))
-            elif choice < 0.65:
-                option = self.random.choice(["None", "Phrase", "All"])
-                await self.act(page, "MRC-KL condition", lambda o=option: self.click(page, "lang4vis", o))
-            elif choice < 0.9:
-                await self.act(page, "pick phrase", lambda: self.pick_phrase(page))
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+# ---------------------------------------------------------------- what a user does
+async def wait_idle(page, timeout_ms: int) -> None:
+    await page.wait_for_timeout(250)
+    await page.wait_for_function(f"() => !document.querySelector('{BUSY}')", timeout=timeout_ms)
+
+
+async def click_option(page, key: str) -> str:
+    options = page.locator(f".st-key-{key}:visible").get_by_role("radio")
+    count = await options.count()
+    if not count:
+        options = page.locator(f".st-key-{key}:visible button")
+        count = await options.count()
+    if not count:
+        return "skipped"
+    await options.nth(random.randrange(count)).click(force=True, timeout=CLICK_MS)
+    return "clicked"
+
+
+async def open_picker(page) -> None:
+    """Unfold "Pick an example" (the gallery and the random-scene button live in it)."""
+    if not await page.locator('[class*="st-key-open_"] button').first.is_visible():
+        header = page.locator('[data-testid="stExpander"] summary').filter(has_text="Pick an example")
+        if await header.count():
+            await header.first.click(timeout=CLICK_MS)
+            await page.wait_for_timeout(300)
+
+
+async def gallery(page) -> str:
+    await open_picker(page)
+    buttons = page.locator('[class*="st-key-open_"] button:visible')  # not a stale copy mid-rerun
+    count = await buttons.count()
+    if not count or not await buttons.first.is_visible():
+        return "skipped"
+    await buttons.nth(random.randrange(count)).click(timeout=CLICK_MS)
+    return "clicked"
+
+
+async def random_scene(page) -> str:
+    await open_picker(page)
+    button = page.get_by_role("button", name="New random scene")
+    if not await button.count() or not await button.first.is_visible():
+        return "skipped"
+    await button.first.click(timeout=CLICK_MS)
+    return "clicked"
+
+
+async def threshold(page) -> str:
+    slider = page.locator('.st-key-threshold input[type="range"]')
+    if not await slider.count():
+        return "skipped"
+    await slider.focus(timeout=CLICK_MS)
+    await page.keyboard.press(random.choice(["ArrowLeft", "ArrowRight"]))
+    return "clicked"
+
+
+async def view(page, name: str) -> str:
+    await page.locator(".st-key-view label").filter(has_text=name).first.click(timeout=CLICK_MS)
+    return "clicked"
+
+
+ACTIONS = {  # name: (weight, coroutine)
+    "gallery": (3, gallery),
+    "phrase": (3, lambda page: click_option(page, "phrase")),
+    "vis4lang": (4, lambda page: click_option(page, "vis4lang")),
+    "lang4vis": (3, lambda page: click_option(page, "lang4vis")),
+    "threshold": (2, threshold),
+    "overlap": (1, lambda page: click_option(page, "alignment")),
+    "random scene": (1, random_scene),
+    "whole set": (1, lambda page: view(page, "Whole set")),
+    "one example": (2, lambda page: view(page, "One example")),
+}
+
+
+async def session(number: int, browser, url: str, deadline: float, args, report: dict) -> None:
+    rng = random.Random(args.seed + number)
+    names = list(ACTIONS)
+    weights = [ACTIONS[name][0] for name in names]
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    page = await context.new_page()
+    page.set_default_timeout(args.action_timeout * 1000)
+    try:
+        start = time.time()
+        await page.goto(url, timeout=args.action_timeout * 1000)
+        await page.wait_for_selector('[data-testid="stMetric"], [data-testid="stAlert"]',
+                                     timeout=args.action_timeout * 1000)
+        await wait_idle(page, args.action_timeout * 1000)
+        report["latency"].setdefault("first page", []).append(time.time() - start)
+        while time.time() < deadline:
+            name = rng.choices(names, weights)[0]
+            start = time.time()
+            try:
+                if await ACTIONS[name][1](page) == "skipped":
+                    continue
+                await wait_idle(page, args.action_timeout * 1000)
+            except Exception as error:  # a timeout or a vanished element: counted, the session goes on
+                report["failed actions"].append({"session": number, "action": name,
+                                                 "error": f"{type(error).__name__}: {str(error)[:200]}"})
+                with_reload = True
             else:
-                await self.act(page, "whole set view", lambda: self.click(page, "view", "Whole set"))
-                await self.act(page, "back to one example", lambda: self.click(page, "view", "One example"))
+                report["latency"].setdefault(name, []).append(time.time() - start)
+                with_reload = False
+            for text in await page.evaluate(ERRORS):
+                report["errors"].append({"session": number, "after": name, "text": text,
+                                         "url": page.url})
+                with_reload = True
+            if with_reload:  # start the session over, as a user would
+                await page.goto(url, timeout=args.action_timeout * 1000)
+                await wait_idle(page, args.action_timeout * 1000)
+            await page.wait_for_timeout(rng.uniform(200, 1500))  # a user reads
+    except Exception as error:
+        report["failed actions"].append({"session": number, "action": "session",
+                                         "error": f"{type(error).__name__}: {str(error)[:200]}"})
+    finally:
         await context.close()
 
-    async def open(self, page, url: str) -> None:
-        """Load ``url`` in the tab, until the example's scores are shown (a new session's run)."""
-        await page.goto(url)
-        await page.wait_for_selector('[data-testid="stMetric"], [data-testid="stException"]')
 
-    async def click(self, page, key: str, option: str) -> None:
-        await page.locator(f".st-key-{key}").get_by_role("radio", name=option, exact=True).click(force=True)
-
-    async def pick_phrase(self, page) -> None:
-        radios = page.locator(".st-key-phrase").get_by_role("radio")
-        count = await radios.count()
-        if count:
-            await radios.nth(self.random.randrange(count)).click(force=True)
-
-
-async def sample(pid: int | None, base: str, stop: asyncio.Event, samples: list) -> None:
+async def monitor(server: Server, deadline: float, report: dict) -> None:
     start = time.time()
-    while not stop.is_set():
-        samples.append({"t": round(time.time() - start, 1), "rss_mb": rss_mb(pid) if pid else None,
-                        "healthy": await asyncio.to_thread(healthy, base)})
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 2.0)
+    while time.time() < deadline:
+        t0 = time.time()
+        healthy = await asyncio.to_thread(server.healthy)
+        report["health"].append({"t": round(t0 - start, 1), "ok": healthy, "s": round(time.time() - t0, 3),
+                                 "rss_mb": round(rss_mb(server.process.pid), 1),
+                                 "server_rss_mb": round(rss_mb(server.process.pid, children=False), 1),
+                                 "load": round(os.getloadavg()[0], 2)})
+        await asyncio.sleep(max(0.0, 5 - (time.time() - t0)))
 
 
-async def drive(base: str, pid: int | None, sessions: int, seconds: float, seed: int) -> dict:
+async def run(args) -> dict:
     from playwright.async_api import async_playwright
 
-    ids = example_ids()
-    samples: list = []
-    stop = asyncio.Event()
-    sampler = asyncio.create_task(sample(pid, base, stop, samples))
-    started = time.time()
-    deadline = started + seconds
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        runs = [Session(n, base, ids, deadline, seed + n) for n in range(sessions)]
-        await asyncio.gather(*(s.run(browser) for s in runs))
-        await browser.close()
-    stop.set()
-    await sampler
-    return report(runs, samples, time.time() - started, sessions, seconds)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
-
-
-def report(runs: list[Session], samples: list, wall: float, sessions: int, seconds: float) -> dict:
-    latencies: dict[str, list[float]] = {}
-    for run in runs:
-        for name, values in run.latencies.items():
-            latencies.setdefault(name, []).extend(values)
-    every = [v for values in latencies.values() for v in values]
-    rss = [s["rss_mb"] for s in samples if s["rss_mb"] is not None]
-    warm = [s["rss_mb"] for s in samples if s["rss_mb"] is not None and s["t"] >= 60]
-    return {
-        "sessions": sessions,
-        "seconds": seconds,
-        "wall_s": round(wall, 1),
-        "actions": len(every),
-        "errors": [e for run in runs for e in run.errors],
-        "timeouts": sum(run.timeouts for run in runs),
-        "unhealthy_samples": sum(not s["healthy"] for s in samples),
-        "samples": len(samples),
-        "latency_s": {
-            name: {"n": len(v), "p50": percentile(v, 50), "p90": percentile(v, 90),
-                   "p99": percentile(v, 99), "max": max(v), "mean": statistics.fmean(v)}
-            for name, v in sorted(latencies.items())
-        },
-        "rss_mb": {
-            "start": rss[0] if rss else None,
-            "after_warm_up_60s": warm[0] if warm else None,
-            "end": rss[-1] if rss else None,
-            "max": max(rss) if rss else None,
-            "max_after_warm_up": max(warm) if warm else None,
-        },
-        "rss_trace": [(s["t"], s["rss_mb"]) for s in samples],
-    }
-
-
-def start_server(port: int, log_path: Path) -> subprocess.Popen:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
-    log = open(log_path, "w")  # noqa: SIM115 (the server outlives this function)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    deadline = time.time() + 120
-    while not healthy(f"http://127.0.0.1:{port}/"):
-        if process.poll() is not None or time.time() > deadline:
-            raise SystemExit(f"streamlit did not start; see {log_path}")
-        time.sleep(0.5)
-    return process
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sessions", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=300)
-    parser.add_argument("--url", help="drive a running app (loopback only) instead of starting one")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="load_test.json", help="where the JSON report goes")
-    args = parser.parse_args()
-    if not Path(CHROMIUM).exists():
-        raise SystemExit(f"{CHROMIUM} is missing (apt-get install chromium)")
-    process = None
-    if args.url:
-        if not args.url.startswith(("http://127.0.0.1", "http://localhost")):
-            raise SystemExit("--url must be on this machine (http://127.0.0.1:PORT/)")
-        base, pid = args.url.rstrip("/") + "/", None
-    else:
-        port = free_port()
-        process = start_server(port, Path(args.out).with_suffix(".server.log"))
-        base, pid = f"http://127.0.0.1:{port}/", process.pid
+    log = ROOT / "test-artifacts" / "load_test_server.log"
+    log.parent.mkdir(exist_ok=True)
+    server = Server(log)
+    report: dict = {"sessions": args.sessions, "minutes": args.minutes, "latency": {}, "errors": [],
+                    "failed actions": [], "health": []}
     try:
-        result = asyncio.run(drive(base, pid, args.sessions, args.seconds, args.seed))
-        result["server_alive_at_end"] = process.poll() is None if process else healthy(base)
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            deadline = time.time() + args.minutes * 60
+            tasks = [session(n, browser, server.url, deadline, args, report) for n in range(args.sessions)]
+            await asyncio.wait_for(asyncio.gather(monitor(server, deadline, report), *tasks),
+                                   timeout=args.minutes * 60 + 3 * args.action_timeout)
+            await browser.close()
+        report["server alive at the end"] = server.process.poll() is None and server.healthy()
     finally:
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(f"{result['sessions']} sessions x {result['seconds']:.0f} s: {result['actions']} actions, "
-          f"{len(result['errors'])} errors ({result['timeouts']} timeouts), "
-          f"{result['unhealthy_samples']}/{result['samples']} unhealthy health checks")
-    print("| action | n | p50 s | p90 s | p99 s | max s |\n| --- | ---: | ---: | ---: | ---: | ---: |")
-    for name, row in result["latency_s"].items():
-        print(f"| {name} | {row['n']} | {row['p50']:.2f} | {row['p90']:.2f} | {row['p99']:.2f} | {row['max']:.2f} |")
-    print("RSS MB:", json.dumps(result["rss_mb"]))
-    for error in result["errors"][:20]:
-        print("  ", error)
-    return 0 if not result["errors"] and result.get("server_alive_at_end") else 1
+        server.stop()
+    with open(log) as handle:
+        report["tracebacks in the server log"] = handle.read().count("Uncaught app exception")
+    return report
+
+
+def summary(report: dict) -> str:
+    lines = [f"{report['sessions']} sessions x {report['minutes']} min"]
+    lines.append("| action | n | p50 s | p90 s | p99 s | max s |")
+    lines.append("| --- | ---: | ---: | ---: | ---: | ---: |")
+    everything = []
+    for name, values in sorted(report["latency"].items()):
+        everything += values if name != "first page" else []
+        lines.append(f"| {name} | {len(values)} | {percentile(values, 50):.2f} | {percentile(values, 90):.2f} | "
+                     f"{percentile(values, 99):.2f} | {max(values):.2f} |")
+    lines.append(f"| all actions | {len(everything)} | {percentile(everything, 50):.2f} | "
+                 f"{percentile(everything, 90):.2f} | {percentile(everything, 99):.2f} | "
+                 f"{max(everything, default=float('nan')):.2f} |")
+    health = report["health"]
+    rss = [h["rss_mb"] for h in health]
+    loads = [h["load"] for h in health]
+    third = max(1, len(rss) // 3)
+    lines.append(f"errors on pages: {len(report['errors'])}; failed actions: {len(report['failed actions'])}; "
+                 f"tracebacks in the server log: {report['tracebacks in the server log']}")
+    lines.append(f"health checks: {sum(h['ok'] for h in health)} of {len(health)} ok, slowest "
+                 f"{max((h['s'] for h in health), default=0):.2f} s; server alive at the end: "
+                 f"{report['server alive at the end']}")
+    if rss:
+        lines.append(f"server RSS MB: start {rss[0]:.0f}, max {max(rss):.0f}, end {rss[-1]:.0f}; "
+                     f"median of the middle third {statistics.median(rss[third:2 * third] or rss):.0f}, "
+                     f"of the last third {statistics.median(rss[2 * third:] or rss):.0f}")
+        own = [h["server_rss_mb"] for h in health]
+        lines.append(f"of which the server process alone: start {own[0]:.0f}, max {max(own):.0f}, end {own[-1]:.0f}")
+        lines.append(f"load average (1 min): median {statistics.median(loads):.1f}, max {max(loads):.1f}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=8, help="browser sessions at once (default 8)")
+    parser.add_argument("--minutes", type=float, default=5.0, help="how long the sessions click (default 5)")
+    parser.add_argument("--action-timeout", type=float, default=120.0,
+                        help="seconds one action may take before it counts as failed (default 120)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, help="write the full report (JSON) here")
+    args = parser.parse_args(argv)
+    if args.sessions < 1 or args.minutes <= 0 or args.action_timeout <= 0:
+        parser.error("--sessions, --minutes and --action-timeout must be positive")
+    global CLICK_MS
+    CLICK_MS = int(min(CLICK_MS, args.action_timeout * 1000))
+    if not Path(CHROMIUM).exists():
+        parser.error(f"{CHROMIUM} is missing; install Debian's chromium")
+    random.seed(args.seed)
+    report = asyncio.run(run(args))
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=1))
+    print(summary(report))
+    for problem in (report["errors"] + report["failed actions"])[:20]:
+        print("  ", problem)
+    bad = report["errors"] or report["tracebacks in the server log"] or not report["server alive at the end"] \
+        or not all(h["ok"] for h in report["health"])
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

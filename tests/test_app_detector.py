@@ -128,4 +128,4 @@ def test_a_detector_folder_outside_the_data_folders_is_refused(files, small_volt
     monkeypatch.setenv("VLEXPLORE_DATA_DIRS", str(tmp_path))
     at = open_upload(files, jpeg(photo(120, 90)))
     assert not at.exception, [e.value for e in at.exception]
-    assert any("not a readable path in this server's data folders" in e for e in upload_errors(at)), errors(at)
+    assert any("not found in the folders this app reads" in e for e in upload_errors(at)), errors(at)

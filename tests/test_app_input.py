@@ -70,25 +70,3 @@ def test_a_markdown_caption_in_a_shared_link_is_not_rendered(monkeypatch):
     shown = [element.value for element in [*at.warning, *at.error, *at.markdown]]
     assert any("![t](http://127.0.0.1:9/x.png)" in html.unescape(value) for value in shown)  # it is quoted ...
     assert not any("](http" in value for value in shown)  # ... but never as Markdown
-
-
-def test_typed_paths_outside_the_data_folders_get_one_message(monkeypatch, tmp_path):
-    allowed = tmp_path / "data"
-    (allowed / "entities").mkdir(parents=True)
-    monkeypatch.setenv("VLEXPLORE_DATA_DIRS", str(allowed))
-    messages = []
-    for spec, options in (
-        ("flickr30k:/etc", {}),
-        ("flickr30k:/no/such/dir", {}),
-        (f"flickr30k:{allowed}/entities", {"features": "/etc/passwd"}),
-        (f"flickr30k:{allowed}/entities", {"features": "/no/such/file"}),
-        (f"flickr30k:{allowed}/../", {}),
-    ):
-        with pytest.raises(ValueError) as caught:
-            sources.load_dataset(spec, **options)
-        messages.append(str(caught.value).split(":", 1)[1].split(" is not")[1])
-    assert len(set(messages)) == 1 and "data folders" in messages[0]
-    with pytest.raises(ValueError, match=r"val\.txt does not exist"):  # inside: the reader's own message
-        sources.load_dataset(f"flickr30k:{allowed}/entities")
-    monkeypatch.delenv("VLEXPLORE_DATA_DIRS")
-    sources.check_typed_paths("flickr30k:/etc", {"features": "/etc/passwd"})  # unset: any path

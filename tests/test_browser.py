@@ -316,6 +316,30 @@ def test_own_image_through_a_volta_model_with_the_detector(browser, tmp_path_fac
         page.close()
 
 
+def test_markdown_in_a_shared_link_is_shown_as_text(page, server):
+    """Issue 14: a caption (or any value) in a link must not make the viewer's browser fetch anything."""
+    from urllib.parse import quote
+
+    payload = "![t](http://host/x.png)"
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    links = {  # what the link carries: the part of the page that quotes it
+        f"&example={quote(payload)}&caption={quote(f'A tall man walks a small dog {payload} .')}":
+            '[data-testid="stMetric"]',  # a warning (no such example) and the caption in colour
+        f"&words={quote(payload)}": '[data-testid="stAlertContentError"]',  # "... is not in the caption"
+    }
+    for query, shown in links.items():
+        page.goto(server + query)
+        page.wait_for_selector(shown, timeout=120_000)
+        wait_idle(page)
+        assert not page.locator('[data-testid="stException"]').count()
+        assert page.inner_text("body").count(payload) >= 1 + (shown == '[data-testid="stMetric"]')
+        images = "() => [...document.querySelectorAll('img')].filter(i => i.src.includes('host')).length"
+        assert page.evaluate(images) == 0
+    page.screenshot(path=str(ARTIFACTS / "browser_markdown_payload.png"))
+    assert not [url for url in requested if url.startswith("http://host")]
+
+
 # ---------------------------------------------------------------- issue 13: projector-ready, never a wrong view
 SMALLEST_TEXT = """() => {
   const main = document.querySelector('[data-testid="stMain"]');

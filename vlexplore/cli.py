@@ -299,6 +299,8 @@ def cmd_app(args) -> int:
     from streamlit.web import cli as stcli
 
     app = Path(__file__).resolve().parent.parent / "app.py"
+    if args.data_dir:  # the folders the app may open typed paths from (vlexplore.views.sources)
+        os.environ["VLEXPLORE_DATA_DIRS"] = os.pathsep.join(str(Path(d).expanduser().resolve()) for d in args.data_dir)
     sys.argv = ["streamlit", "run", str(app), "--server.port", str(args.port),
                 "--server.address", args.address]
     return stcli.main()
@@ -450,6 +452,10 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--address", default="127.0.0.1",
                      help="interface to listen on (default 127.0.0.1, this machine only; "
                      "0.0.0.0 makes the app reachable from the network)")
+    app.add_argument("--data-dir", action="append", metavar="FOLDER",
+                     help="a folder whose files the app may open when a path is typed or comes in a link "
+                          "(repeat for more; default: the current directory and the package's assets; "
+                          "same as VLEXPLORE_DATA_DIRS)")
     app.set_defaults(func=cmd_app)
     return parser
 

@@ -99,7 +99,8 @@ def caption_html(caption: str, phrases: list[Phrase], selected: int | None = Non
 
 
 def example_image(example: Example) -> np.ndarray:
-    """The example's picture, or a neutral canvas of its size when it has none (features only)."""
+    """The example's picture, or a neutral canvas of its size when it has none (features only;
+    ``Example`` bounds the size by the images' pixel limit)."""
     image = example_picture(example)
     if image is not None:
         return image
@@ -259,13 +260,17 @@ def detections_figure(image: np.ndarray, boxes: np.ndarray, labels: list[str], c
 
 
 def thumbnail(example: Example, size: int = 160) -> np.ndarray:
-    """A small RGB picture of the example with its gold boxes drawn in the phrase colours."""
-    image = example_image(example)
-    height, width = image.shape[:2]
+    """A small RGB picture of the example with its gold boxes drawn in the phrase colours
+    (without a picture, a canvas made at the thumbnail's size: any claimed size is cheap)."""
+    image = example_picture(example)
+    width, height = example.image_size if image is None else (image.shape[1], image.shape[0])
     scale = size / max(width, height)
-    small = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
-                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    small = np.ascontiguousarray(small)
+    small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if image is None:
+        small = np.full((small_size[1], small_size[0], 3), 200, dtype=np.uint8)
+    else:
+        small = np.ascontiguousarray(cv2.resize(image, small_size,
+                                                interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR))
     for index, phrase in enumerate(example.phrases):
         h = phrase_colour(index).lstrip("#")
         colour = tuple(int(h[i : i + 2], 16) for i in (0, 2, 4))

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import registry
+from ..assets import ASSETS
 from ..errors import internal_error_message, log_internal_error
 from ..records import Example, ExampleSet, Regions
 from .examples import Detector
@@ -24,7 +25,6 @@ __all__ = [
     "dataset_choices",
     "load_model",
     "load_dataset",
-    "check_typed_paths",
     "random_example",
     "upload_detector",
     "simulated_regions",
@@ -32,9 +32,53 @@ __all__ = [
     "region_labels",
     "load_detector",
     "features_made_by",
+    "DATA_DIRS_ENV",
+    "data_dirs",
+    "readable_path",
 ]
 
 BUILTIN_MODELS = ("demo", "demo-gold", "demo-lang")  # their regions come from the world's simulated detector
+DATA_DIRS_ENV = "VLEXPLORE_DATA_DIRS"  # folders the app may read typed paths from (os.pathsep-separated)
+PATH_PREFIXES = {"model": ("hf",), "dataset": ("flickr30k",)}  # specs whose argument is a path
+
+
+def data_dirs() -> tuple[Path, ...]:
+    """The folders whose files the app opens when a path is typed or comes in a link:
+    ``VLEXPLORE_DATA_DIRS`` (``vlexplore app --data-dir``), else the directory the app was
+    started in and the package's assets. Symlinks resolved."""
+    configured = [p.strip() for p in os.environ.get(DATA_DIRS_ENV, "").split(os.pathsep) if p.strip()]
+    roots = [Path(p).expanduser() for p in configured] or [Path.cwd(), ASSETS]
+    return tuple(Path(os.path.realpath(root)) for root in roots)
+
+
+def readable_path(text: str, what: str) -> str:
+    """``text`` when it names an existing file or folder under one of ``data_dirs()`` (after
+    resolving ``..`` and symlinks); otherwise the same "not found" whether the path is missing or
+    outside, so that the page never tells which server paths exist."""
+    try:
+        path = Path(os.path.realpath(Path(text).expanduser()))
+        found = path.exists() and any(path.is_relative_to(root) for root in data_dirs())
+    except (OSError, ValueError, RuntimeError):  # a NUL byte, a symlink loop, an unknown ~user
+        found = False
+    if not found:
+        raise ValueError(
+            f"{what} {text!r} not found in the folders this app reads; the app opens files only under "
+            f"its data folders (start it with `vlexplore app --data-dir FOLDER` or set {DATA_DIRS_ENV})"
+        )
+    return text
+
+
+def _looks_like_path(argument: str) -> bool:
+    return argument.startswith(("/", ".", "~")) or (os.sep in argument and Path(argument).exists())
+
+
+def _checked_paths(kind: str, spec: str, options: dict) -> None:
+    """Every path in a spec (``flickr30k:PATH``, ``hf:PATH`` but not a hub name) and its options."""
+    prefix, sep, argument = spec.partition(":")
+    if sep and prefix in PATH_PREFIXES[kind] and (kind == "dataset" or _looks_like_path(argument)):
+        readable_path(argument, f"{kind} folder")
+    for name, value in options.items():
+        readable_path(value, f"{name} path")
 
 
 def model_choices() -> list[str]:
@@ -60,36 +104,11 @@ def _friendly(error: Exception, what: str, spec: str) -> ValueError:
     )
 
 
-#: folders the app may read typed paths from, separated by ":" (unset: any path; set it
-#: whenever the app listens beyond this machine, e.g. `make run HOST=0.0.0.0`)
-DATA_DIRS_ENV = "VLEXPLORE_DATA_DIRS"
-PATH_OPTIONS = ("checkpoint", "features", "images", "detector")
-
-
-def check_typed_paths(spec: str, options: dict) -> None:
-    """Refuse paths outside ``$VLEXPLORE_DATA_DIRS`` with one message whether or not they exist,
-    so that a page served to others does not tell which server paths exist."""
-    allowed = [Path(d).expanduser().resolve() for d in os.environ.get(DATA_DIRS_ENV, "").split(":") if d]
-    if not allowed:
-        return
-    _, sep, argument = spec.partition(":")
-    typed = [(name, options[name]) for name in PATH_OPTIONS if options.get(name)]
-    if sep and argument.startswith(("/", ".", "~")):  # flickr30k:PATH, hf:PATH (not a hub name)
-        typed.append((spec.split(":")[0], argument))
-    for name, value in typed:
-        path = Path(str(value)).expanduser().resolve()
-        if not any(path == root or root in path.parents for root in allowed):
-            raise ValueError(
-                f"{name}: {value} is not a readable path in this server's data folders "
-                f"(the folders set by {DATA_DIRS_ENV}); pick a path under them"
-            )
-
-
 def load_model(spec: str, **options):
     """The model ``spec`` names; ``options`` (e.g. ``checkpoint=PATH`` for ``volta:ARCH``) go to
     its loader. Any failure becomes a ValueError with the loader's own message."""
     options = {k: v for k, v in options.items() if v}
-    check_typed_paths(spec, options)
+    _checked_paths("model", spec, options)
     try:
         if options.get("checkpoint") and Path(options["checkpoint"]).expanduser().is_dir():
             return _first_seed(spec, options)
@@ -114,7 +133,7 @@ def load_dataset(spec: str, **options) -> ExampleSet:
     """The example set ``spec`` names; ``options`` (``features=``, ``images=`` for
     ``flickr30k:PATH``) go to its loader."""
     options = {k: v for k, v in options.items() if v}
-    check_typed_paths(spec, options)
+    _checked_paths("dataset", spec, options)
     try:
         return registry.load_dataset(spec, **options)
     except Exception as error:
@@ -123,7 +142,7 @@ def load_dataset(spec: str, **options) -> ExampleSet:
 
 def load_detector(folder: str, mode: str):
     """The bottom-up-attention detector in ``folder`` (own images for region models)."""
-    check_typed_paths("detector", {"detector": folder})
+    readable_path(folder, "detector folder")
     from ..detector import load_detector as load
 
     try:
@@ -139,7 +158,7 @@ def features_made_by(features: str) -> dict | None:
     from ..data.features import read_provenance
 
     try:
-        check_typed_paths("features", {"features": features})
+        readable_path(features, "features path")
     except ValueError:
         return None  # the dataset loader says why; no hint about what exists
     return read_provenance(features)

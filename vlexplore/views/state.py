@@ -17,8 +17,8 @@ import numpy as np
 from ..models.common import PRECISIONS
 from ..protocol import LANG4VIS, PAPER, VIS4LANG, AblationSettings
 
-__all__ = ["ViewState", "Key", "VIEWS", "DEVICES", "BUILTIN_WORLDS", "THRESHOLD_MAX", "from_query", "to_query", "parse_box", "format_box",
-           "selection_box", "parse_deck", "format_deck"]
+__all__ = ["ViewState", "Key", "VIEWS", "DEVICES", "BUILTIN_WORLDS", "CHOICES", "THRESHOLD_MAX", "from_query",
+           "to_query", "parse_box", "format_box", "selection_box", "parse_deck", "format_deck"]
 
 VIEWS: tuple[str, ...] = ("example", "dataset", "about")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")  # auto: CUDA when present
@@ -149,7 +149,8 @@ class Key:
 
 
 _DEFAULT = ViewState()
-_CHOICES = {
+#: the fields that hold one of a few options (a radio or segmented control on the page)
+CHOICES: dict[str, tuple[str, ...]] = {
     "view": VIEWS,
     "vis4lang": VIS4LANG,
     "lang4vis": LANG4VIS,
@@ -176,9 +177,9 @@ def from_query(params: Mapping) -> tuple[ViewState, list[str]]:
             continue
         raw = _first(params[f.name]).strip()
         default = getattr(_DEFAULT, f.name)
-        if f.name in _CHOICES:
-            if raw.lower() not in _CHOICES[f.name]:
-                problems.append(f"link: {f.name}={raw!r} is not one of {', '.join(_CHOICES[f.name])}; using {default!r}")
+        if f.name in CHOICES:
+            if raw.lower() not in CHOICES[f.name]:
+                problems.append(f"link: {f.name}={raw!r} is not one of {', '.join(CHOICES[f.name])}; using {default!r}")
                 continue
             values[f.name] = raw.lower()
         elif f.name == "phrase":

@@ -16,18 +16,22 @@ FUNCTION_WORDS = frozenset((
 ))
 
 PAPER_URL = "https://aclanthology.org/2021.emnlp-main.775/"
-#: characters that Markdown (and Streamlit's :colour[...] and :material/...: directives) act on
-_LITERAL = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'\\`*_{}[]()#+-!|~$:"})
+# Characters that make Markdown (CommonMark, GFM, Streamlit's :colour[...] and $math$) or HTML
+# anywhere in a line; and the markers that make a block (heading, quote, list) at a line's start.
+_LITERAL = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\\`*_[]$~|:"})
+_BLOCK_MARKER = re.compile(r"^([ \t]*)([#>+=-]|\d+[.)])", re.MULTILINE)
 
 
-def literal(text: str) -> str:
-    """``text`` for Streamlit's Markdown, shown exactly as typed.
+def literal(text) -> str:
+    """``text`` (a caption, a phrase, a path, a message quoting them) for Streamlit's Markdown or
+    an HTML fragment, shown exactly as typed: never a link, an image, HTML or math.
 
-    Captions, paths and messages that quote them come from users and shared links:
-    ``![t](http://host/x.png)`` in a caption would otherwise make every viewer's browser
-    fetch a remote image. HTML and Markdown characters become entities.
+    Captions, paths and link values come from users: ``![t](http://host/x.png)`` in a caption
+    would otherwise make every viewer of a shared link fetch a remote image. The characters
+    that act become HTML entities (Markdown shows them as the characters).
     """
-    return str(text).translate(_LITERAL)
+    escaped = str(text).translate(_LITERAL)
+    return _BLOCK_MARKER.sub(lambda m: m.group(1) + "".join(f"&#{ord(c)};" for c in m.group(2)), escaped)
 
 
 WHAT_AM_I_LOOKING_AT = """

@@ -8,6 +8,7 @@ import streamlit as st
 from ...attention import ATTENTION_NOTE, phrase_attention
 from .. import figures
 from ..state import Key
+from ..text import literal
 from . import session
 
 
@@ -30,7 +31,7 @@ def attention_section(view) -> dict:
         try:
             frame = get_attention(key, model, view.edited, view.phrase_index, settings, baseline)
         except (ValueError, RuntimeError) as error:
-            st.error(str(error))
+            st.error(literal(str(error)))
             return {}
         names = list(dict.fromkeys(frame["layer_name"]))
         layer = st.select_slider("Layer", list(range(len(names))), value=len(names) - 1,

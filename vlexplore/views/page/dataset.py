@@ -35,7 +35,7 @@ def dataset_run() -> tuple[list, list[str]] | None:
     if runs.get_recent(key) is None:
         average = session.dataset_average(model.feature_dim)  # the engine resolves and records it
         total = len(dataset.units())
-        bar = st.progress(0.0, text=f"Diagnosing {total} phrases with {s[Key.MODEL]} …")
+        bar = st.progress(0.0, text=f"Diagnosing {total} phrases with {literal(s[Key.MODEL])} …")
         results, skipped, done = [], [], [0]
 
         def advance(n: int) -> None:  # after each batch (results come a window of batches at a time)
@@ -62,7 +62,7 @@ def summary_section(results: list, skipped: list[str]) -> None:
     """The paper's figure for this run (bars clickable), beside the published numbers."""
     s = st.session_state
     summary = summarize(results)
-    st.subheader(f"{s[Key.MODEL]} on {s[Key.DATASET]}: {summary['n']} phrases")
+    st.subheader(literal(f"{s[Key.MODEL]} on {s[Key.DATASET]}: {summary['n']} phrases"))
     model = session.get_model(session.model_source())  # cached; it ran the set
     st.caption(model_line(s[Key.MODEL], getattr(model, "description", ""), s[Key.MODEL] in sources.BUILTIN_MODELS))
     st.caption(baseline_caption(*sorted({result.baseline for result in results})))  # as the results record
@@ -128,6 +128,7 @@ def phrases_section(results: list) -> None:
     """The phrases behind the chosen bar, largest effect first; open one in the example view."""
     s = st.session_state
     c1, c2 = st.columns(2)
+    session.keep_choice(Key.BAR_SIDE, tuple(SIDE_NAMES), "vis4lang")
     side = c1.radio("Side", tuple(SIDE_NAMES), key=Key.BAR_SIDE, horizontal=True, format_func=SIDE_NAMES.get,
                     on_change=forget_row)
     conditions = VIS4LANG if side == "vis4lang" else LANG4VIS

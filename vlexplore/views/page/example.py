@@ -18,7 +18,7 @@ from ...records import Example
 from .. import examples as ex
 from .. import export, figures, overlay, sources
 from ..state import Key, format_box, parse_box, selection_box
-from ..text import baseline_caption, model_line
+from ..text import baseline_caption, literal, model_line
 from . import session
 from .picker import show
 
@@ -262,7 +262,7 @@ def phrase_choice(view: ExampleView) -> bool:
         # renames, and would show no choice at all under the new label otherwise
         s[Key.PHRASE] = int(s[Key.PHRASE])
         st.radio("Phrase", list(range(len(labels))), key=Key.PHRASE, horizontal=True,
-                 on_change=session.phrase_changed, format_func=labels.__getitem__)
+                 on_change=session.phrase_changed, format_func=lambda i: literal(labels[i]))  # phrases are user text
     return bool(labels)
 
 

@@ -77,11 +77,10 @@ def pick() -> Pick:
 
 
 def show(messages: list[tuple[str, str]]) -> None:
-    """Messages in the page's words (the library's advice names CLI flags; the page's names fields);
-    errors and warnings quote user input, so they are shown literally."""
+    """Messages in the page's words (the library's advice names CLI flags; the page's names fields),
+    shown literally: they quote user input (captions, phrases, paths, link values)."""
     for kind, text in messages:
-        text = in_app_words(text)
-        getattr(st, kind)(literal(text) if kind in ("error", "warning") else text)
+        getattr(st, kind)(literal(in_app_words(text)))
 
 
 def picker_section(chosen: Pick) -> None:
@@ -149,7 +148,7 @@ def upload_panel() -> None:
     needs_detector = region_model and not builtin
     can_upload = not needs_detector or bool(detector_folder)
     if not can_upload:
-        st.info(f"{s[Key.MODEL]} reads regions of the bottom-up-attention Faster R-CNN. To use your own image, "
+        st.info(f"{literal(s[Key.MODEL])} reads regions of the bottom-up-attention Faster R-CNN. To use your own image, "
                 "set the detector's folder (config.yaml + pytorch_model.bin of unc-nlp/frcnn-vg-finetuned) "
                 "under *Detector folder* in the sidebar (shown for volta: and hf: models), or pick a model "
                 "that takes raw images (hf: ViLT) or a built-in model.")
@@ -198,10 +197,10 @@ def detect_upload(data: bytes, name: str, folder: str, mode: str):
 
     try:
         image = load_image(io.BytesIO(data), name=f"upload {name!r}")
-        sources.check_typed_paths("detector", {"detector": folder})  # every run, not only the first (cached) load
+        sources.readable_path(folder, "detector folder")  # every run, not only the first (cached) load
         session.get_detector(folder, mode)  # a loading problem shows before the status box
     except ValueError as error:
-        st.error(str(error))
+        st.error(literal(str(error)))
         return None, None
     digest = hashlib.sha256(data).hexdigest()
     with st.status(f"Detecting regions with {folder} ({mode} mode) …") as status:
@@ -209,7 +208,7 @@ def detect_upload(data: bytes, name: str, folder: str, mode: str):
             detected = session.get_detections(folder, mode, digest, image)
         except ValueError as error:
             status.update(label="No regions for this image", state="error")
-            st.error(str(error))
+            st.error(literal(str(error)))
             return None, None
         seconds = sum(detected.seconds.values())
         status.update(label=f"{regions_from(detected)}, in {seconds:.1f} s", state="complete", expanded=False)

@@ -12,6 +12,7 @@ from ...seeds import checkpoint_family, family_runs, family_spread, family_summa
 from .. import sources
 from ..paper_figures import seed_figure
 from ..state import Key
+from ..text import literal
 from . import session
 
 
@@ -22,7 +23,7 @@ def seeds_section() -> None:
     if not folder:
         return
     try:  # a served page must not tell which server paths exist: the data folders first
-        sources.check_typed_paths(s[Key.MODEL], {"checkpoint": folder})
+        sources.readable_path(folder, "checkpoint path")
     except ValueError:
         return  # the model's own load error says so
     if not Path(folder).expanduser().is_dir():
@@ -31,7 +32,7 @@ def seeds_section() -> None:
         family = checkpoint_family(folder)
         dataset = session.get_dataset(session.dataset_source())
     except ValueError as error:
-        st.error(str(error))
+        st.error(literal(str(error)))
         return
     if len(family) < 2:
         return
@@ -49,7 +50,7 @@ def seeds_section() -> None:
                     frame = run_family(s[Key.MODEL], folder, dataset, settings, progress=False, batch_size=32)
                 except (ValueError, RuntimeError) as error:
                     status.update(label="The seeds could not be run", state="error")
-                    st.error(str(error))
+                    st.error(literal(str(error)))
                     return
                 status.update(label="Seeds done", state="complete")
             runs.remember(key, frame)

@@ -25,7 +25,7 @@ from ...protocol import (
     resolve_baseline,
 )
 from .. import examples, overlay, sources
-from ..state import Key, ViewState, from_query, to_query
+from ..state import CHOICES, Key, ViewState, from_query, to_query
 
 UPLOAD_ID = "upload"  # the example id of an uploaded image (session only)
 RANDOM_PREFIX = "random:"  # example ids "random:SEED": a fresh scene of the built-in world
@@ -160,8 +160,25 @@ def sync_state() -> None:
         state, problems = from_query(st.query_params.to_dict())
         s[Key.LAST_STATE], s[Key.LINK_PROBLEMS] = state, problems
         s[Key.PICK_PHRASE] = Key.PHRASE not in st.query_params
-    for name, value in asdict(s[Key.LAST_STATE]).items():
+    last = s[Key.LAST_STATE]
+    for name, value in asdict(last).items():
         s.setdefault(Key.of_field(name), value)
+    # A choice that came back empty (the selected segment clicked again, or a widget that lost its
+    # state while another view ran) keeps the previous one.
+    for name, options in CHOICES.items():
+        if s[name] not in options:
+            s[name] = getattr(last, name)
+    if not isinstance(s[Key.PHRASE], int) or s[Key.PHRASE] < 0:
+        s[Key.PHRASE] = last.phrase
+
+
+def keep_choice(key: str, options, default) -> None:
+    """Before a radio or segmented control that is not part of the link: an empty or stale value
+    becomes the last valid one (or ``default``), so the page never reads None."""
+    s, memory = st.session_state, f"_kept_{key}"
+    if s.get(key) not in options:
+        s[key] = s[memory] if s.get(memory) in options else default
+    s[memory] = s[key]
 
 
 def save_state() -> None:

@@ -11,6 +11,7 @@ import streamlit as st
 from ...sweep import parse_thresholds, sweep_dataset, sweep_phrase, sweep_summary
 from .. import figures
 from ..state import Key
+from ..text import literal
 from . import session
 
 THRESHOLDS = parse_thresholds("0.9:0.0:0.1")
@@ -37,7 +38,7 @@ def phrase_sweep_section(view) -> dict:
         try:
             rows = get_phrase_sweep(key, view.model, view.edited, view.phrase_index, settings, baseline)
         except (ValueError, RuntimeError) as error:
-            st.error(str(error))
+            st.error(literal(str(error)))
             return {}
         figs = {"threshold sweep": figures.phrase_sweep_figure(rows)}
         left, right = st.columns([3, 2])
@@ -59,7 +60,7 @@ def dataset_sweep_section() -> None:
             model = session.get_model(session.model_source())
             dataset = session.get_dataset(session.dataset_source())
         except ValueError as error:
-            st.error(str(error))
+            st.error(literal(str(error)))
             return
         if model.input_kind != "regions":
             st.info(f"{s[Key.MODEL]} aligns image patches, not regions by a threshold: no sweep.")
