@@ -40,6 +40,7 @@ __all__ = [
 BUILTIN_MODELS = ("demo", "demo-gold", "demo-lang")  # their regions come from the world's simulated detector
 DATA_DIRS_ENV = "VLEXPLORE_DATA_DIRS"  # folders the app may read typed paths from (os.pathsep-separated)
 PATH_PREFIXES = {"model": ("hf",), "dataset": ("flickr30k",)}  # specs whose argument is a path
+PATH_OPTIONS = ("checkpoint", "features", "images", "detector")  # spec options that name a file or folder
 
 
 def data_dirs() -> tuple[Path, ...]:
@@ -77,8 +78,9 @@ def _checked_paths(kind: str, spec: str, options: dict) -> None:
     prefix, sep, argument = spec.partition(":")
     if sep and prefix in PATH_PREFIXES[kind] and (kind == "dataset" or _looks_like_path(argument)):
         readable_path(argument, f"{kind} folder")
-    for name, value in options.items():
-        readable_path(value, f"{name} path")
+    for name in PATH_OPTIONS:
+        if options.get(name):
+            readable_path(options[name], f"{name} path")
 
 
 def model_choices() -> list[str]:
