@@ -221,3 +221,59 @@ def test_bad_input_in_one_part_is_its_message_there_as_text(monkeypatch, tmp_pat
     assert "region scores refused" in html and "internal error" not in html and "<img" not in html
     assert not (tmp_path / "errors.log").exists()
     assert any(c.proto.id and "fig_tokens" in c.proto.id for c in at.get("plotly_chart"))
+
+
+def test_whole_set_runs_of_two_sessions_take_turns_and_the_waiting_one_says_so(monkeypatch):
+    """Sessions asking for whole-set runs at once run them one after another (the server holds
+    one run's working memory, not N), and the one that waited says so on its page."""
+    import threading
+    import time
+
+    from streamlit.testing.v1 import AppTest
+    from test_app import APP
+
+    from vlexplore.views.page import dataset, session
+
+    real, lock, running, peak, calls = dataset.diagnose_dataset, threading.Lock(), [0], [0], []
+
+    def counted(*args, **kwargs):
+        with lock:
+            calls.append(1)
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        try:
+            if len(calls) == 1:  # hold the first run until the other session waits (or runs beside it)
+                deadline = time.monotonic() + 120
+                while not session.whole_set_slot().waiting and len(calls) < 2 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            return list(real(*args, **kwargs))
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(dataset, "diagnose_dataset", counted)
+    pages = {}
+
+    def open_whole_set(threshold: str) -> None:
+        at = AppTest.from_file(APP, default_timeout=240)
+        at.query_params.update({"model": "counted", "dataset": "tinyset", "view": "dataset", "threshold": threshold})
+        pages[threshold] = at.run()
+
+    first = threading.Thread(target=open_whole_set, args=("0.31",))
+    first.start()
+    deadline = time.monotonic() + 120
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = threading.Thread(target=open_whole_set, args=("0.33",))  # other settings: a run of its own
+    second.start()
+    first.join(300)
+    second.join(300)
+    assert set(pages) == {"0.31", "0.33"}
+    for at in pages.values():
+        assert not at.exception, [e.value for e in at.exception]
+        assert not at.error, [e.value for e in at.error]
+        assert any("counted on tinyset" in h.value for h in at.subheader)
+    assert len(calls) == 2 and peak[0] == 1  # both ran, never at the same time
+    waited = [c.value for c in pages["0.33"].caption if "for another whole-set run" in c.value]
+    assert len(waited) == 1 and waited[0].startswith("Waited"), waited
+    assert not [c for c in pages["0.31"].caption if "for another whole-set run" in c.value]

@@ -31,30 +31,36 @@ def dataset_run() -> tuple[list, list[str]] | None:
     settings = session.current_state().settings()
     precision = session.current_state().precision
     key = (session.model_source(), session.dataset_source(), settings, precision)
-    runs = session.dataset_runs()
-    if runs.get_recent(key) is None:
-        average = session.dataset_average(model.feature_dim)  # the engine resolves and records it
-        total = len(dataset.units())
-        bar = st.progress(0.0, text=f"Diagnosing {total} phrases with {literal(s[Key.MODEL])} …")
-        results, skipped, done = [], [], [0]
-
-        def advance(n: int) -> None:  # after each batch (results come a window of batches at a time)
-            done[0] += n
-            bar.progress(min(1.0, done[0] / max(total, 1)), text=f"Diagnosed {done[0]} of {total} phrases …")
-
-        try:
-            results.extend(diagnose_dataset(model, dataset, settings, progress=advance, skipped=skipped,
-                                            batch_size=32, average_feature=average, precision=precision))
-        except (ValueError, RuntimeError) as error:  # e.g. a model that does not fit these features
-            st.error(literal(in_app_words(f"{s[Key.MODEL]} could not be run on {s[Key.DATASET]}: {error}")))
-            return None
-        finally:
-            bar.empty()
-        runs.remember(key, (results, skipped))
-    results, skipped = runs.get_recent(key)
+    run = session.whole_set_run(key, lambda: diagnose_set(model, dataset, settings, precision))
+    if run is None:
+        return None
+    results, skipped = run
     if not results:
         st.error(literal(f"No phrase of {s[Key.DATASET]!r} could be diagnosed ({len(skipped)} skipped)."))
         return None
+    return results, skipped
+
+
+def diagnose_set(model, dataset, settings, precision: str) -> tuple[list, list[str]] | None:
+    """One whole-set run with a progress bar: (results, skipped), or None after showing why not."""
+    s = st.session_state
+    average = session.dataset_average(model.feature_dim)  # the engine resolves and records it
+    total = len(dataset.units())
+    bar = st.progress(0.0, text=f"Diagnosing {total} phrases with {literal(s[Key.MODEL])} …")
+    results, skipped, done = [], [], [0]
+
+    def advance(n: int) -> None:  # after each batch (results come a window of batches at a time)
+        done[0] += n
+        bar.progress(min(1.0, done[0] / max(total, 1)), text=f"Diagnosed {done[0]} of {total} phrases …")
+
+    try:
+        results.extend(diagnose_dataset(model, dataset, settings, progress=advance, skipped=skipped,
+                                        batch_size=32, average_feature=average, precision=precision))
+    except (ValueError, RuntimeError) as error:  # e.g. a model that does not fit these features
+        st.error(literal(in_app_words(f"{s[Key.MODEL]} could not be run on {s[Key.DATASET]}: {error}")))
+        return None
+    finally:
+        bar.empty()
     return results, skipped
 
 

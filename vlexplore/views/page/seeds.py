@@ -39,22 +39,26 @@ def seeds_section() -> None:
     with st.expander(f"Seeds: {len(family)} checkpoints in {folder}", expanded=True):
         settings = session.current_state().settings()
         key = ("seeds", session.model_source(), session.dataset_source(), settings)
-        runs = session.dataset_runs()
-        if runs.get_recent(key) is None:
+        if session.dataset_runs().get_recent(key) is None:
             st.caption("The bars above are the first seed. Run every seed (one model in memory at a time) to "
                        "see how far the diagnostic moves between pretraining seeds.")
             if not st.button(f"Run {len(family)} seeds on {len(dataset.units())} phrases", key=Key.SEEDS_RUN):
                 return
+
+        def run_seeds():
             with st.status(f"Running {len(family)} seeds …") as status:
                 try:
                     frame = run_family(s[Key.MODEL], folder, dataset, settings, progress=False, batch_size=32)
                 except (ValueError, RuntimeError) as error:
                     status.update(label="The seeds could not be run", state="error")
                     st.error(literal(str(error)))
-                    return
+                    return None
                 status.update(label="Seeds done", state="complete")
-            runs.remember(key, frame)
-        frame = runs.get_recent(key)
+            return frame
+
+        frame = session.whole_set_run(key, run_seeds)
+        if frame is None:
+            return
         summary = family_summary(frame)
         st.plotly_chart(seed_figure(runs=family_runs(frame, s[Key.MODEL])), key=Key.FIG_SEEDS)
         st.caption("Blue diamonds: your seeds (at the published model they run, when they run one); grey "

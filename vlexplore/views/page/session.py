@@ -9,7 +9,10 @@ condition redraws without running the model. Every cache has a bound.
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, fields, replace
 
 import numpy as np
@@ -113,6 +116,62 @@ class RecentRuns(OrderedDict):
 @st.cache_resource
 def dataset_runs() -> RecentRuns:
     return RecentRuns(limit=8)
+
+
+class WholeSetSlot:
+    """One whole-set run at a time in this server process, across sessions: each run holds its
+    working memory (hundreds of MB on a large set) and all the CPU it can get, so sessions that
+    ask at once run one after another (memory stays that of one run) and the others wait, saying so."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.waiting: set[int] = set()  # the script threads waiting for it (set.add is atomic)
+
+
+@st.cache_resource
+def whole_set_slot() -> WholeSetSlot:
+    return WholeSetSlot()
+
+
+WAITING = "Waiting for another whole-set run to finish (one runs at a time on this server)"
+
+
+@contextlib.contextmanager
+def whole_set_turn() -> Iterator[None]:
+    """Hold the whole-set slot; while another session has it, show that this one waits. The wait
+    polls, so a click elsewhere (Streamlit stops the run at the next element) ends it."""
+    slot = whole_set_slot()
+    if not slot.lock.acquire(blocking=False):
+        note, start, me = st.empty(), time.monotonic(), threading.get_ident()
+        slot.waiting.add(me)
+        try:
+            while True:
+                note.info(f"{WAITING}: {time.monotonic() - start:.0f} s …", icon=":material/hourglass_top:")
+                if slot.lock.acquire(timeout=1.0):
+                    break
+        finally:
+            slot.waiting.discard(me)
+        note.caption(f"Waited {time.monotonic() - start:.0f} s for another whole-set run "
+                     "(one runs at a time on this server).")
+    try:
+        yield
+    finally:
+        slot.lock.release()
+
+
+def whole_set_run(key, compute: Callable[[], object]):
+    """The whole-set result cached under ``key``; when missing, ``compute()`` in the server's
+    whole-set slot (unless another session computed it while this one waited). ``compute``
+    returns None after showing why it could not run: nothing is cached then."""
+    runs = dataset_runs()
+    if runs.get_recent(key) is None:
+        with whole_set_turn():
+            if runs.get_recent(key) is None:
+                result = compute()
+                if result is None:
+                    return None
+                runs.remember(key, result)
+    return runs.get_recent(key)
 
 
 def dataset_average(feature_dim: int | None) -> np.ndarray | None:

@@ -63,26 +63,30 @@ def dataset_sweep_section() -> None:
             st.error(literal(str(error)))
             return
         if model.input_kind != "regions":
-            st.info(f"{s[Key.MODEL]} aligns image patches, not regions by a threshold: no sweep.")
+            st.info(f"{literal(s[Key.MODEL])} aligns image patches, not regions by a threshold: no sweep.")
             return
         settings = replace(session.current_state().settings(), threshold=0.5)  # the sweep sets it
         key = ("sweep", session.model_source(), session.dataset_source(), settings)
-        runs = session.dataset_runs()
-        if runs.get_recent(key) is None:
+        if session.dataset_runs().get_recent(key) is None:
             st.caption(NOTE)
             if not st.button(f"Sweep {len(dataset.units())} phrases", key=Key.SWEEP_RUN):
                 return
+
+        def sweep():
             with st.status(f"Sweeping {len(dataset.units())} phrases at {len(THRESHOLDS)} thresholds …") as status:
                 try:
                     rows = sweep_dataset(model, dataset, THRESHOLDS, settings, progress=False, batch_size=32,
                                          average_feature=session.dataset_average(model.feature_dim))
                 except (ValueError, RuntimeError) as error:
                     status.update(label="The sweep failed", state="error")
-                    st.error(f"{s[Key.MODEL]} could not be swept on {s[Key.DATASET]}: {error}")
-                    return
+                    st.error(literal(f"{s[Key.MODEL]} could not be swept on {s[Key.DATASET]}: {error}"))
+                    return None
                 status.update(label="Sweep done", state="complete")
-            runs.remember(key, rows)
-        rows = runs.get_recent(key)
+            return rows
+
+        rows = session.whole_set_run(key, sweep)
+        if rows is None:
+            return
         summary = sweep_summary(rows)
         st.plotly_chart(figures.sweep_figure(summary, model=f"{s[Key.MODEL]} on {s[Key.DATASET]}"),
                         key=Key.FIG_SWEEP)
