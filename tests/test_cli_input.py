@@ -4,6 +4,7 @@ with its traceback logged; --json and --quiet say and show what they promise."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -95,3 +96,17 @@ def test_quiet_hides_the_features_bar(capsys, tmp_path):
                   str(features), "--limit", "1", *(["--quiet"] if quiet else [])])
         err = capsys.readouterr().err
         assert ("features f.tsv" in err) is not quiet, err[-300:]
+
+
+def test_a_multi_line_model_load_error_is_one_line(capsys, tmp_path):
+    """The VOLTA key check lists its findings on indented lines; the CLI prints one line."""
+    import torch
+
+    checkpoint = tmp_path / "pytorch_model_9.bin"
+    torch.save({"bert.not_a_volta_weight": torch.zeros(2)}, checkpoint)
+    code = cli.main(["diagnose", "--model", "volta:uniter", "--checkpoint", str(checkpoint),
+                     "--dataset", "tinyset", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: ")
+    assert re.search(rf"{re.escape(str(checkpoint))} does not fit volta:uniter: \d+ missing keys: ", err)  # its lines, joined
+    assert "; 1 unexpected keys: bert.not_a_volta_weight; Use a VOLTA pretraining checkpoint" in err

@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__
-from .errors import InputError, internal_error_message, log_internal_error
+from .errors import InputError, internal_error_message, log_internal_error, one_line
 
 EPILOG = """examples:
   vlexplore diagnose --model demo --dataset demo
@@ -271,7 +271,7 @@ def cmd_figures(args) -> int:
         try:
             written = write_figures(figures, args.out, formats)
         except RuntimeError as error:
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {one_line(error)}", file=sys.stderr)
             return 1
         bar.update(1)
     for path in written:
@@ -472,14 +472,14 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, ValueError, FileNotFoundError) as error:
         # InputError is the library's type for bad input; plain ValueError and a missing
         # file are the same contract in code that predates it
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # anything else is a bug in vlexplore
         log = log_internal_error(f"argv={argv if argv is not None else sys.argv[1:]}")
-        print(internal_error_message(error, log), file=sys.stderr)
+        print(one_line(internal_error_message(error, log)), file=sys.stderr)
         if log is None:
             traceback.print_exc()
         return 1

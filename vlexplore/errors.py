@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["InputError", "parse_number", "check_finite", "log_internal_error", "internal_error_message"]
+__all__ = ["InputError", "parse_number", "check_finite", "log_internal_error", "internal_error_message", "one_line"]
 
 #: where an internal error's traceback goes (``VLEXPLORE_LOG`` overrides)
 DEFAULT_LOG = Path("~/.cache/vlexplore/internal-errors.log")
@@ -70,6 +70,16 @@ def check_finite(values, what: str) -> None:
             f"{what} contains {value} at position {list(position)}; the values must be finite "
             "(NaN or infinity would make every score NaN)"
         )
+
+
+def one_line(message) -> str:
+    """``message`` on one line, for the CLI's ``error: ...`` (a loader's message may list its
+    findings on indented lines): lines joined by "; ", or by a space after a colon or a stop."""
+    parts = [line.strip() for line in str(message).splitlines() if line.strip()]
+    joined = parts[0] if parts else ""
+    for part in parts[1:]:
+        joined += (" " if joined.endswith((":", ".", ";", ",")) else "; ") + part
+    return joined
 
 
 def log_internal_error(context: str) -> Path | None:
