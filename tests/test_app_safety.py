@@ -206,6 +206,30 @@ def test_a_bug_in_one_part_is_an_internal_error_there_and_the_rest_draws(monkeyp
     assert at.sidebar.radio(key="view").value == "example"
 
 
+def test_an_internal_error_says_where_to_report_it_and_which_log_to_attach(monkeypatch, tmp_path):
+    import html
+    from pathlib import Path
+
+    from test_app import APP
+
+    from vlexplore.views import figures
+
+    def broken(*args, **kwargs):
+        raise KeyError(None)
+
+    monkeypatch.setattr(figures, "token_figure", broken)
+    log = tmp_path / "errors.log"
+    monkeypatch.setenv("VLEXPLORE_LOG", str(log))
+    shown = html.unescape(start().error[0].value)
+    assert 'report it to the issue tracker of the vlexplore repository you got it from (README.md, "Reporting a bug")' in shown
+    assert f"attach the log file {log}" in shown
+    assert "**Reporting a bug.**" in (Path(APP).parent / "README.md").read_text()  # the section it points to
+    (tmp_path / "a file").write_text("")  # a log that cannot be written: the message says how to get one
+    monkeypatch.setenv("VLEXPLORE_LOG", str(tmp_path / "a file" / "errors.log"))
+    shown = html.unescape(start().error[0].value)
+    assert "the traceback could not be written to" in shown and "set VLEXPLORE_LOG to a writable file" in shown
+
+
 def test_bad_input_in_one_part_is_its_message_there_as_text(monkeypatch, tmp_path):
     from vlexplore.errors import InputError
     from vlexplore.views import figures

@@ -61,7 +61,8 @@ def test_internal_error_is_reported_and_logged(capsys, monkeypatch, tmp_path):
     code, _, err = _run(capsys)
     assert code == 1
     assert "internal error: RuntimeError: boom in a loader" in err and "report it" in err
-    assert str(tmp_path / "log" / "errors.log") in err and "Traceback" not in err
+    assert f"attach the log file {tmp_path / 'log' / 'errors.log'}" in err and "Traceback" not in err
+    assert "issue tracker" in err and err.count("\n") == 1
     logged = (tmp_path / "log" / "errors.log").read_text()
     assert "Traceback" in logged and "boom in a loader" in logged and "argv=" in logged
 

@@ -97,10 +97,18 @@ def log_internal_error(context: str) -> Path | None:
     return path
 
 
+#: where bugs go (README.md, "Reporting a bug"); the project has no public tracker address yet
+REPORT_TO = "the issue tracker of the vlexplore repository you got it from (README.md, \"Reporting a bug\")"
+
+
 def internal_error_message(error: BaseException, log: Path | None) -> str:
-    """What a user sees for a bug: not their input's fault, and where the traceback is."""
-    where = f"the traceback is in {log}" if log else "the traceback could not be logged"
+    """What a user sees for a bug: not their input's fault, where to report it, what to attach."""
+    if log is not None:
+        attach = f"attach the log file {log} (on the machine that runs vlexplore; its last entry is this error's traceback)"
+    else:
+        attach = (f"the traceback could not be written to {os.environ.get('VLEXPLORE_LOG') or DEFAULT_LOG}: "
+                  "set VLEXPLORE_LOG to a writable file, repeat what you did, and attach that file")
     return (
         f"internal error: {type(error).__name__}: {error}. This is a bug in vlexplore, not in your "
-        f"input; please report it to the vlexplore issue tracker ({where})."
+        f"input: please report it to {REPORT_TO} with this message; {attach}."
     )
