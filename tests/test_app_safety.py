@@ -301,3 +301,38 @@ def test_whole_set_runs_of_two_sessions_take_turns_and_the_waiting_one_says_so(m
     waited = [c.value for c in pages["0.33"].caption if "for another whole-set run" in c.value]
     assert len(waited) == 1 and waited[0].startswith("Waited"), waited
     assert not [c for c in pages["0.31"].caption if "for another whole-set run" in c.value]
+
+
+def test_a_session_waiting_for_the_whole_set_slot_can_still_be_stopped():
+    """A user who leaves (or clicks elsewhere) while waiting stops the wait: it polls, so the
+    script thread does not stay blocked behind another session's run."""
+    import threading
+
+    from streamlit.testing.v1 import AppTest
+    from test_app import APP
+
+    from vlexplore.views.page import session
+
+    slot = session.whole_set_slot()
+    outcome = []
+
+    def open_whole_set() -> None:
+        at = AppTest.from_file(APP, default_timeout=20)
+        at.query_params.update({"model": "counted", "dataset": "tinyset", "view": "dataset", "threshold": "0.29"})
+        try:
+            at.run()
+        except RuntimeError as error:  # AppTest stops a run that outlives its timeout
+            outcome.append(str(error))
+
+    assert slot.lock.acquire(timeout=60)  # another session's run, held
+    try:
+        waiting = threading.Thread(target=open_whole_set)
+        waiting.start()
+        waiting.join(120)
+        assert not waiting.is_alive()
+        assert outcome and "timed out" in outcome[0]
+        assert not slot.waiting
+    finally:
+        slot.lock.release()
+    assert slot.lock.acquire(timeout=1)  # nobody left holding it
+    slot.lock.release()
