@@ -46,6 +46,7 @@ ERRORS = """() => {
   }
   return found;
 }"""
+WAITED = "() => document.body.innerText.includes('for another whole-set run')"  # the server's one-at-a-time slot
 
 
 def free_port() -> int:
@@ -223,6 +224,8 @@ async def session(number: int, browser, url: str, deadline: float, args, report:
             else:
                 report["latency"].setdefault(name, []).append(time.time() - start)
                 with_reload = False
+                if await page.evaluate(WAITED):
+                    report["waited for the whole-set slot"].append({"session": number, "action": name})
             for text in await page.evaluate(ERRORS):
                 report["errors"].append({"session": number, "after": name, "text": text,
                                          "url": page.url})
@@ -257,7 +260,7 @@ async def run(args) -> dict:
     log.parent.mkdir(exist_ok=True)
     server = Server(log)
     report: dict = {"sessions": args.sessions, "minutes": args.minutes, "latency": {}, "errors": [],
-                    "failed actions": [], "health": []}
+                    "failed actions": [], "health": [], "waited for the whole-set slot": []}
     try:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -291,7 +294,8 @@ def summary(report: dict) -> str:
     loads = [h["load"] for h in health]
     third = max(1, len(rss) // 3)
     lines.append(f"errors on pages: {len(report['errors'])}; failed actions: {len(report['failed actions'])}; "
-                 f"tracebacks in the server log: {report['tracebacks in the server log']}")
+                 f"tracebacks in the server log: {report['tracebacks in the server log']}; actions that waited "
+                 f"for another session's whole-set run: {len(report['waited for the whole-set slot'])}")
     lines.append(f"health checks: {sum(h['ok'] for h in health)} of {len(health)} ok, slowest "
                  f"{max((h['s'] for h in health), default=0):.2f} s; server alive at the end: "
                  f"{report['server alive at the end']}")
