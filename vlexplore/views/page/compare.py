@@ -36,7 +36,7 @@ def compare_section(view) -> dict:
     settings = session.current_state().settings()
     diagnoses, rows = {}, []
     for spec in specs:
-        source = session.model_source() if spec == current else (spec, ())
+        source = session.model_source(spec)
         try:
             model = session.get_model(source)
             if spec == current:
@@ -45,7 +45,8 @@ def compare_section(view) -> dict:
                 baseline = session.ablation_baseline(
                     settings, view.edited.regions.features if view.edited.regions is not None else None)
                 key = f"{source}|{ex.fingerprint(view.edited)}|{view.phrase_index}|{baseline.source}"
-                diagnosis = session.get_diagnosis(key, model, view.edited, view.phrase_index, settings, baseline)
+                diagnosis = session.get_diagnosis(key, model, view.edited, view.phrase_index, settings, baseline,
+                                                  precision=session.current_state().precision)
         except (ValueError, RuntimeError) as error:
             st.warning(f"{spec}: {error}")
             continue
