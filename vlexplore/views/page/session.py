@@ -162,6 +162,9 @@ def sync_state() -> None:
         s[Key.PICK_PHRASE] = Key.PHRASE not in st.query_params
     for name, value in asdict(s[Key.LAST_STATE]).items():
         s.setdefault(Key.of_field(name), value)
+    for key in Key.KEPT:  # set, not left to the widget: Streamlit drops a widget's value when a run skips it
+        if key in s:
+            s[key] = s[key]
 
 
 def save_state() -> None:
