@@ -82,6 +82,9 @@ def test_the_main_figure_groups_several_runs_each_named_on_the_axis(two_runs):
     released = list(paper.architectures())
     for axis in (fig.layout.xaxis, fig.layout.xaxis2):  # the paper's five, then each run in order
         assert list(axis.categoryarray) == [*released, "demo<br>demo<br>(your run)", "demo-gold<br>demo<br>(your run)"]
+    names = [(a.text, a.x, a.xref) for a in fig.layout.annotations if a.name == paper_figures.RUN_NAME]
+    assert names == [(name, f"{name}<br>demo<br>(your run)", xref) for xref in ("x", "x2")
+                     for name in ("demo", "demo-gold")]  # each model named above its own bars, in both panels
     published = {t.meta["condition"] for t in fig.data if t.meta["source"] == "paper" and t.meta["metric"] == "MLM"}
     assert published == {"none", "object", "all"}
 

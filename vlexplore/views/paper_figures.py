@@ -25,6 +25,7 @@ __all__ = [
     "RUN_TAG",
     "PAPER_TAG",
     "PUBLISHED",
+    "RUN_NAME",
     "main_figure",
     "threshold_figure",
     "seed_figure",
@@ -42,6 +43,7 @@ SIDES = {
     "lang4vis": ("MRC-KL", ("none", "phrase", "all"), "Language-for-vision: MRC-KL (bits)"),
 }
 THRESHOLD_STEPS = tuple(round(0.9 - 0.1 * i, 1) for i in range(10))  # 0.9 ... 0.0
+RUN_NAME = "run name"  # the annotations that name a run above its bars
 RUN_COLOURS = ("#2563eb", "#16a34a", "#db2777", "#0891b2", "#7c3aed", "#ca8a04")
 _HOVER_PAPER = "%{x}: %{y:.3f}<br>%{customdata[3]}, published<br>%{customdata[0]}, row %{customdata[1]}<extra></extra>"
 
@@ -76,7 +78,7 @@ def _finish(fig: go.Figure, height: int, title: str, tickangle: int = -35) -> go
     fig.update_layout(margin=dict(t=90, b=16), title=dict(y=0.98, yanchor="top"),
                       legend=dict(y=-0.3), font=dict(size=12))
     fig.update_xaxes(tickangle=tickangle, automargin=True)
-    fig.update_annotations(font=dict(size=13))
+    fig.update_annotations(font=dict(size=13), selector=lambda a: a.name != RUN_NAME)  # the subplot titles
     return fig
 
 
@@ -134,6 +136,14 @@ def _grouped_bars(fig: go.Figure, paper: pd.DataFrame, runs: pd.DataFrame | None
                 meta={"source": "run", "subset": subset, "metric": metric, "condition": condition, "run": run,
                       "model": bar["model"].iloc[0]},
             ), row=row, col=col)
+        values = part.loc[part["condition"].isin(conditions), "value"].astype(float)
+        if np.isfinite(values).any():  # the model's name above its group, readable where the ticks crowd
+            fig.add_annotation(x=label, y=float(values.max()), text=run.split(" · ")[0], name=RUN_NAME,
+                               showarrow=False, yanchor="bottom", yshift=2, font=dict(size=11, color="#1e293b"),
+                               row=row, col=col)
+    drawn = [v for t in fig.select_traces(row=row, col=col) for v in t.y if v is not None and np.isfinite(v)]
+    if drawn and not mine.empty:  # room above the tallest bar for its run's name
+        fig.update_yaxes(range=[0, 1.15 * max(drawn)], row=row, col=col)
 
 
 def main_figure(paper: pd.DataFrame | None = None, runs: pd.DataFrame | None = None,

@@ -110,10 +110,10 @@ def whole_set_section() -> None:
         frame = runs_frame(runs, s[Key.DATASET], session.current_state().threshold)
         every = st.toggle("Every published model for scale (else only the loaded models' own)", value=True,
                           key=Key.GROUP_ALL_PAPER)
-        fig = paper_figures.main_figure(runs=frame, published="all" if every else "matching")
+        fig = paper_figures.main_figure(runs=frame, height=500, published="all" if every else "matching")
         st.plotly_chart(fig, key=Key.FIG_GROUPED)
-        st.caption("Each loaded model is a group of its own, named under its bars; a model the paper published "
-                   "(volta:uniter, ...) stands right after its hatched published bars.")
+        st.caption("Each loaded model is a group of its own, named above and under its bars; a model the paper "
+                   "published (volta:uniter, ...) stands right after its hatched published bars.")
         table = frame[frame["subset"] == "all"].pivot_table(index="run", columns=["metric", "condition"],
                                                             values="value", sort=False)
         table.columns = [f"{metric} {figures.CONDITION_LABELS[c]}" for metric, c in table.columns]
