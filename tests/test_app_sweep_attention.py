@@ -144,3 +144,9 @@ def test_every_loaded_model_on_the_whole_set_grouped_like_the_paper(monkeypatch)
     at.toggle(key="group_all_paper").set_value(False).run()  # neither is a published model: no hatched bars
     assert calls == ["demo", "demo-gold"] and not [t for t in chart(at, "fig_grouped")["data"]
                                                    if t["meta"]["source"] == "paper"]
+    at.text_input(key="compare_extra").input("nosuch").run()  # a third that cannot load: asked for, it says why
+    at.button(key="group_run").click().run()
+    assert not at.exception and [w.value for w in at.warning if "nosuch" in w.value]
+    assert calls == ["demo", "demo-gold"] and len(chart(at, "fig_grouped")["data"]) == 12  # the others still drawn
+    at.run()  # not tried again until asked
+    assert [w.value for w in at.warning if "nosuch" in w.value] and chart(at, "fig_grouped")

@@ -89,20 +89,28 @@ def whole_set_section() -> None:
             st.info("Choose or type another model (here, or in the example view's \"Models side by side\" tab) "
                     "to see its bars beside this one's.")
             return
-        cache = session.dataset_runs()
-        missing = [spec for spec in specs if cache.get_recent(dataset.run_key(spec)) is None]
-        if missing:
-            st.caption(f"Still to run on {s[Key.DATASET]}: {', '.join(missing)} (models already run with these "
+        cache, failed = session.dataset_runs(), s.setdefault(Key.GROUP_FAILED, {})  # run key -> why
+        pending = [spec for spec in specs if cache.get_recent(dataset.run_key(spec)) is None]
+        if pending:
+            st.caption(f"Still to run on {s[Key.DATASET]}: {', '.join(pending)} (models already run with these "
                        "settings are not run again).")
-            if not st.button("Run the whole set for every loaded model", key=Key.GROUP_RUN, type="primary"):
-                return
+        asked = bool(pending) and st.button("Run the whole set for every loaded model", key=Key.GROUP_RUN,
+                                            type="primary")
+        if not asked and any(dataset.run_key(spec) not in failed for spec in pending):
+            return
         runs = {}
         for spec in specs:  # each not yet run shows its own progress bar
+            key = dataset.run_key(spec)
+            if key in failed and not asked:  # it failed with these settings: tried again only when asked
+                st.warning(literal(in_app_words(failed[key])))
+                continue
             try:
                 results, _ = dataset.whole_set_run(spec)
             except ValueError as error:
+                failed[key] = str(error)
                 st.warning(literal(in_app_words(str(error))))
                 continue
+            failed.pop(key, None)
             if results:
                 runs[spec] = results
         if len(runs) < 2:
@@ -116,7 +124,11 @@ def whole_set_section() -> None:
                    "published (volta:uniter, ...) stands right after its hatched published bars.")
         table = frame[frame["subset"] == "all"].pivot_table(index="run", columns=["metric", "condition"],
                                                             values="value", sort=False)
+        table = table.reindex(list(dict.fromkeys(frame["run"])))  # in the order of ``runs``
         table.columns = [f"{metric} {figures.CONDITION_LABELS[c]}" for metric, c in table.columns]
+        table.insert(0, "phrases", [len(results) for results in runs.values()])
+        table.insert(1, "memory (MB)", [round(memory_bytes(session.get_model(session.model_source(spec))) / 2**20, 1)
+                                        for spec in runs])  # each one held in the model cache
         st.dataframe(table.round(3))
         st.download_button("Every model's means (CSV)", frame.to_csv(index=False).encode(),
                            f"models_{s[Key.DATASET]}.csv", "text/csv", key=Key.GROUP_CSV)
