@@ -104,7 +104,9 @@ def test_every_loaded_model_grouped_in_the_whole_set_view(pages):
         page.goto(base + "?view=dataset&model=demo&dataset=demo")
         page.wait_for_selector(".st-key-dataset_chart .js-plotly-plot", timeout=120_000)
         wait_idle(page)
-        page.locator(".st-key-compare_models input").click()
+        box = page.locator(".st-key-compare_models input")
+        box.scroll_into_view_if_needed()  # at the viewport's edge its list opens out of sight
+        box.click()
         page.get_by_role("option", name="demo-gold", exact=True).click()
         page.keyboard.press("Escape")
         wait_idle(page)
