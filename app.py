@@ -83,6 +83,8 @@ def dataset_view() -> None:
             dataset.summary_section(results, skipped)
         with guarded("paper figures"):
             dataset.paper_figures_section(results)
+        with guarded("models on the whole set"):
+            compare.whole_set_section()
         with guarded("phrases"):
             dataset.phrases_section(results)
         with guarded("seed families"):

@@ -229,6 +229,9 @@ def sync_state() -> None:
             s[name] = getattr(last, name)
     if not isinstance(s[Key.PHRASE], int) or s[Key.PHRASE] < 0:
         s[Key.PHRASE] = last.phrase
+    for key in Key.KEPT:  # set, not left to the widget: Streamlit drops a widget's value when a run skips it
+        if key in s:
+            s[key] = s[key]
 
 
 def keep_choice(key: str, options, default) -> None:
@@ -255,10 +258,13 @@ def current_state() -> ViewState:
                                  "present": bool(values["present"])})
 
 
-def model_source() -> tuple:
-    """The model to load: its spec, for volta:ARCH the checkpoint typed in the sidebar, and
-    the device it runs on."""
+def model_source(spec: str | None = None) -> tuple:
+    """The model to load, as ``get_model`` takes it: its spec, for volta:ARCH the checkpoint
+    typed in the sidebar, and the device it runs on. Another ``spec`` (a model beside the
+    current one) runs on the same device, without the current model's checkpoint."""
     state = current_state()
+    if spec is not None and spec != state.model:
+        return spec, (), state.device
     return state.model, tuple(sorted(state.model_options().items())), state.device
 
 
