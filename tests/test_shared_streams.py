@@ -12,6 +12,8 @@ import torch
 from vlexplore.assets import vg_classes
 from vlexplore.engine import collate, diagnose_dataset, prepare
 from vlexplore.models.volta import VoltaBackend, VoltaConfig, VoltaForPretraining
+from vlexplore.models.volta import modules as volta_modules
+from vlexplore.models.volta.modules import distinct_rows
 from vlexplore.protocol import AblationSettings
 from vlexplore.records import Example, ExampleSet, Phrase, Regions
 
@@ -102,3 +104,22 @@ def test_single_stream_models_do_not_take_the_shared_path():
     assert not VoltaForPretraining(config).bert.share_unimodal
     assert VoltaForPretraining(VoltaConfig.for_arch("lxmert").keep_last_sublayers(4)).bert.encoder.unimodal_depth == 1
     assert VoltaForPretraining(VoltaConfig.for_arch("lxmert")).bert.encoder.unimodal_depth == 18
+
+
+def test_distinct_rows_groups_exact_inputs_in_order_of_first_appearance():
+    features = torch.rand(3, 4, 5)
+    features[2, 1, 3] = features[0, 1, 3] + 1e-7  # differs from row 0 in one element only
+    rows = torch.tensor([1, 0, 1, 2, 0])
+    boxes = torch.rand(3, 4, 2)[rows]
+    first, inverse = distinct_rows(features[rows], boxes, torch.ones(5, 4, dtype=torch.long))
+    assert first.tolist() == [0, 1, 3] and inverse.tolist() == [0, 1, 0, 2, 1]
+    zeros = torch.tensor([[0.0], [-0.0], [float("nan")], [float("nan")]])  # compared bit for bit
+    assert distinct_rows(zeros)[1].tolist() == [0, 1, 2, 2]
+
+
+def test_distinct_rows_survives_hash_collisions(monkeypatch):
+    """Every row hashed alike: the check against each group's first row falls back to whole rows."""
+    monkeypatch.setattr(volta_modules, "_row_hash", lambda bits: torch.zeros(bits[0].shape[0], dtype=torch.long))
+    ids = torch.tensor([[5, 6, 7], [5, 6, 8], [5, 6, 7], [1, 2, 3]])
+    first, inverse = distinct_rows(ids, torch.ones_like(ids))
+    assert first.tolist() == [0, 1, 3] and inverse.tolist() == [0, 1, 0, 2]

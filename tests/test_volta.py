@@ -300,6 +300,10 @@ def test_adapter_heads_at_positions_equal_the_full_forward(tmp_path, arch):
         atol=1e-5,
     )
     assert out.text_logits.shape == (b, 2, 30522) and out.region_logits.shape == (b, 2, 1601)
+    # with positions the last layer runs only where read (and at the poolers' first rows)
+    with torch.no_grad():
+        read = model(**inputs, text_positions=batch.text_positions, region_positions=batch.region_positions + 1)
+    torch.testing.assert_close(read.itm_logits, full.itm_logits, rtol=1e-5, atol=1e-5)
 
 
 def test_vl_bert_rows_do_not_depend_on_their_batch(tmp_path):

@@ -314,21 +314,21 @@ class GatedSelfAttention(nn.Module):
             self.v_key = nn.Linear(config.v_hidden_size, sizes["v_attn"])
             self.v_value = nn.Linear(config.v_hidden_size, sizes["v_attn"])
 
-    def forward(self, t, v, t_bias, v_bias, attentions: list | None = None):
+    def forward(self, t, v, t_bias, v_bias, attentions: list | None = None, t_query=None, v_query=None):
         """Context vectors of each stream (None for a stream this sublayer does not update).
 
         ``t_bias``/``v_bias`` are additive key masks (B, 1, 1, L): 0 or -10000. With
         ``attentions`` (a list), a sublayer whose text queries see vision keys appends
         (probabilities (B, h, T, keys), number of text keys first): see ``TextAttention``.
+        ``t_query``/``v_query``: the queries' hidden states when only some positions are
+        wanted (B, M, H) / (B, K, V); keys and values always come from all of ``t`` and ``v``.
         """
         if self.text:
-            tq, tk, tv = (
-                _split_heads(f(t), self.heads) for f in (self.query, self.key, self.value)
-            )  # each (B, h, T, d)
+            tq = _split_heads(self.query(t if t_query is None else t_query), self.heads)  # (B, h, T or M, d)
+            tk, tv = (_split_heads(f(t), self.heads) for f in (self.key, self.value))  # each (B, h, T, d)
         if self.vision:
-            vq, vk, vv = (
-                _split_heads(f(v), self.v_heads) for f in (self.v_query, self.v_key, self.v_value)
-            )  # each (B, h, 1+R, d)
+            vq = _split_heads(self.v_query(v if v_query is None else v_query), self.v_heads)  # (B, h, 1+R or K, d)
+            vk, vv = (_split_heads(f(v), self.v_heads) for f in (self.v_key, self.v_value))  # each (B, h, 1+R, d)
         text_keys = (tk, tv, t_bias) if self.text else None
         vision_keys = (vk, vv, v_bias) if self.vision else None
         t_context = v_context = None
@@ -403,26 +403,33 @@ class AttentionSublayer(nn.Module):
         width, v_width = config.sizes(n)["attn"], config.sizes(n)["v_attn"]
         self.attention_output = GatedResidual(config, n, width, v_width, v_width)
 
-    def forward(self, t, v, t_bias, v_bias, attentions: list | None = None):
-        t_context, v_context = self.attention_self(t, v, t_bias, v_bias, attentions)
-        return self.attention_output(t_context, v_context, t, v)
+    def forward(self, t, v, t_bias, v_bias, attentions: list | None = None, t_at=None, v_at=None):
+        """``t_at`` (B, M) / ``v_at`` (B, K): the only positions of that stream wanted from here
+        on (its queries there; the stream comes out at those positions)."""
+        t_query = None if t_at is None else gather_positions(t, t_at)  # (B, M, H)
+        v_query = None if v_at is None else gather_positions(v, v_at)  # (B, K, V)
+        t_context, v_context = self.attention_self(t, v, t_bias, v_bias, attentions, t_query, v_query)
+        return self.attention_output(
+            t_context, v_context, t if t_query is None else t_query, v if v_query is None else v_query
+        )
 
-    def joint(self, x: torch.Tensor, bias: torch.Tensor, attentions: list | None = None, text: int = 0) -> torch.Tensor:
+    def joint(self, x: torch.Tensor, bias: torch.Tensor, attentions: list | None = None, text: int = 0,
+              at: torch.Tensor | None = None) -> torch.Tensor:
         """The same sublayer on the concatenated streams (only for ``config.is_joint``).
 
         ``attentions``: append (probabilities of the first ``text`` queries, ``text``).
+        ``at`` (B, N): queries only at these positions of [text; regions], which come out.
         """
         attention = self.attention_self
-        q, k, v = (
-            _split_heads(f(x), attention.heads)
-            for f in (attention.query, attention.key, attention.value)
-        )  # each (B, h, T + 1+R, d)
+        queries = x if at is None else gather_positions(x, at)  # (B, T + 1+R or N, H)
+        q = _split_heads(attention.query(queries), attention.heads)  # (B, h, T + 1+R or N, d)
+        k, v = (_split_heads(f(x), attention.heads) for f in (attention.key, attention.value))  # (B, h, T + 1+R, d)
         if attentions is None:
             context = _merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype)))
         else:
             context, probs = _attend_with_probs(q, [k], [v], [bias])  # probs (B, h, T + 1+R, T + 1+R)
             attentions.append((probs[:, :, :text], text))
-        return self.attention_output.LayerNorm(self.attention_output.dense(context) + x)  # (B, T + 1+R, H)
+        return self.attention_output.LayerNorm(self.attention_output.dense(context) + queries)  # (B, T + 1+R or N, H)
 
 
 class GatedIntermediate(nn.Module):
@@ -453,11 +460,16 @@ class FeedForwardSublayer(nn.Module):
         self.intermediate = GatedIntermediate(config, n)
         self.output = GatedResidual(config, n, sizes["inter"], sizes["v_inter"], config.v_hidden_size)
 
-    def forward(self, t, v, t_bias=None, v_bias=None, attentions=None):
+    def forward(self, t, v, t_bias=None, v_bias=None, attentions=None, t_at=None, v_at=None):
+        if t_at is not None or v_at is not None:  # position-wise: take the wanted rows first
+            t = t if t_at is None else gather_positions(t, t_at)
+            v = v if v_at is None else gather_positions(v, v_at)
         t_hidden, v_hidden = self.intermediate(t, v)
         return self.output(t_hidden, v_hidden, t, v)
 
-    def joint(self, x: torch.Tensor, bias: torch.Tensor | None = None, attentions=None, text: int = 0) -> torch.Tensor:
+    def joint(self, x: torch.Tensor, bias: torch.Tensor | None = None, attentions=None, text: int = 0,
+              at: torch.Tensor | None = None) -> torch.Tensor:
+        x = x if at is None else gather_positions(x, at)  # (B, T + 1+R or N, H)
         hidden = self.intermediate.act(self.intermediate.dense(x))  # (B, T + 1+R, intermediate)
         return self.output.LayerNorm(self.output.dense(hidden) + x)  # (B, T + 1+R, H)
 
@@ -479,37 +491,109 @@ class Encoder(nn.Module):
         # modality alone, so each stream may run there on its distinct inputs only
         crossing = set(config.tv_attn_sublayers) | set(config.vt_attn_sublayers)
         self.unimodal_depth = min(crossing, default=config.depth)
+        # after the last sublayer where a stream's states serve as keys, only the positions
+        # read from it are needed: its queries there and every later sublayer run on those
+        # alone (one layer of work of the twelve, most of the positions of the last one)
+        text_keys = set(config.tt_attn_sublayers) | set(config.vt_attn_sublayers)
+        vision_keys = set(config.vv_attn_sublayers) | set(config.tv_attn_sublayers)
+        self.text_last_keys = max(text_keys, default=-1)
+        self.vision_last_keys = max(vision_keys, default=-1)
 
-    def forward(self, t, v, t_bias, v_bias, t_rows=None, v_rows=None, attentions: list | None = None):
+    def forward(self, t, v, t_bias, v_bias, t_rows=None, v_rows=None, attentions: list | None = None,
+                t_at=None, v_at=None):
         """``t_rows``/``v_rows`` (B,): when given, ``t`` and ``v`` hold distinct unimodal inputs
         only, and row b of the batch is text ``t_rows[b]`` with vision ``v_rows[b]``; the
         streams are expanded to the batch where they first meet. ``attentions``: a list to
         collect, per sublayer whose text queries see the regions, (text-query attention
-        probabilities (B, h, T, keys), number of text keys first)."""
+        probabilities (B, h, T, keys), number of text keys first). ``t_at`` (B, M) /
+        ``v_at`` (B, K): return that stream at these positions only (B, M, H) / (B, K, V),
+        computing no more of it than they need."""
         if self.joint:
             x, bias = torch.cat([t, v], dim=1), torch.cat([t_bias, v_bias], dim=-1)  # (B, T + 1+R, H)
-            for sublayer in self.layer:
-                x = sublayer.joint(x, bias, attentions, t.shape[1])  # (B, T + 1+R, H)
-            return x[:, : t.shape[1]], x[:, t.shape[1] :]  # (B, T, H), (B, 1+R, H)
+            at = None
+            if t_at is not None or v_at is not None:
+                t_at = _all_positions(t) if t_at is None else t_at
+                v_at = _all_positions(v) if v_at is None else v_at
+                at = torch.cat([t_at.to(x.device), t.shape[1] + v_at.to(x.device)], dim=1)  # (B, M + K)
+            last = self.text_last_keys  # every attention sublayer is joint: the last of them
+            if at is not None and last < 0:
+                x = gather_positions(x, at)
+            for n, sublayer in enumerate(self.layer):
+                x = sublayer.joint(x, bias, attentions, t.shape[1], at if n == last else None)  # (B, L or M + K, H)
+            split = t.shape[1] if at is None else t_at.shape[1]
+            return x[:, :split], x[:, split:]  # (B, T or M, H), (B, 1+R or K, H)
+        t_left, v_left = t_at, v_at  # still to be taken
         for n, sublayer in enumerate(self.layer):
             if n == self.unimodal_depth and t_rows is not None:
                 t, t_bias, v, v_bias = t[t_rows], t_bias[t_rows], v[v_rows], v_bias[v_rows]  # to (B, ...)
                 t_rows = v_rows = None
-            t, v = sublayer(t, v, t_bias, v_bias, attentions)  # (B or U_t, T, H), (B or U_v, 1+R, V)
+            t_here = t_left if n == self.text_last_keys and t_rows is None else None
+            v_here = v_left if n == self.vision_last_keys and t_rows is None else None
+            t_left, v_left = (None if t_here is not None else t_left), (None if v_here is not None else v_left)
+            t, v = sublayer(t, v, t_bias, v_bias, attentions, t_here, v_here)  # (B or U_t, T or M, H), ...
         if t_rows is not None:
             t, v = t[t_rows], v[v_rows]
+        t = t if t_left is None else gather_positions(t, t_left)  # (B, T or M, H)
+        v = v if v_left is None else gather_positions(v, v_left)  # (B, 1+R or K, V)
         return t, v
+
+
+def _all_positions(x: torch.Tensor) -> torch.Tensor:
+    """(B, L) the positions 0..L-1 of every row of ``x`` (B, L, H)."""
+    return torch.arange(x.shape[1], device=x.device).expand(x.shape[0], -1)
+
+
+_SAME_WIDTH_INT = {8: torch.int64, 4: torch.int32, 2: torch.int16, 1: torch.uint8}
+
+
+def _row_bits(x: torch.Tensor) -> torch.Tensor:
+    """(B, N) integers holding each element's exact bits: rows compare equal when their inputs
+    are bit for bit the same (so a float row is compared exactly, NaN included)."""
+    flat = x.reshape(x.shape[0], -1)
+    if flat.dtype == torch.bool:
+        return flat.to(torch.uint8)
+    if flat.is_floating_point():
+        return flat.contiguous().view(_SAME_WIDTH_INT[flat.element_size()])
+    return flat
 
 
 def distinct_rows(*tensors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """One row index per distinct input (rows of ``tensors`` compared whole, exactly), and
-    for each of the B rows the number of its distinct input: (U,) and (B,)."""
-    b = tensors[0].shape[0]
-    key = torch.cat([x.reshape(b, -1).double() for x in tensors], dim=1)  # exact for float32 and ids
-    _, inverse = torch.unique(key, dim=0, return_inverse=True)  # (B,)
-    first = torch.full((int(inverse.max()) + 1,), b, dtype=torch.long, device=key.device)
-    first = first.scatter_reduce(0, inverse, torch.arange(b, device=key.device), "amin")  # (U,)
-    return first, inverse
+    for each of the B rows the number of its distinct input: (U,) and (B,), numbered in
+    order of first appearance.
+
+    Rows are grouped by a hash of their bits (one multiply-add pass; ``torch.unique`` over
+    whole rows of 37 x 2048 features cost a tenth of a ViLBERT forward), then every row is
+    checked against its group's first row; a collision falls back to comparing whole rows.
+    """
+    device = tensors[0].device
+    bits = [_row_bits(x) for x in tensors]
+    _, inverse = torch.unique(_row_hash(bits), return_inverse=True)  # (B,)
+    first = _first_rows(inverse)
+    if not all(torch.equal(x, x[first[inverse]]) for x in bits):  # two inputs with one hash
+        _, inverse = torch.unique(torch.cat([x.long() for x in bits], dim=1), dim=0, return_inverse=True)
+        first = _first_rows(inverse)
+    order = torch.argsort(first)  # renumber the distinct inputs by first appearance
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(order.numel(), device=device)
+    return first[order], rank[inverse]
+
+
+def _row_hash(bits: list[torch.Tensor]) -> torch.Tensor:
+    """(B,) a random linear hash of the rows' bits modulo 2**64: equal rows, equal hashes."""
+    generator = torch.Generator().manual_seed(0)
+    hashes = torch.zeros(bits[0].shape[0], dtype=torch.long, device=bits[0].device)
+    for x in bits:
+        weights = torch.randint(-(2**62), 2**62, (x.shape[1],), generator=generator).to(x.device)
+        hashes += (x.long() * weights).sum(dim=1)
+    return hashes
+
+
+def _first_rows(inverse: torch.Tensor) -> torch.Tensor:
+    """For group numbers (B,), the first row of each group: (U,)."""
+    b = inverse.numel()
+    first = torch.full((int(inverse.max()) + 1,), b, dtype=torch.long, device=inverse.device)
+    return first.scatter_reduce(0, inverse, torch.arange(b, device=inverse.device), "amin")  # (U,)
 
 
 class Pooler(nn.Module):
@@ -549,8 +633,9 @@ class VoltaBert(nn.Module):
 
     def forward(
         self, input_ids, image_feat, image_loc, token_type_ids, attention_mask, image_attention_mask,
-        text_shift_from=None, attentions: list | None = None,
+        text_shift_from=None, attentions: list | None = None, t_at=None, v_at=None,
     ):
+        """``t_at`` (B, M) / ``v_at`` (B, K): return those positions of the stream only."""
         t_rows = v_rows = None
         # attention is read row by row (a separate, rarely taken pass): no sharing there
         if self.share_unimodal and input_ids.shape[0] > 1 and attentions is None:
@@ -572,7 +657,7 @@ class VoltaBert(nn.Module):
         dtype = t.dtype
         t_bias = (1.0 - attention_mask.to(dtype))[:, None, None, :] * -10000.0  # (B, 1, 1, T)
         v_bias = (1.0 - image_attention_mask.to(dtype))[:, None, None, :] * -10000.0  # (B, 1, 1, 1+R)
-        return self.encoder(t, v, t_bias, v_bias, t_rows, v_rows, attentions)  # (B, T, H), (B, 1+R, V)
+        return self.encoder(t, v, t_bias, v_bias, t_rows, v_rows, attentions, t_at, v_at)  # (B, T or M, H), ...
 
 
 class PredictionTransform(nn.Module):
@@ -686,20 +771,29 @@ class VoltaForPretraining(nn.Module):
             image_attention_mask = torch.ones(
                 image_feat.shape[:2], dtype=torch.long, device=image_feat.device
             )
+        t_at = v_at = None
+        if attentions is None:  # the encoder's last layer only where read: the first row (poolers), the heads'
+            first = torch.zeros(input_ids.shape[0], 1, dtype=torch.long, device=input_ids.device)  # (B, 1)
+            if text_positions is not None:
+                t_at = torch.cat([first, text_positions.to(first.device, torch.long)], dim=1)  # (B, 1 + M)
+            if region_positions is not None:
+                v_at = torch.cat([first, region_positions.to(first.device, torch.long)], dim=1)  # (B, 1 + K)
         t, v = self.bert(
             input_ids, image_feat, image_loc, token_type_ids, attention_mask, image_attention_mask,
-            text_shift_from, attentions,
-        )  # (B, T, H), (B, 1+R, V)
+            text_shift_from, attentions, t_at, v_at,
+        )  # (B, T or 1 + M, H), (B, 1+R or 1 + K, V)
         pooled = self.bert.t_pooler(t)  # (B, pooler_size)
         if self.config.fusion_method == "mul":
             pooled = pooled * self.bert.v_pooler(v)
         elif self.config.fusion_method == "sum":
             pooled = pooled + self.bert.v_pooler(v)
+        t = t[:, 1:] if t_at is not None else _at(t, text_positions)  # (B, T or M, H)
+        v = v[:, 1:] if v_at is not None else _at(v, region_positions)  # (B, 1+R or K, V)
         region_logits = None
         if "0" in self.cls.imagePredictions.decoder_dict:
-            region_logits = self.cls.imagePredictions(_at(v, region_positions))
+            region_logits = self.cls.imagePredictions(v)
         return VoltaOutput(
-            text_logits=self.cls.predictions(_at(t, text_positions)),
+            text_logits=self.cls.predictions(t),
             region_logits=region_logits,
             itm_logits=self.cls.bi_seq_relationship(pooled),
         )
