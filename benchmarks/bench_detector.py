@@ -11,7 +11,9 @@ downloaded, and the shapes, hence the work, are the real ones. One process, in t
 3. ``--repeats`` generated 500x375 photos (short side resized to 600: a 600x800 input), each
    detected at every ``--precisions`` back to back (the order alternates from photo to photo),
    with the wall time of each stage; the table gives the median per stage and precision, and
-   the ratio to fp32;
+   the ratio of the medians to fp32's; below it, each photo's total wall and CPU time
+   (``time.process_time``, both threads: less sensitive than wall time to other processes on
+   a shared machine) per precision and the paired ratios, whose median is the figure to quote;
 4. how far each precision's regions are from fp32's on the same photo: how many of the 36
    chosen proposals are the same, the mean IoU of each fp32 box with its best match, and for
    the regions both chose, the cosine and largest absolute difference of the 2048-d features
@@ -106,6 +108,7 @@ def compare_precisions(args, model: FasterRCNN) -> None:
     pooled = torch.randn(1, res4.shape[1], model.config.pool_size, model.config.pool_size)
     work["region head"] = gflop(model.roi_heads.res5, pooled) * model.config.rpn_post_nms
     seconds = {p: [] for p in precisions}
+    cpu = {p: [] for p in precisions}
     regions = {p: [] for p in precisions}
     rates = []
     for repeat in range(args.repeats):
@@ -113,7 +116,9 @@ def compare_precisions(args, model: FasterRCNN) -> None:
         image = photo(seed=repeat)
         order = precisions if repeat % 2 == 0 else precisions[::-1]
         for precision in order:
+            start = time.process_time()
             found = detectors[precision].detect(image)
+            cpu[precision].append(time.process_time() - start)
             seconds[precision].append(found.seconds)
             regions[precision].append(found)
             print(f"photo {repeat}, {precision}: {sum(found.seconds.values()):.1f} s", flush=True)
@@ -140,6 +145,21 @@ def compare_precisions(args, model: FasterRCNN) -> None:
     cells = " | ".join(f"**{median(p):.2f}**" for p in precisions)
     speedups = " | ".join(f"**{median(precisions[0]) / median(p):.2f}x**" for p in precisions[1:])
     print(f"| **total** | {cells} | {speedups} | {sum(work.values()):.0f} |")
+    print("\n| photo | " + " | ".join(f"{p} wall s | {p} CPU s" for p in precisions) + " | "
+          + " | ".join(f"{p} wall speed-up | {p} CPU speed-up" for p in precisions[1:]) + " |")  # fmt: skip
+    print("| --- |" + " ---: |" * (4 * len(precisions) - 2))
+    walls = {p: [sum(s.values()) for s in seconds[p]] for p in precisions}
+    paired = {p: ([], []) for p in precisions[1:]}
+    for index in range(args.repeats):
+        cells = " | ".join(f"{walls[p][index]:.1f} | {cpu[p][index]:.1f}" for p in precisions)
+        for p in precisions[1:]:
+            paired[p][0].append(walls[precisions[0]][index] / walls[p][index])
+            paired[p][1].append(cpu[precisions[0]][index] / cpu[p][index])
+        ratios = " | ".join(f"{paired[p][0][-1]:.2f}x | {paired[p][1][-1]:.2f}x" for p in precisions[1:])
+        print(f"| {index} | {cells} | {ratios} |")
+    ratios = " | ".join(f"**{statistics.median(paired[p][0]):.2f}x** | **{statistics.median(paired[p][1]):.2f}x**"
+                        for p in precisions[1:])  # fmt: skip
+    print(f"| median | {' | '.join(['', ''] * len(precisions))[1:]} | {ratios} |")
     print(f"\npeak resident memory: {peak_mib:.0f} MiB")
     print(f"fp32 lower bound at the median matmul rate: {sum(work.values()) / statistics.median(rates):.1f} s")
     for precision in precisions[1:]:
