@@ -43,6 +43,7 @@ import time
 
 import numpy as np
 import torch
+from timing import run_times  # benchmarks/ is on sys.path
 from torch.utils.flop_counter import FlopCounterMode
 
 from vlexplore.detector import DETECTOR_PRECISIONS, Detector, DetectorConfig, FasterRCNN
@@ -63,13 +64,8 @@ def photo(width: int = 500, height: int = 375, seed: int = 0) -> np.ndarray:
 
 def matmul_gflops(dtype: torch.dtype = torch.float32, size: int = 2048, repeats: int = 5) -> float:
     a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    torch.matmul(a, b)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.matmul(a, b)
-        times.append(time.perf_counter() - start)
-    return 2 * size**3 / statistics.median(times) / 1e9
+    seconds = statistics.median(run_times(lambda: torch.matmul(a, b), repeats, warm_up=True))
+    return 2 * size**3 / seconds / 1e9
 
 
 def gflop(function, *args) -> float:

@@ -90,7 +90,7 @@ class Detector:
     """A loaded detector with its post-processing mode; ``detect(rgb)`` gives ``DetectedRegions``.
 
     ``precision``: ``"fp32"`` (the default: float32 throughout, what VOLTA's features are) or
-    ``"bf16"`` (res5, 93 % of the work, in bfloat16: about twice as fast on a CPU with
+    ``"bf16"`` (res5, 93 % of the work, in bfloat16: res5 about twice as fast on a CPU with
     bfloat16 instructions; the same proposals, a slightly different choice among them and
     slightly different features, see ``precision.py``).
     """

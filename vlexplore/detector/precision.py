@@ -30,7 +30,7 @@ def check_precision(precision: str) -> str:
     if precision not in DETECTOR_PRECISIONS:
         raise ValueError(
             f"unknown detector precision {precision!r}; use fp32 (the default, what VOLTA's features are) "
-            "or bf16 (about twice as fast on a CPU with bfloat16 instructions, slightly different regions)"
+            "or bf16 (res5 in bfloat16: faster on a CPU with bfloat16 instructions, slightly different regions)"
         )
     return precision
 
