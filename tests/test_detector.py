@@ -23,6 +23,7 @@ from test_detector_ops import loop_nms
 
 from vlexplore.detector import DetectorConfig, DetectorLoadError, FasterRCNN, load_detector
 from vlexplore.detector.heads import HeadOutputs
+from vlexplore.detector.ops import roi_pool
 from vlexplore.detector.postprocess import select_caffe
 from vlexplore.detector.preprocess import DetectorInput, caffe_scale, hf_size, prepare
 
@@ -141,6 +142,52 @@ def test_bgr_order_a_red_image_reaches_channel_2(mode):
     mean = config.pixel_mean  # B, G, R
     torch.testing.assert_close(pixels[2], torch.full_like(pixels[2], 255 - mean[2]))
     torch.testing.assert_close(pixels[0], torch.full_like(pixels[0], -mean[0]))
+
+
+# Precision -----------------------------------------------------------------------------
+def test_fp32_regions_are_the_float32_modules_own(golden_dir):
+    """fp32 runs the model's own float32 res5: every feature is, bit for bit, res5 of a proposal."""
+    detector = load_detector(golden_dir)
+    regions = detector.detect(photo())
+    model, config = detector.model, detector.config
+    inputs = prepare(photo(), config, "caffe")
+    with torch.inference_mode():
+        res4 = model.backbone(inputs.pixels)
+        proposals, _ = model.proposal_generator(res4, inputs.input_height, inputs.input_width)
+        features = torch.cat([
+            model.roi_heads.res5(roi_pool(res4[0], proposals[i : i + 32], config.pool_size, 1 / config.stride)).mean((2, 3))
+            for i in range(0, len(proposals), 32)
+        ]).numpy()  # fmt: skip
+    assert regions.precision == "fp32" and "bf16" not in regions.description
+    for row in regions.features:
+        assert (features == row).all(axis=1).any()
+
+
+def test_bf16_detection(golden_dir):
+    fp32 = load_detector(golden_dir)
+    bf16 = fp32.with_precision("bf16")
+    assert bf16.with_mode("hf").precision == "bf16" and bf16.with_precision("fp32").precision == "fp32"
+    regions, reference = bf16.detect(photo()), fp32.detect(photo())
+    assert regions.precision == "bf16" and "bf16" in regions.description
+    assert regions.num_boxes == 36 and regions.num_proposals == 300
+    assert regions.boxes.shape == (36, 4) and regions.features.shape == (36, 128)
+    assert regions.cls_prob.shape == (36, 101) and regions.attr_prob.shape == (36, 41)
+    assert regions.features.dtype == np.float32 and np.isfinite(regions.features).all()
+    np.testing.assert_allclose(regions.cls_prob.sum(1), 1, atol=1e-5)
+    # the same proposals (the backbone stays float32), so most chosen boxes are the fp32 ones
+    same = (regions.boxes[:, None, :] == reference.boxes[None, :, :]).all(-1)  # (36, 36)
+    assert same.any(1).sum() >= 24
+    mine, theirs = np.nonzero(same)
+    a, b = regions.features[mine], reference.features[theirs]
+    cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    assert cosine.min() > 0.99 and not np.array_equal(a, b)  # close, and really bfloat16
+
+
+def test_bad_precision_is_a_clear_error(golden_dir):
+    with pytest.raises(ValueError, match="unknown detector precision 'fp16'.*fp32.*bf16"):
+        load_detector(golden_dir, precision="fp16")
+    with pytest.raises(ValueError, match="unknown detector precision 'tf32'"):
+        load_detector(golden_dir).with_precision("tf32")
 
 
 def test_a_tiny_image_gets_a_clear_message(golden_dir):

@@ -11,7 +11,7 @@ from detector_fixture import VOLTA_SIZES, write_detector, write_images
 from flickr_fixture import IMAGES, write_entities
 
 from vlexplore import cli
-from vlexplore.data.features import read_features
+from vlexplore.data.features import provenance_path, read_features
 from vlexplore.detector import load_detector
 from vlexplore.detector.extract import extract_features
 from vlexplore.images import load_image
@@ -81,6 +81,15 @@ def test_a_resumed_run_cannot_mix_detectors(files, tmp_path):
     extract_features(files["images"], out, load_detector(files["detector"]), progress=False)
     with pytest.raises(ValueError, match="caffe mode.*hf mode.*mix two detectors"):
         extract_features(files["images"], out, load_detector(files["detector"], mode="hf"), progress=False)
+    with pytest.raises(ValueError, match=r"caffe mode\).*caffe mode, bf16\).*mix two detectors"):
+        extract_features(files["images"], out, load_detector(files["detector"], precision="bf16"), progress=False)
+    note = provenance_path(out)
+    made_by = json.loads(note.read_text())
+    assert made_by["precision"] == "fp32"
+    del made_by["precision"]  # a note written before precisions existed: its regions were fp32
+    note.write_text(json.dumps(made_by))
+    report = extract_features(files["images"], out, load_detector(files["detector"]), progress=False)
+    assert report.written == [] and report.already_there
 
 
 def test_cli_errors(files, tmp_path, capsys):
@@ -93,6 +102,11 @@ def test_cli_errors(files, tmp_path, capsys):
     assert cli.main(["extract-features", str(tmp_path), "--out", str(tmp_path / "x.tsv"),
                      "--detector", str(files["detector"])]) == 2  # fmt: skip
     assert "holds no images" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["extract-features", str(files["images"]), "--out", str(tmp_path / "x.tsv"),
+                  "--detector", str(files["detector"]), "--precision", "fp16"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert "--precision: invalid choice: 'fp16'" in err and "fp32" in err and "bf16" in err
 
 
 def test_extract_then_diagnose_volta_end_to_end(files, tmp_path, monkeypatch, capsys):

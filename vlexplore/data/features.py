@@ -56,6 +56,7 @@ __all__ = [
     "FeatureWriter",
     "provenance_path",
     "read_provenance",
+    "provenance_text",
     "MAX_TSV_LINE",
 ]
 
@@ -572,3 +573,10 @@ def read_provenance(path: str | Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and "detector" in data else None
+
+
+def provenance_text(made_by: dict) -> str:
+    """"DETECTOR (MODE mode)", with the precision when it is not fp32 (notes before it existed were fp32)."""
+    precision = made_by.get("precision", "fp32")
+    arithmetic = "" if precision == "fp32" else f", {precision}"
+    return f"{made_by['detector']} ({made_by.get('mode', '?')} mode{arithmetic})"

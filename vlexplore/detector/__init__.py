@@ -9,7 +9,7 @@ features and 1,601-way ``cls_prob`` per image, as VOLTA's Flickr30k features wer
 
 See docs/detector.md for the two post-processing modes and what differs from the
 Hugging Face LXMERT demo.
-May import: images, models.hf (hub names through the Hugging Face cache), data.features
+May import: images, models.common (``DETECTOR_PRECISIONS``), models.hf (hub names through the Hugging Face cache), data.features
 (``extract`` only).
 """
 
@@ -17,9 +17,11 @@ from .checkpoint import DEFAULT_DETECTOR, DetectorLoadError
 from .config import DetectorConfig, DetectorConfigError
 from .model import DetectedRegions, Detector, FasterRCNN, load_detector
 from .postprocess import MODES
+from .precision import DETECTOR_PRECISIONS
 
 __all__ = [
     "DEFAULT_DETECTOR",
+    "DETECTOR_PRECISIONS",
     "MODES",
     "DetectedRegions",
     "Detector",

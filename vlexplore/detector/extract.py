@@ -15,10 +15,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data.features import FeatureWriter, provenance_path, read_provenance, row_13
+from ..data.features import FeatureWriter, provenance_path, provenance_text, read_provenance, row_13
 from .model import DetectedRegions, Detector
 
-__all__ = ["IMAGE_SUFFIXES", "ExtractionReport", "extract_features", "regions_row"]
+__all__ = ["IMAGE_SUFFIXES", "ExtractionReport", "extract_features", "extraction_note", "regions_row"]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
@@ -43,6 +43,11 @@ def regions_row(image_id: str, regions: DetectedRegions) -> dict:
     )  # fmt: skip
 
 
+def extraction_note(detector: Detector) -> dict[str, str]:
+    """Who makes the regions: the detector, its mode and its precision (a resumed run must match)."""
+    return {"detector": detector.name, "mode": detector.mode, "precision": detector.precision}
+
+
 def extract_features(images_dir: str | Path, out: str | Path, detector: Detector, progress: bool = True) -> ExtractionReport:
     from ..images import load_image
 
@@ -58,13 +63,15 @@ def extract_features(images_dir: str | Path, out: str | Path, detector: Detector
             f"detector {detector.name} predicts {num_classes} classes; the bottom-up-attention TSV and "
             "LMDB carry the 1,601 Visual Genome classes (use the Visual Genome detector)"
         )
-    made_by = {"detector": detector.name, "mode": detector.mode}
+    made_by = extraction_note(detector)
     earlier = read_provenance(out)
-    if earlier is not None and {k: earlier.get(k) for k in made_by} != made_by:
-        raise ValueError(
-            f"{out} holds regions by {earlier.get('detector')} ({earlier.get('mode')} mode); adding regions by "
-            f"{detector.name} ({detector.mode} mode) would mix two detectors: write to another output"
-        )
+    if earlier is not None:
+        earlier = {"precision": "fp32"} | earlier  # notes written before precisions existed
+        if {k: earlier.get(k) for k in made_by} != made_by:
+            raise ValueError(
+                f"{out} holds regions by {provenance_text(earlier)}; adding regions by {provenance_text(made_by)} "
+                "would mix two detectors: write to another output"
+            )
     report = ExtractionReport()
     with FeatureWriter(out) as writer:
         provenance_path(out).write_text(json.dumps(made_by | {"config": detector.config.to_dict()}, indent=1) + "\n")

@@ -57,23 +57,29 @@ class RegionHead(nn.Module):
         self.res5 = build_res5(config)
         self.box_predictor = BoxPredictor(config.feature_dim, config.num_classes, config.num_attrs)
 
-    def pooled_features(self, res4: torch.Tensor, boxes: torch.Tensor, chunk: int = 32) -> torch.Tensor:
+    def pooled_features(
+        self, res4: torch.Tensor, boxes: torch.Tensor, res5: nn.Module | None = None, chunk: int = 32
+    ) -> torch.Tensor:
         """(R, D) region features of ``boxes`` (input pixels) on ``res4`` (1, C, H, W).
 
         res5 runs per region on its 14x14 pooled map at 2048 channels: ~2.9 GMAC a region at
         the published sizes, ~90 % of the detector's work, and every proposal needs it (the
         caffe selection ranks all 300 by their class scores). It runs in chunks that keep
-        memory flat.
+        memory flat. ``res5``: another implementation of ``self.res5`` to run instead (the
+        bfloat16 one of ``precision.Bf16Convs``, float32 in and out).
         """
         c = self.config
+        res5 = self.res5 if res5 is None else res5
         scale = 1.0 / c.stride
         out = [res4.new_zeros(0, c.feature_dim)]
         for start in range(0, len(boxes), chunk):
             pooled = roi_pool(res4[0], boxes[start : start + chunk], c.pool_size, scale)
-            out.append(self.res5(pooled).mean(dim=(2, 3)))
+            out.append(res5(pooled).mean(dim=(2, 3)))
         return torch.cat(out)
 
-    def forward(self, res4: torch.Tensor, boxes: torch.Tensor) -> HeadOutputs:
-        features = self.pooled_features(res4, boxes)
+    def forward(
+        self, res4: torch.Tensor, boxes: torch.Tensor, res5: nn.Module | None = None
+    ) -> HeadOutputs:
+        features = self.pooled_features(res4, boxes, res5)
         class_logits, attr_logits, deltas = self.box_predictor(features)
         return HeadOutputs(features, class_logits, attr_logits, deltas)

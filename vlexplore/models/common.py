@@ -24,6 +24,7 @@ __all__ = [
     "WHOLE_IMAGE_BOX",
     "resolve_device",
     "PRECISIONS",
+    "DETECTOR_PRECISIONS",
     "precision_context",
     "gather_positions",
     "encode_boxes_torch",
@@ -64,6 +65,8 @@ def resolve_device(name: str | torch.device, owner: str) -> torch.device:
 
 #: numeric precision of a forward pass; fp32 is the default and the exact one
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+#: the detector's subset (vlexplore.detector.precision): bfloat16 convolutions, or none
+DETECTOR_PRECISIONS = ("fp32", "bf16")
 
 
 @contextmanager

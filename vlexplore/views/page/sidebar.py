@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ...data.features import provenance_text
 from ...models.common import PRECISIONS
 from ...protocol import PAPER
 from .. import sources
@@ -80,7 +81,7 @@ def dataset_inputs() -> None:
                            "or a folder of .npz files.")
         made_by = sources.features_made_by(s[Key.FEATURES].strip()) if s.get(Key.FEATURES, "").strip() else None
         if made_by:
-            st.caption(f"Regions extracted by the detector {made_by['detector']} ({made_by.get('mode')} mode).")
+            st.caption(f"Regions extracted by the detector {provenance_text(made_by)}.")
         st.text_input("Images folder (optional)", key=Key.IMAGES, placeholder="/path/to/flickr30k-images",
                       help="Without images, examples are drawn on a blank canvas of the image's size.")
 
