@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from vlexplore.errors import internal_error_message, log_internal_error
+from vlexplore.records import Example
 from vlexplore.views.page import (
     attention,
     compare,
@@ -41,7 +42,22 @@ def example_view() -> None:
     if st.session_state[Key.PRESENT]:
         present.presenter_view(chosen.example)
         return
-    view = example.compute(chosen.example)  # every library call, cached; nothing drawn yet
+    example_result(chosen.example)
+
+
+@st.fragment
+def example_result(picked: Example) -> None:
+    """Everything under the picker. A widget in here (condition, phrase, token, region, the
+    editors) reruns this alone, not the sidebar and the picker: the result comes from the cache
+    and its figures from the session's (a condition switch runs no model, builds no figure)."""
+    try:
+        example_sections(example.compute(picked))  # every library call, cached; nothing drawn yet
+        session.save_state()  # a rerun of this alone must update the address bar too
+    except Exception as error:  # as main(): a fragment's rerun does not pass through it
+        internal_error(error)
+
+
+def example_sections(view: example.ExampleView) -> None:
     if view.model is None:
         example.messages_section(view)
         return
@@ -86,9 +102,14 @@ def dataset_view() -> None:
 def main() -> None:
     try:
         page()
-    except Exception as error:  # a bug, not the user's input: say so in place and log it
-        message = internal_error_message(error, log_internal_error("app"))
-        st.error(literal(message), icon=":material/bug_report:")
+    except Exception as error:
+        internal_error(error)
+
+
+def internal_error(error: Exception) -> None:
+    """A bug, not the user's input: say so in place and log it."""
+    message = internal_error_message(error, log_internal_error("app"))
+    st.error(literal(message), icon=":material/bug_report:")
 
 
 def page() -> None:
