@@ -15,12 +15,15 @@ FIGURES = ("token_figure", "topk_figure", "region_kl_figure", "class_distributio
 def builds(monkeypatch) -> Counter:
     """How many times each per-example figure is built."""
     counts = Counter()
-    for name in FIGURES:
-        def counted(*args, _name=name, _build=getattr(figures, name), **kwargs):
-            counts[_name] += 1
-            return _build(*args, **kwargs)
 
-        monkeypatch.setattr(figures, name, counted)
+    def counting(name, build):
+        def counted(*args, **kwargs):
+            counts[name] += 1
+            return build(*args, **kwargs)
+        return counted
+
+    for name in FIGURES:
+        monkeypatch.setattr(figures, name, counting(name, getattr(figures, name)))
     return counts
 
 
