@@ -159,6 +159,38 @@ def bench_browser(roots: dict[str, Path], model: str, dataset: str, repeats: int
     return out
 
 
+def bench_spinner() -> list[tuple[str, float, float]]:
+    """A bert-base-size model (app_base_model.py: VOLTA UNITER, random weights) on a fresh server:
+    each spinner text the page shows while it loads and runs, when it was first seen and when the
+    result was (seconds from the navigation; the page is polled every 0.2 s), for the first page
+    and for a new example."""
+    from playwright.sync_api import sync_playwright
+
+    server = Server(ROOT, "benchmarks/app_base_model.py")
+    url = f"http://127.0.0.1:{server.port}/?model=uniter-random&dataset=regions36"
+    spinners = "() => [...document.querySelectorAll('[data-testid=stSpinner]')].map(e => e.innerText.trim())"
+    seen = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            for action, address in (("first page", url), ("new example", url + "&example=r1")):
+                start, texts = time.perf_counter(), {}
+                page.goto(address)
+                while not page.locator('[data-testid="stMetric"]:has-text("MLM loss")').count():
+                    for text in page.evaluate(spinners):
+                        texts.setdefault(text, time.perf_counter() - start)
+                    if time.perf_counter() - start > 600:
+                        raise TimeoutError("no result after 600 s")
+                    time.sleep(0.2)
+                done = time.perf_counter() - start
+                seen += [(f"{action}: {text}", at, done) for text, at in texts.items() if text]
+            browser.close()
+    finally:
+        server.close()
+    return seen
+
+
 def bench_apptest(model: str, dataset: str, repeats: int) -> dict:
     sys.path.insert(0, str(ROOT / "tests"))
     from streamlit.testing.v1 import AppTest
@@ -299,8 +331,14 @@ def main() -> int:
     parser.add_argument("--skip-browser", action="store_true")
     parser.add_argument("--apptest", action="store_true", help="also time whole-script runs with AppTest")
     parser.add_argument("--exports", action="store_true", help="time PNG and zip exports instead")
+    parser.add_argument("--spinner", action="store_true",
+                        help="instead: which spinners a bert-base-size model's first page and new example show")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    if args.spinner:
+        for text, appeared, done in bench_spinner():
+            print(f"{text!r}: appeared at {appeared:.1f} s, result at {done:.1f} s")
+        return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sys.path.insert(0, str(ROOT))
     if args.model != "tiny":
