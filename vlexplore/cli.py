@@ -300,7 +300,8 @@ def cmd_app(args) -> int:
 
     app = Path(__file__).resolve().parent.parent / "app.py"
     sys.argv = ["streamlit", "run", str(app), "--server.port", str(args.port),
-                "--server.address", args.address]
+                "--server.address", args.address,
+                "--runner.postScriptGC", "false"]  # as .streamlit/config.toml, from any folder
     return stcli.main()
 
 
