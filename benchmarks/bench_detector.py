@@ -25,10 +25,10 @@ from __future__ import annotations
 import argparse
 import resource
 import statistics
-import time
 
 import numpy as np
 import torch
+from timing import run_times  # benchmarks/ is on sys.path
 from torch.utils.flop_counter import FlopCounterMode
 
 from vlexplore.detector import Detector, DetectorConfig, FasterRCNN
@@ -47,12 +47,8 @@ def photo(width: int = 500, height: int = 375) -> np.ndarray:
 
 def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
     a, b = torch.randn(size, size), torch.randn(size, size)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.matmul(a, b)
-        times.append(time.perf_counter() - start)
-    return 2 * size**3 / statistics.median(times) / 1e9
+    seconds = statistics.median(run_times(lambda: torch.matmul(a, b), repeats, warm_up=False))
+    return 2 * size**3 / seconds / 1e9
 
 
 def gflop(function, *args) -> float:

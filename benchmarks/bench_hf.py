@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 from synthetic import pixel_example, region_example  # benchmarks/ is on sys.path
+from timing import run_times
 
 from vlexplore.engine import diagnose, diagnose_dataset
 from vlexplore.models.hf_lxmert import HFLxmert
@@ -45,13 +45,7 @@ def build(kind: str, device: torch.device):
 
 
 def median_seconds(function, repeats: int) -> float:
-    function()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(run_times(function, repeats))
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic import CAPTION, pixel_example  # noqa: E402
+from timing import run_times  # noqa: E402
 
 from vlexplore.engine import diagnose  # noqa: E402
 from vlexplore.models.vlm.idefics3 import Idefics3Backend  # noqa: E402
@@ -132,13 +133,7 @@ def build_llava_05b(device: torch.device) -> LlavaBackend:
 def best_seconds(function, repeats: int) -> float:
     """The fastest of ``repeats`` runs after a warm-up: on a machine shared with other jobs,
     the run they disturbed least (a median mostly measures the neighbours)."""
-    function()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(run_times(function, repeats))
 
 
 def naive(model, example) -> None:
@@ -153,12 +148,7 @@ def naive(model, example) -> None:
 def matmul_gflops() -> float:
     """This machine's fp32 matmul rate right now (best of 5 runs of 2048^3), for scale."""
     a = torch.randn(2048, 2048)
-    times = []
-    for _ in range(5):
-        start = time.perf_counter()
-        a @ a
-        times.append(time.perf_counter() - start)
-    return 2 * 2048**3 / min(times) / 1e9
+    return 2 * 2048**3 / min(run_times(lambda: a @ a, 5, warm_up=False)) / 1e9
 
 
 def phrase_gflop(model, example) -> float:

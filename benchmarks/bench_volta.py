@@ -24,6 +24,7 @@ import time
 import numpy as np
 import torch
 from synthetic import region_example  # benchmarks/ is on sys.path
+from timing import run_times
 from torch.utils.flop_counter import FlopCounterMode
 
 from vlexplore.engine import collate, diagnose_dataset, prepare
@@ -44,13 +45,7 @@ def matmul_peak(size: int = 2048, repeats: int = 7) -> float:
     a shared machine.
     """
     a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.matmul(a, b)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.matmul(a, b)
-        times.append(time.perf_counter() - start)
-    return 2 * size**3 / statistics.median(times)
+    return 2 * size**3 / statistics.median(run_times(lambda: torch.matmul(a, b), repeats))
 
 
 def _attend_as_matmuls(query, keys, values, biases):

@@ -250,18 +250,23 @@ def png(width=40, height=30) -> bytes:
     return buffer.getvalue()
 
 
+def upload(at, file: tuple[str, bytes, str], caption: str, phrase: str, box: str) -> None:
+    """Fill the "Your own image" form (file as (name, bytes, MIME type)) and press "Use this image"."""
+    at.file_uploader(key="upload_file").set_value(file)
+    at.text_input(key="upload_caption").set_value(caption)
+    at.text_input(key="upload_phrase").set_value(phrase)
+    at.text_input(key="upload_box").set_value(box)
+    at.run()
+    at.button[[b.label for b in at.button].index("Use this image")].click().run()
+
+
 @pytest.mark.parametrize(
     ("name", "data", "message"),
     [("notes.txt", b"hello, not a picture", "not an image"), ("cut.png", png()[:50], "corrupt or truncated")],
 )
 def test_bad_upload_shows_an_error(name, data, message, vilt_dir):
     at = start(model=f"hf:{vilt_dir}")
-    at.file_uploader(key="upload_file").set_value((name, data, "application/octet-stream"))
-    at.text_input(key="upload_caption").set_value("a green field")
-    at.text_input(key="upload_phrase").set_value("a green field")
-    at.text_input(key="upload_box").set_value("0,0,10,10")
-    at.run()
-    at.button[[b.label for b in at.button].index("Use this image")].click().run()
+    upload(at, (name, data, "application/octet-stream"), "a green field", "a green field", "0,0,10,10")
     assert any(message in html.unescape(e.value) for e in at.error), [e.value for e in at.error]
     assert at.get("plotly_chart") and not at.exception  # the page still works
 
@@ -312,12 +317,7 @@ def vilt_dir(tmp_path_factory):
 
 def upload_field(at) -> None:
     """Upload a 96 x 64 green picture with one phrase and its box, and use it."""
-    at.file_uploader(key="upload_file").set_value(("field.png", png(96, 64), "image/png"))
-    at.text_input(key="upload_caption").set_value("a green field under the sky")
-    at.text_input(key="upload_phrase").set_value("a green field")
-    at.text_input(key="upload_box").set_value("0,20,95,63")
-    at.run()
-    at.button[[b.label for b in at.button].index("Use this image")].click().run()
+    upload(at, ("field.png", png(96, 64), "image/png"), "a green field under the sky", "a green field", "0,20,95,63")
 
 
 def test_upload_with_a_pixel_model_runs_on_the_image(vilt_dir):
@@ -676,12 +676,7 @@ def test_a_phrase_number_beyond_the_example_warns():
 
 def test_a_tiny_upload_gets_its_own_message(vilt_dir):
     at = start(model=f"hf:{vilt_dir}")
-    at.file_uploader(key="upload_file").set_value(("dot.png", png(1, 1), "image/png"))
-    at.text_input(key="upload_caption").set_value("a green dot")
-    at.text_input(key="upload_phrase").set_value("a green dot")
-    at.text_input(key="upload_box").set_value("0,0,0,0")
-    at.run()
-    at.button[[b.label for b in at.button].index("Use this image")].click().run()
+    upload(at, ("dot.png", png(1, 1), "image/png"), "a green dot", "a green dot", "0,0,0,0")
     assert any("1x1 pixels, too small" in e.value for e in at.error), [e.value for e in at.error]
     assert not any("detector" in e.value for e in at.error) and not at.exception
 

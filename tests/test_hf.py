@@ -35,10 +35,10 @@ def _offline(monkeypatch):
 
 
 def save_tiny(model_class, config, directory, seed: int = 0):
+    """``model_class(config)`` with seeded random weights, saved to ``directory`` (returned)."""
     torch.manual_seed(seed)
-    model = model_class(config).eval()
-    model.save_pretrained(directory)
-    return model
+    model_class(config).eval().save_pretrained(directory)
+    return directory
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,6 @@ def vilt_dir(tmp_path_factory):
     ``max_image_length=8`` would make transformers sample 8 random patches; the backend
     must ignore it and keep them all.
     """
-    directory = tmp_path_factory.mktemp("vilt")
     config = transformers.ViltConfig(
         **TINY,
         num_hidden_layers=2,
@@ -57,7 +56,7 @@ def vilt_dir(tmp_path_factory):
         max_position_embeddings=40,
         max_image_length=8,
     )
-    save_tiny(transformers.ViltForMaskedLM, config, directory)
+    directory = save_tiny(transformers.ViltForMaskedLM, config, tmp_path_factory.mktemp("vilt"))
     transformers.ViltImageProcessorPil(size={"shortest_edge": 64}).save_pretrained(directory)
     bert_tokenizer().save_pretrained(directory)
     return directory
@@ -70,7 +69,7 @@ def vilt(vilt_dir):
 
 @pytest.fixture(scope="module")
 def lxmert_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("lxmert")
+    """No tokenizer files: the shipped bert-base-uncased vocabulary is used."""
     config = transformers.LxmertConfig(
         **TINY,
         l_layers=2,
@@ -80,8 +79,7 @@ def lxmert_dir(tmp_path_factory):
         num_qa_labels=3,
         num_attr_labels=5,
     )
-    save_tiny(transformers.LxmertForPreTraining, config, directory)
-    return directory  # no tokenizer files: the shipped bert-base-uncased vocabulary is used
+    return save_tiny(transformers.LxmertForPreTraining, config, tmp_path_factory.mktemp("lxmert"))
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +89,10 @@ def lxmert(lxmert_dir):
 
 @pytest.fixture(scope="module")
 def visualbert_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("visualbert")
     config = transformers.VisualBertConfig(
         **TINY, num_hidden_layers=2, visual_embedding_dim=FEATURE_DIM
     )
-    save_tiny(transformers.VisualBertForPreTraining, config, directory)
+    directory = save_tiny(transformers.VisualBertForPreTraining, config, tmp_path_factory.mktemp("visualbert"))
     shutil.copy(BERT_VOCAB, directory / "vocab.txt")  # a bare vocab.txt, as some checkpoints ship
     return directory
 

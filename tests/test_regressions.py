@@ -112,13 +112,23 @@ def test_pure_python_lmdb_reads_what_liblmdb_wrote(tmp_path):
         assert store.get(b"absent") is None and store.get(b"") is None
 
 
-@pytest.mark.parametrize("name, message", [
-    ("tsv_overflow.tsv", r"tsv_overflow\.tsv line 1, image 1000: field image_w is inf, outside"),
-    ("tsv_bare_cr.tsv", r"tsv_bare_cr\.tsv line 1: not a tab-separated row .*carriage return"),
+def read_tsv(path: Path):
+    return read_features(path, ["1000"], feature_dim=None)
+
+
+@pytest.mark.parametrize("read, name, message", [
+    (read_tsv, "tsv_overflow.tsv", r"tsv_overflow\.tsv line 1, image 1000: field image_w is inf, outside"),
+    (read_tsv, "tsv_bare_cr.tsv", r"tsv_bare_cr\.tsv line 1: not a tab-separated row .*carriage return"),
+    (read_annotation, "xml_overflow.xml", r"xml_overflow\.xml: <width> is inf, outside the valid range"),
+    (read_annotation, "xml_box_outside.xml", r"xml_box_outside\.xml: the box of entity 1 \[499, 299, 599, 399\] lies entirely outside the 120x80 image"),
+    (read_annotation, "xml_huge_canvas.xml", r"xml_huge_canvas\.xml: <size>: 30000x30000 is 900 megapixels, over the 40-megapixel limit"),
+    (read_sentences, "sentences_nested.txt", r"line 1: phrase marker '\[/EN#2/clothing' inside the phrase for entity 1"),
+    (read_sentences, "sentences_stray_bracket.txt", r"line 1: stray '\]' in 'sits\]'"),
 ])  # fmt: skip
-def test_broken_tsv_lines_name_file_and_line(name, message):
+def test_broken_files_are_refused_naming_file_and_place(read, name, message):
+    """A broken TSV line, annotation XML or phrase markup: the file (and line or entity) named."""
     with pytest.raises(InputError, match=message):
-        read_features(REGRESSIONS / name, ["1000"], feature_dim=None)
+        read(REGRESSIONS / name)
 
 
 def test_nan_features_name_the_file_and_image(tmp_path):
@@ -129,25 +139,6 @@ def test_nan_features_name_the_file_and_image(tmp_path):
     (tmp_path / "f.tsv").write_text("\t".join(line) + "\n")
     with pytest.raises(InputError, match=r"f\.tsv, image 1000: regions features: row 2 contains NaN"):
         read_features(tmp_path / "f.tsv", ["1000"], feature_dim=None)["1000"].to_regions()
-
-
-@pytest.mark.parametrize("name, message", [
-    ("xml_overflow.xml", r"xml_overflow\.xml: <width> is inf, outside the valid range"),
-    ("xml_box_outside.xml", r"xml_box_outside\.xml: the box of entity 1 \[499, 299, 599, 399\] lies entirely outside the 120x80 image"),
-    ("xml_huge_canvas.xml", r"xml_huge_canvas\.xml: <size>: 30000x30000 is 900 megapixels, over the 40-megapixel limit"),
-])  # fmt: skip
-def test_broken_annotations_name_the_file(name, message):
-    with pytest.raises(InputError, match=message):
-        read_annotation(REGRESSIONS / name)
-
-
-@pytest.mark.parametrize("name, message", [
-    ("sentences_nested.txt", r"line 1: phrase marker '\[/EN#2/clothing' inside the phrase for entity 1"),
-    ("sentences_stray_bracket.txt", r"line 1: stray '\]' in 'sits\]'"),
-])  # fmt: skip
-def test_broken_phrase_markup_is_refused(name, message):
-    with pytest.raises(InputError, match=message):
-        read_sentences(REGRESSIONS / name)
 
 
 def test_bracket_inside_a_word_is_refused():

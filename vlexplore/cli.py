@@ -325,6 +325,21 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _command(sub, name: str, func, help: str, description: str, epilog: str | None = None):
+    """A sub-command that runs ``func``, its description printed with its own line breaks."""
+    parser = sub.add_parser(name, help=help, description=description, epilog=epilog,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _add_run_options(parser: argparse.ArgumentParser, threads: bool = True) -> None:
+    """The options every long-running command ends with: torch threads (read in ``main``) and quiet."""
+    if threads:
+        parser.add_argument("--threads", type=_positive_int, help="torch CPU threads (>= 1)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .models.common import PRECISIONS
 
@@ -338,14 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vlexplore {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    diag = sub.add_parser(
-        "diagnose",
+    diag = _command(
+        sub, "diagnose", cmd_diagnose,
         help="run the diagnostic over a dataset and print the paper's table",
         description="Run all six conditions for every phrase of a dataset and print the aggregate: "
         "MLM bits None/Object/All (vision for language) and MRC-KL bits None/Phrase/All "
         "(language for vision). Defaults are the paper's settings.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     diag.add_argument("--model", default="demo", help="model name (see `vlexplore models`); default: demo")
     diag.add_argument("--dataset", default="demo", help="dataset name (see `vlexplore datasets`); default: demo")
@@ -381,7 +395,6 @@ def build_parser() -> argparse.ArgumentParser:
                       "the authors' batches of 16 phrases in dataset order (volta-batch16: the published "
                       "runs exactly; see docs/vlbert-positions.md)")
     diag.add_argument("--batch-size", type=_positive_int, default=8, help="phrases per forward pass (default 8)")
-    diag.add_argument("--threads", type=_positive_int, help="torch CPU threads (>= 1)")
     diag.add_argument("--device", default="auto",
                       help="where the model runs: auto (CUDA when present, else cpu), cpu, cuda, cuda:1, ...")
     diag.add_argument("--precision", choices=PRECISIONS, default="fp32",
@@ -390,18 +403,16 @@ def build_parser() -> argparse.ArgumentParser:
                       "summary.json (created if missing; not an existing file)")
     diag.add_argument("--json", action="store_true",
                       help="print one JSON object (the summary and the skipped phrases) instead of the table")
-    diag.add_argument("--quiet", action="store_true", help="no progress bars")
-    diag.set_defaults(func=cmd_diagnose)
+    _add_run_options(diag)
 
-    extract = sub.add_parser(
-        "extract-features",
+    extract = _command(
+        sub, "extract-features", cmd_extract_features,
         help="detect regions in a folder of images and write them as region features",
         description="Run the bottom-up-attention detector (Visual Genome Faster R-CNN, vlexplore.detector) "
         "on every image of IMAGES_DIR and write 36 regions per image (boxes, 2048-d features, "
         "1,601-way cls_prob) as a 13-field TSV (.tsv) or VOLTA's LMDB (.lmdb), which --features "
         "reads. Image ids are the file names without extension. Resumable: images already in "
         "the output are skipped. A bad image is reported and skipped.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     extract.add_argument("images_dir", metavar="IMAGES_DIR", help="folder of images (.jpg, .png, ...)")
     extract.add_argument("--out", required=True, help="output: FILE.tsv or FOLDER.lmdb (appended to if it exists)")
@@ -412,27 +423,23 @@ def build_parser() -> argparse.ArgumentParser:
                          help="post-processing: caffe = generate_tsv.py, as VOLTA's features (default); "
                          "hf = the Hugging Face LXMERT demo")  # fmt: skip
     extract.add_argument("--allow-download", action="store_true", help="fetch a hub detector not in the cache")
-    extract.add_argument("--threads", type=_positive_int, help="torch CPU threads (>= 1)")
-    extract.add_argument("--quiet", action="store_true", help="no progress bar")
-    extract.set_defaults(func=cmd_extract_features)
+    _add_run_options(extract)
 
-    figs = sub.add_parser(
-        "figures",
+    figs = _command(
+        sub, "figures", cmd_figures,
         help="write the paper's figures (PNG and HTML), with your runs beside the published numbers",
         description="Write the paper's figures from the authors' result tables (assets/paper_results): "
         "main (MLM and MRC-KL per model), thresholds (Object at 0.9 ... 0.0), seeds (every published "
         "seed), labelmatch (LabelMatch subsets) and mrc_xe (MRC-XE readout). --runs adds folders written "
         "by `vlexplore diagnose --out DIR`, drawn beside the published values and labelled as yours.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     figs.add_argument("--out", required=True, help="folder for NAME.png and NAME.html")
     figs.add_argument("--runs", nargs="+", metavar="RESULTS_DIR",
                       help="folders written by `vlexplore diagnose --out DIR` to draw beside the paper")
     figs.add_argument("--format", nargs="+", choices=["png", "html"],
                       help="which files to write (default: png html; PNG needs Chrome or Chromium)")
-    figs.add_argument("--quiet", action="store_true", help="no progress bar")
-    figs.set_defaults(func=cmd_figures)
+    _add_run_options(figs, threads=False)
 
     for name, text in (("models", "list the models"), ("datasets", "list the datasets")):
         sub.add_parser(name, help=text).set_defaults(func=cmd_list)

@@ -2,8 +2,9 @@
 
 Owns the small pieces each backend would otherwise write again: resolving a device string,
 checking a batch's token ids, region input and feature size, VOLTA's box encoding on a
-batch (with or without the whole-image row that single-stream models put first), and
-gathering hidden states at the positions the engine asks for.
+batch (with or without the whole-image row that single-stream models put first),
+gathering hidden states at the positions the engine asks for, and loading a transformers
+part (tokenizer, processor) from a local folder.
 
 May import: torch, ``vlexplore.geometry``-level helpers and ``.base``. Never the engine,
 the views, the app or a backend module (backends import this, not the other way round).
@@ -13,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 
-from .base import RegionInput, VLBatch
+from .base import ModelLoadError, RegionInput, VLBatch
 
 __all__ = [
     "WHOLE_IMAGE_BOX",
@@ -31,6 +33,7 @@ __all__ = [
     "check_region_features",
     "check_region_positions",
     "text_inputs",
+    "from_local_dir",
 ]
 
 #: the 5-d box of the global (whole-image) row: [x1, y1, x2, y2, area] relative to the image
@@ -180,3 +183,17 @@ def text_inputs(
     check_token_ids(input_ids, vocab_size, name)
     attention_mask = batch.attention_mask.to(device, dtype=torch.long)  # (B, T)
     return input_ids, attention_mask, torch.zeros_like(input_ids)
+
+
+def from_local_dir(auto_class, directory: Path, what: str, advice: str):
+    """``auto_class.from_pretrained(directory)`` without the hub, any failure as a ``ModelLoadError``.
+
+    transformers raises many kinds of error for a broken or foreign file; the message names
+    the folder, ``what`` was loaded and what to do (``advice``).
+    """
+    try:
+        return auto_class.from_pretrained(str(directory), local_files_only=True)
+    except Exception as error:
+        raise ModelLoadError(
+            f"could not load the {what} in {directory} ({type(error).__name__}: {error}); {advice}"
+        ) from error

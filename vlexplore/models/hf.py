@@ -28,7 +28,13 @@ import torch
 from ..assets import BERT_VOCAB_SIZE
 from ..text import bert_tokenizer, load_tokenizer
 from .base import ModelLoadError, RegionInput, VLBatch, VLModel
-from .common import check_region_features, require_regions, resolve_device, text_inputs
+from .common import (
+    check_region_features,
+    from_local_dir,
+    require_regions,
+    resolve_device,
+    text_inputs,
+)
 from .vlm.families import FAMILIES as VLM_FAMILIES
 
 __all__ = [
@@ -323,13 +329,9 @@ def load_checkpoint_tokenizer(directory: Path, vocab_size: int):
     if (directory / "tokenizer.json").is_file() or (directory / "tokenizer_config.json").is_file():
         from transformers import AutoTokenizer
 
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
-        except Exception as error:
-            raise ModelLoadError(
-                f"could not load the tokenizer in {directory} ({type(error).__name__}: {error}); "
-                "remove its tokenizer files to fall back to bert-base-uncased"
-            ) from error
+        tokenizer = from_local_dir(
+            AutoTokenizer, directory, "tokenizer", "remove its tokenizer files to fall back to bert-base-uncased"
+        )
         source = f"the checkpoint's tokenizer ({directory.name})"
     elif (directory / "vocab.txt").is_file():
         tokenizer = load_tokenizer(directory / "vocab.txt")

@@ -32,6 +32,7 @@ from ...protocol import IMAGE_TOKEN_MEAN, MEAN_COLOUR, ZERO_TOKEN, AblationSetti
 from ...records import Phrase
 from ...text import EncodedCaption
 from ..base import ModelLoadError, PixelInput, VLBatch, VLModel, VLOutput
+from ..common import from_local_dir
 from .geometry import ImageLayout, tokens_under_boxes
 from .prompt import PROMPT, READOUT_NOTE, encode_prompt
 
@@ -454,13 +455,9 @@ def processor_of(directory: Path, model_type: str):
             "processor.save_pretrained(DIR) or download the full repository with "
             "`hf download NAME --local-dir DIR`"
         )
-    try:
-        processor = AutoProcessor.from_pretrained(str(directory), local_files_only=True)
-    except Exception as error:
-        raise ModelLoadError(
-            f"could not load the processor in {directory} ({type(error).__name__}: {error}); it must be "
-            "the processor saved with these weights"
-        ) from error
+    processor = from_local_dir(
+        AutoProcessor, directory, "processor", "it must be the processor saved with these weights"
+    )
     if getattr(processor, "tokenizer", None) is None or getattr(processor, "image_processor", None) is None:
         raise ModelLoadError(
             f"{directory}: the saved processor lacks a tokenizer or an image processor; save the full "
