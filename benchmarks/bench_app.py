@@ -116,8 +116,15 @@ def one_repeat(browser, server: Server, query: dict, target: str, times: dict, s
         answer()
         settled(page)
         times[measure].append(time.perf_counter() - start)
-        time.sleep(0.3)  # the last run's log line is written as the run ends
-        runs = server.runs()[before:]
+        # a run's line is written when Streamlit is done with it (the old page's GC after the
+        # script included): wait for one, then until none came for 0.3 s (5 s at most)
+        deadline, runs = time.perf_counter() + 5, []
+        while time.perf_counter() < deadline:
+            now = server.runs()[before:]
+            if now and now == runs:
+                break
+            runs = now
+            time.sleep(0.3)
         scripts[measure].append(sum(seconds for _, seconds in runs))
 
     page = browser.new_page(viewport={"width": 1280, "height": 800})

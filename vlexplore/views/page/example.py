@@ -362,8 +362,8 @@ def language_tab(view: ExampleView) -> dict:
     if st.session_state.get(Key.TOKEN_INDEX) not in range(n_tokens):
         st.session_state[Key.TOKEN_INDEX] = figures.default_token(tokens)
     label = "Phrase token (predicted from its left context)" if view.model.readout == "causal" else "Masked token"
-    token = st.radio(label, list(range(n_tokens)), horizontal=True, key=Key.TOKEN_INDEX,
-                     format_func=lambda i: tokens[tokens.token_index == i].token.iloc[0])
+    names = dict(zip(tokens["token_index"], tokens["token"], strict=True))  # a frame lookup per option cost ~1 ms
+    token = st.radio(label, list(range(n_tokens)), horizontal=True, key=Key.TOKEN_INDEX, format_func=names.get)
     token = int(token or 0)
     figs["top predictions"] = once("top predictions", diagnosis,
                                    lambda: figures.topk_figure(diagnosis, token, shown), token, shown)
