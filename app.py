@@ -16,6 +16,7 @@ from vlexplore.views.page import (
     compare,
     dataset,
     example,
+    figcache,
     picker,
     present,
     seeds,
@@ -32,6 +33,14 @@ COMPACT_CSS = """<style>
 .block-container {padding-top: 2.2rem; padding-bottom: 2rem;}
 [data-testid="stMetricValue"] {font-size: 1.6rem;}
 </style>"""
+
+
+RESULT_TABS = {  # the tabs under a result, with the widget keys drawn in each
+    "Language (MLM)": (Key.TOKEN_INDEX, Key.PHRASE_SWEEP_ON, Key.ATTENTION_ON, Key.ATTENTION_LAYER),
+    "Vision (MRC-KL)": (Key.CLASS_REGION,),
+    "Models side by side": (Key.COMPARE_MODELS, Key.COMPARE_EXTRA),
+    "Tables & export": (Key.EXPORT_FIGURE,),
+}
 
 
 def example_view() -> None:
@@ -73,19 +82,35 @@ def example_sections(view: example.ExampleView) -> None:
     example.messages_section(view)
     if view.diagnosis is None:
         return
-    tab_lang, tab_vision, tab_models, tab_tables = st.tabs(
-        ["Language (MLM)", "Vision (MRC-KL)", "Models side by side", "Tables & export"])
-    with tab_lang:
-        figs = example.language_tab(view)
-        figs |= sweep.phrase_sweep_section(view)
-        figs |= attention.attention_section(view)
-    with tab_vision:
-        figs |= example.vision_tab(view)
-    with tab_models:
-        figs |= compare.compare_section(view)
-    with tab_tables:
-        tables = example.tables_tab(view)
-        example.export_section(figs, tables, f"{view.edited.example_id}_p{view.phrase_index}")
+    # only the open tab is drawn (a switch reruns this fragment and draws it, figures from the
+    # cache): a condition switch or a new example redraws one tab's figures, not four tabs'
+    tabs = st.tabs(list(RESULT_TABS), key=Key.RESULT_TAB, on_change="rerun")
+    for tab, keys in zip(tabs, RESULT_TABS.values(), strict=True):
+        if not tab.open:  # keep the choices made in a closed tab (Streamlit drops an undrawn widget's)
+            for key in keys:
+                if key in st.session_state:
+                    st.session_state[key] = st.session_state[key]
+    tab_lang, tab_vision, tab_models, tab_tables = tabs
+    figs = {}
+    if tab_lang.open:
+        with tab_lang:
+            figs = example.language_tab(view)
+            figs |= sweep.phrase_sweep_section(view)
+            figs |= attention.attention_section(view)
+    if tab_vision.open:
+        with tab_vision:
+            figs = example.vision_tab(view)
+    if tab_models.open:
+        with tab_models:
+            figs = compare.compare_section(view)
+    drawn = figcache.once("drawn figures", view.diagnosis, dict)  # a sweep, the attention, models side by side
+    drawn.update(figs)
+    if tab_tables.open:
+        with tab_tables:
+            tables = example.tables_tab(view)
+            figs = example.result_figures(view)
+            figs |= {name: fig for name, fig in drawn.items() if name not in figs}
+            example.export_section(figs, tables, f"{view.edited.example_id}_p{view.phrase_index}")
 
 
 def dataset_view() -> None:

@@ -4,7 +4,17 @@ once per result and shown condition, and the page draws the condition that was c
 from collections import Counter
 
 import pytest
-from test_app import MODEL, chart, dashed, image_spec, metrics, query, start, tiny_registry  # noqa: F401
+from test_app import (  # noqa: F401
+    MODEL,
+    chart,
+    dashed,
+    image_spec,
+    metrics,
+    open_tab,
+    query,
+    start,
+    tiny_registry,
+)
 
 from vlexplore.views import figures
 
@@ -35,7 +45,7 @@ def shown(spec: dict) -> set[str]:
 def test_a_condition_switch_runs_no_model_and_builds_each_figure_once(builds):
     at = start()
     calls = MODEL.calls
-    assert builds == Counter(dict.fromkeys(FIGURES, 1))
+    assert builds == Counter({"token_figure": 1, "topk_figure": 1})  # closed tabs are not drawn
     # Regions replaced (MLM): the image's dashed outlines, the token figure and the metric follow
     for condition, label, outlined in (("all", "All", 6), ("none", "None", 0), ("object", "Object", 3),
                                        ("all", "All", 6)):
@@ -45,7 +55,8 @@ def test_a_condition_switch_runs_no_model_and_builds_each_figure_once(builds):
         assert dashed(image_spec(at)) == outlined
         assert shown(chart(at, "fig_tokens")) == {label}
         assert query(at)["vis4lang"] == condition if condition != "object" else "vis4lang" not in query(at)
-    # Words masked (MRC-KL): the region figure and the metric follow
+    # Words masked (MRC-KL), on the vision tab: the region figure and the metric follow
+    open_tab(at, "Vision (MRC-KL)")
     for condition, label in (("all", "All"), ("none", "None"), ("phrase", "Phrase"), ("all", "All")):
         at.segmented_control(key="lang4vis").set_value(condition).run()
         assert f"MRC-KL, {label}" in metrics(at)
@@ -55,6 +66,22 @@ def test_a_condition_switch_runs_no_model_and_builds_each_figure_once(builds):
     assert builds["token_figure"] == builds["topk_figure"] == 3  # object, all, none
     assert builds["region_kl_figure"] == builds["class_distribution_figure"] == 3  # phrase, all, none
     assert builds["heat_figure"] == 2  # the change map of None is Phrase's
+
+
+def test_a_closed_tab_keeps_its_choices_and_the_export_has_both_sides():
+    at = open_tab(start(), "Vision (MRC-KL)")
+    region = at.selectbox(key="class_region")
+    other = next(r for r in range(len(region.options)) if r != region.value)  # regions 0..5 are scored
+    region.set_value(other).run()
+    open_tab(at, "Language (MLM)")
+    at.radio(key="token_index").set_value(1).run()
+    open_tab(at, "Vision (MRC-KL)")
+    assert at.selectbox(key="class_region").value == other and not at.warning
+    open_tab(at, "Tables & export")
+    assert at.selectbox(key="export_figure").options == ["tokens", "top predictions", "region KL", "classes",
+                                                         "change map"]
+    open_tab(at, "Language (MLM)")
+    assert at.radio(key="token_index").value == 1
 
 
 def test_another_phrase_is_a_new_result_with_its_own_figures(builds):

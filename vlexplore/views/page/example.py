@@ -352,21 +352,65 @@ def messages_section(view: ExampleView) -> None:
     show(view.messages)
 
 
+def chosen_token(diagnosis: Diagnosis) -> tuple[int, int]:
+    """The masked token whose predictions are shown (the most telling one until the user picks),
+    and how many there are."""
+    tokens, s = diagnosis.tokens, st.session_state
+    n_tokens = int(tokens["token_index"].max()) + 1 if not tokens.empty else 1
+    if s.get(Key.TOKEN_INDEX) not in range(n_tokens):
+        s[Key.TOKEN_INDEX] = figures.default_token(tokens)
+    return int(s[Key.TOKEN_INDEX] or 0), n_tokens
+
+
+def chosen_region(diagnosis: Diagnosis) -> tuple[int, list[int], set[int]]:
+    """The region whose classes are shown (the MRC target until the user picks), the scored
+    regions and the target(s), as the bars mark them."""
+    scored = sorted(diagnosis.regions["region"].unique().tolist())
+    targets = set(diagnosis.regions.loc[diagnosis.regions["target"], "region"].tolist())
+    default = next((r for r in scored if r in targets), scored[0])
+    region = st.session_state.get(Key.CLASS_REGION)
+    return (region if region in scored else default), scored, targets
+
+
+def language_figures(view: ExampleView, token: int) -> dict:
+    """Per-token MLM loss and the top predictions for ``token``, under the shown condition (built once)."""
+    diagnosis, shown = view.diagnosis, st.session_state[Key.VIS4LANG]
+    return {"tokens": once("tokens", diagnosis, lambda: figures.token_figure(diagnosis, shown), shown),
+            "top predictions": once("top predictions", diagnosis,
+                                    lambda: figures.topk_figure(diagnosis, token, shown), token, shown)}
+
+
+def vision_figures(view: ExampleView, region: int) -> dict:
+    """MRC-KL per region, the classes at ``region`` and the change map, under the shown condition
+    (built once); empty when the phrase has no region scores."""
+    diagnosis, shown = view.diagnosis, st.session_state[Key.LANG4VIS]
+    if diagnosis.regions.empty:
+        return {}
+    changed = shown if shown != "none" else "phrase"
+    return {"region KL": once("region KL", diagnosis, lambda: figures.region_kl_figure(diagnosis, shown), shown),
+            "classes": once("classes", diagnosis, lambda: figures.class_distribution_figure(
+                diagnosis, region, shown, model=view.model), region, shown),
+            "change map": once("change map", diagnosis,
+                               lambda: figures.heat_figure(diagnosis, view.image, changed, height=360), changed)}
+
+
+def result_figures(view: ExampleView) -> dict:
+    """Both sides' figures as their tabs would draw them, for the export when those tabs are closed."""
+    figs = language_figures(view, chosen_token(view.diagnosis)[0])
+    if not view.diagnosis.regions.empty:
+        figs |= vision_figures(view, chosen_region(view.diagnosis)[0])
+    return figs
+
+
 def language_tab(view: ExampleView) -> dict:
     """Per-token MLM loss, and the top predictions for one masked token."""
-    diagnosis, shown = view.diagnosis, st.session_state[Key.VIS4LANG]
-    figs = {"tokens": once("tokens", diagnosis, lambda: figures.token_figure(diagnosis, shown), shown)}
+    tokens = view.diagnosis.tokens
+    token, n_tokens = chosen_token(view.diagnosis)
+    figs = language_figures(view, token)
     st.plotly_chart(figs["tokens"], key=Key.FIG_TOKENS)
-    tokens = diagnosis.tokens
-    n_tokens = int(tokens["token_index"].max()) + 1 if not tokens.empty else 1
-    if st.session_state.get(Key.TOKEN_INDEX) not in range(n_tokens):
-        st.session_state[Key.TOKEN_INDEX] = figures.default_token(tokens)
     label = "Phrase token (predicted from its left context)" if view.model.readout == "causal" else "Masked token"
     names = dict(zip(tokens["token_index"], tokens["token"], strict=True))  # a frame lookup per option cost ~1 ms
-    token = st.radio(label, list(range(n_tokens)), horizontal=True, key=Key.TOKEN_INDEX, format_func=names.get)
-    token = int(token or 0)
-    figs["top predictions"] = once("top predictions", diagnosis,
-                                   lambda: figures.topk_figure(diagnosis, token, shown), token, shown)
+    st.radio(label, list(range(n_tokens)), horizontal=True, key=Key.TOKEN_INDEX, format_func=names.get)
     st.plotly_chart(figs["top predictions"], key=Key.FIG_TOPK)
     return figs
 
@@ -377,23 +421,17 @@ def vision_tab(view: ExampleView) -> dict:
     if diagnosis.regions.empty:
         st.info(diagnosis.lang4vis_note or "No region scores for this phrase.")
         return {}
-    figs = {"region KL": once("region KL", diagnosis, lambda: figures.region_kl_figure(diagnosis, shown), shown)}
+    region, scored, targets = chosen_region(diagnosis)
+    figs = vision_figures(view, region)
     st.plotly_chart(figs["region KL"], key=Key.FIG_REGIONS)
     c1, c2 = st.columns(2)
     with c1:
-        scored = sorted(diagnosis.regions["region"].unique().tolist())
-        targets = set(diagnosis.regions.loc[diagnosis.regions["target"], "region"].tolist())  # as the bars mark it
-        target = next(iter(targets), None)
-        region = st.selectbox("Region", scored, index=scored.index(target) if target in scored else 0,
-                              format_func=lambda r: f"r{r}" + (" (target)" if r in targets else ""),
-                              key=Key.CLASS_REGION)
-        figs["classes"] = once("classes", diagnosis, lambda: figures.class_distribution_figure(
-            diagnosis, region, shown, model=view.model), region, shown)
+        default = next((r for r in scored if r in targets), scored[0])
+        st.selectbox("Region", scored, index=scored.index(default), key=Key.CLASS_REGION,
+                     format_func=lambda r: f"r{r}" + (" (target)" if r in targets else ""))
         st.plotly_chart(figs["classes"], key=Key.FIG_CLASSES)
     with c2:
         changed = shown if shown != "none" else "phrase"
-        figs["change map"] = once("change map", diagnosis,
-                                  lambda: figures.heat_figure(diagnosis, view.image, changed, height=360), changed)
         floor, moved = once("noise floor", diagnosis, lambda: beyond_noise(diagnosis, changed), changed)
         st.markdown(f"Per-region MRC-KL change, **{LABEL[changed]} − None**, in bits (red: worse without "
                     f"words; white: no change). Changes within the noise floor "
