@@ -119,6 +119,7 @@ def dataset_view() -> None:
         results, skipped = run
         dataset.summary_section(results, skipped)
         dataset.paper_figures_section(results)
+        compare.whole_set_section()
         dataset.phrases_section(results)
         seeds.seeds_section()
         sweep.dataset_sweep_section()

@@ -60,7 +60,7 @@ def test_whole_set_view_shows_the_paper_figures_with_this_run_beside_them():
 
     summary = summarize(diagnose_dataset(load_tiny(), load_tiny_set(), progress=False))
     mlm_none = next(t for t in runs if t["meta"] == {"source": "run", "subset": "all", "metric": "MLM",
-                                                      "condition": "none"})
+                                                      "condition": "none", "run": "tiny · tinyset", "model": "tiny"})
     assert numbers(mlm_none["y"]) == pytest.approx([summary["vis4lang"]["none"]], abs=1e-6)
 
 

@@ -8,7 +8,8 @@ from test_app import MODEL, chart, start, tiny_registry  # noqa: F401  (the fixt
 from tiny import load_tiny_set
 
 from vlexplore import registry
-from vlexplore.engine import diagnose
+from vlexplore.diagnostics import summarize
+from vlexplore.engine import diagnose, diagnose_dataset
 from vlexplore.sweep import sweep_dataset, sweep_summary
 from vlexplore.views.page.sweep import THRESHOLDS
 
@@ -88,11 +89,11 @@ def test_a_folder_of_seeds_runs_as_one_family_in_the_whole_set_view(tmp_path):
     assert published  # the published seeds beside them
 
 
-@pytest.mark.xfail(strict=True, reason="known regression after merging reading with present/speed: the side-by-side figure (fig_models) is not drawn; open in issue 12")
 def test_two_models_side_by_side_in_the_example_view():
     at = start(model="demo", dataset="demo")
     at.multiselect(key="compare_models").set_value(["demo-gold"]).run()
     assert not at.exception and not at.error
+    assert not [w.value for w in at.warning if "demo-gold" in w.value]  # it loaded (a bad source said so here)
     spec = chart(at, "fig_models")
     assert {t["name"] for t in spec["data"]} == {"demo", "demo-gold"}
     table = next(d.value for d in at.dataframe if "memory (MB)" in d.value.columns)
@@ -102,3 +103,50 @@ def test_two_models_side_by_side_in_the_example_view():
     assert table.loc["demo-gold", "MLM object"] == pytest.approx(gold.scores["vis4lang"]["object"], abs=1e-5)
     # the current model was not evicted: its own view still shows, and both stay loaded
     assert chart(at, "fig_tokens")
+
+
+def test_every_loaded_model_on_the_whole_set_grouped_like_the_paper(monkeypatch):
+    from vlexplore.views.page import dataset as page_dataset
+    from vlexplore.views.page import session
+
+    calls = []  # the model of every whole-set run, in order
+    real = page_dataset.diagnose_dataset
+
+    def counted(model, *args, **kwargs):
+        calls.append(model.name)
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(page_dataset, "diagnose_dataset", counted)
+    session.dataset_runs.clear()
+    at = start(model="demo", dataset="demo")
+    at.multiselect(key="compare_models").set_value(["demo-gold"]).run()  # loaded beside demo in the example view
+    at.radio(key="view").set_value("dataset").run()
+    assert not at.exception and not at.error and calls == ["demo"]  # the current model's own run
+    assert at.multiselect(key="compare_models").value == ["demo-gold"]  # the choice outlived the other view
+    with pytest.raises(AssertionError, match="no chart"):
+        chart(at, "fig_grouped")  # demo-gold runs only when asked
+    at.button(key="group_run").click().run()
+    assert not at.exception and not at.error and not at.warning
+    assert calls == ["demo", "demo-gold"]  # demo came from the run cache, not run again
+    spec = chart(at, "fig_grouped")
+    mine = [t for t in spec["data"] if t["meta"]["source"] == "run"]
+    dataset = registry.load_dataset("demo")
+    for name in ("demo", "demo-gold"):
+        traces = [t for t in mine if t["meta"]["run"] == f"{name} · demo"]
+        assert len(traces) == 6 and all(t["x"] == [f"{name}<br>demo<br>(your run)"] for t in traces)
+        results = list(diagnose_dataset(registry.load_model(name), dataset, progress=False,
+                                        average_feature=dataset.average_region_feature()))
+        summary = summarize(results)
+        for t in traces:
+            side = "vis4lang" if t["meta"]["metric"] == "MLM" else "lang4vis"
+            assert t["y"][0] == pytest.approx(summary[side][t["meta"]["condition"]], abs=1e-6)
+    assert any(t["meta"]["source"] == "paper" for t in spec["data"])  # the published bars for scale
+    at.toggle(key="group_all_paper").set_value(False).run()  # neither is a published model: no hatched bars
+    assert calls == ["demo", "demo-gold"] and not [t for t in chart(at, "fig_grouped")["data"]
+                                                   if t["meta"]["source"] == "paper"]
+    at.text_input(key="compare_extra").input("nosuch").run()  # a third that cannot load: asked for, it says why
+    at.button(key="group_run").click().run()
+    assert not at.exception and [w.value for w in at.warning if "nosuch" in w.value]
+    assert calls == ["demo", "demo-gold"] and len(chart(at, "fig_grouped")["data"]) == 12  # the others still drawn
+    at.run()  # not tried again until asked
+    assert [w.value for w in at.warning if "nosuch" in w.value] and chart(at, "fig_grouped")

@@ -91,3 +91,37 @@ def test_whole_set_view_of_the_positive_control_with_the_paper_figures(pages):
         page.wait_for_selector(".st-key-paper_figure_main .js-plotly-plot", timeout=60_000)
         wait_idle(page)
         page.locator(".st-key-paper_figure_main").screenshot(path=str(ARTIFACTS / "app_paper_figures.png"))
+
+
+def test_every_loaded_model_grouped_in_the_whole_set_view(pages):
+    """The real app: demo on its world, demo-gold chosen beside it, both run on the whole set
+    (the button) and grouped like the paper's main figure, each named under its bars."""
+    from test_browser import start_server, wait_idle
+
+    page, _ = pages
+    for base in start_server("app.py"):
+        page.set_default_timeout(120_000)
+        page.goto(base + "?view=dataset&model=demo&dataset=demo")
+        page.wait_for_selector(".st-key-dataset_chart .js-plotly-plot", timeout=120_000)
+        wait_idle(page)
+        box = page.locator(".st-key-compare_models input")
+        box.scroll_into_view_if_needed()  # at the viewport's edge its list opens out of sight
+        box.click()
+        page.get_by_role("option", name="demo-gold", exact=True).click()
+        page.keyboard.press("Escape")
+        wait_idle(page)
+        page.locator(".st-key-group_run button").click()
+        page.wait_for_selector(".st-key-fig_grouped .js-plotly-plot", timeout=120_000)
+        wait_idle(page)
+        drawn = page.evaluate("""() => {
+          const plot = document.querySelector('.st-key-fig_grouped .js-plotly-plot');
+          const runs = plot._fullData.filter(t => t.meta && t.meta.source === 'run');
+          return {runs: runs.map(t => t.meta.run),
+                  ticks: Array.from(plot.querySelectorAll('.xtick text')).map(t => t.textContent),
+                  names: Array.from(plot.querySelectorAll('.annotation-text')).map(t => t.textContent)};
+        }""")
+        assert sorted(set(drawn["runs"])) == ["demo · demo", "demo-gold · demo"] and len(drawn["runs"]) == 12
+        for name in ("demo", "demo-gold"):  # named on the axis, not only on hover
+            assert any(tick.startswith(f"{name}demo") for tick in drawn["ticks"]), drawn["ticks"]
+            assert drawn["names"].count(name) == 2, drawn["names"]  # above its bars in both panels
+        page.locator(".st-key-fig_grouped").screenshot(path=str(ARTIFACTS / "app_models_grouped.png"))

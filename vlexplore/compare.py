@@ -1,22 +1,25 @@
-"""Models side by side: one phrase's six scores and per-token losses under several models.
+"""Models side by side: one phrase's six scores and per-token losses under several models, and
+several models' whole-set runs as one frame for the paper's main figure.
 
-May import: engine, protocol, records, models.base (never views, app or cli).
+May import: engine, diagnostics, runs, protocol, records, models.base (never views, app or cli).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .engine import Diagnosis, diagnose
+from .diagnostics import results_frame
+from .engine import Diagnosis, PhraseResult, diagnose
 from .models.base import VLModel
 from .protocol import LANG4VIS, PAPER, VIS4LANG, AblationSettings
 from .records import Example
+from .runs import RUN_COLUMNS, run_frame
 
-__all__ = ["memory_bytes", "compare_models", "scores_frame"]
+__all__ = ["memory_bytes", "compare_models", "scores_frame", "runs_frame"]
 
 
 def memory_bytes(model: VLModel) -> int:
@@ -57,3 +60,14 @@ def compare_models(
         except (ValueError, RuntimeError) as error:
             failed[name] = str(error)
     return done, failed
+
+
+def runs_frame(runs: Mapping[str, Iterable[PhraseResult]], dataset: str = "", threshold: float = 0.5) -> pd.DataFrame:
+    """Several models' whole-set runs (model spec -> its per-phrase results) as one tidy frame,
+    ``runs.RUN_COLUMNS``: each model's mean bits per subset, side and condition, the numbers
+    ``diagnostics.summarize`` reports, ready for ``paper_figures.main_figure``. A run is named
+    "MODEL · DATASET" (the model alone without ``dataset``); ``model`` is the published
+    architecture it runs, when it runs one, so that its bars stand beside the paper's."""
+    frames = [run_frame(results_frame(results), f"{name} · {dataset}" if dataset else name, name, threshold)
+              for name, results in runs.items()]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RUN_COLUMNS)

@@ -24,6 +24,8 @@ from .figures import CONDITION_COLOURS, CONDITION_LABELS, PAPER_COLOUR, _layout
 __all__ = [
     "RUN_TAG",
     "PAPER_TAG",
+    "PUBLISHED",
+    "RUN_NAME",
     "main_figure",
     "threshold_figure",
     "seed_figure",
@@ -41,6 +43,7 @@ SIDES = {
     "lang4vis": ("MRC-KL", ("none", "phrase", "all"), "Language-for-vision: MRC-KL (bits)"),
 }
 THRESHOLD_STEPS = tuple(round(0.9 - 0.1 * i, 1) for i in range(10))  # 0.9 ... 0.0
+RUN_NAME = "run name"  # the annotations that name a run above its bars
 RUN_COLOURS = ("#2563eb", "#16a34a", "#db2777", "#0891b2", "#7c3aed", "#ca8a04")
 _HOVER_PAPER = "%{x}: %{y:.3f}<br>%{customdata[3]}, published<br>%{customdata[0]}, row %{customdata[1]}<extra></extra>"
 
@@ -75,14 +78,34 @@ def _finish(fig: go.Figure, height: int, title: str, tickangle: int = -35) -> go
     fig.update_layout(margin=dict(t=90, b=16), title=dict(y=0.98, yanchor="top"),
                       legend=dict(y=-0.3), font=dict(size=12))
     fig.update_xaxes(tickangle=tickangle, automargin=True)
-    fig.update_annotations(font=dict(size=13))
+    fig.update_annotations(font=dict(size=13), selector=lambda a: a.name != RUN_NAME)  # the subplot titles
     return fig
 
 
+PUBLISHED = ("all", "matching", "none")  # which published models a bar figure draws beside the runs
+
+
+def _categories(paper_models: list[str], runs: pd.DataFrame | None) -> list[str]:
+    """The x axis of a bar figure: each published model, the runs of that model right after it,
+    then the runs of models the paper did not publish, in their order."""
+    labels = {} if runs is None else {_run_label(r): m for r, m in zip(runs["run"], runs["model"], strict=True)}
+    order = []
+    for model in paper_models:
+        order += [model, *(label for label, arch in labels.items() if arch == model)]
+    return order + [label for label in labels if label not in order]
+
+
 def _grouped_bars(fig: go.Figure, paper: pd.DataFrame, runs: pd.DataFrame | None, subset: str, metric: str,
-                  conditions: tuple[str, ...], row: int, col: int) -> None:
-    """One panel of the paper's bar figure: per model, one bar per condition; runs after."""
-    models = list(architectures(paper))
+                  conditions: tuple[str, ...], row: int, col: int, published: str = "all") -> None:
+    """One panel of the paper's bar figure: per model, one bar per condition (published bars
+    hatched); each run's bars, one trace per run and condition, right after its published model.
+    ``published``: every released model ("all"), only those a run is of ("matching"), or "none"."""
+    if published not in PUBLISHED:
+        raise ValueError(f"published={published!r}: choose one of {', '.join(PUBLISHED)}")
+    mine = pd.DataFrame(columns=["run", "model"]) if runs is None else runs
+    mine = mine[(mine["subset"] == subset) & (mine["metric"] == metric)] if not mine.empty else mine
+    models = [m for m in architectures(paper) if published == "all" or (published == "matching"
+                                                                       and m in set(mine["model"]))]
     rows = _main_rows(paper, subset, metric)
     for condition in conditions:
         part = rows[rows["condition"] == condition].set_index("model").reindex(models).dropna(subset=["value"])
@@ -96,33 +119,47 @@ def _grouped_bars(fig: go.Figure, paper: pd.DataFrame, runs: pd.DataFrame | None
             customdata=_custom(part.reset_index()), hovertemplate=_HOVER_PAPER,
             meta={"source": "paper", "subset": subset, "metric": metric, "condition": condition},
         ), row=row, col=col)
-    if runs is None or runs.empty:
-        return
-    mine = runs[(runs["subset"] == subset) & (runs["metric"] == metric)]
-    for condition in conditions:
-        part = mine[(mine["condition"] == condition) & np.isfinite(mine["value"])]
-        if part.empty:
-            continue
-        name = CONDITION_LABELS[condition] + RUN_TAG
-        fig.add_trace(go.Bar(
-            x=[_run_label(r) for r in part["run"]], y=part["value"], name=name,
-            legendgroup=f"run-{condition}", showlegend=_first(fig, name), offsetgroup=condition,
-            marker=dict(color=CONDITION_COLOURS[condition], line=dict(width=2, color="#1e293b")),
-            customdata=np.stack([part["n"]], axis=1),
-            hovertemplate="%{x}: %{y:.3f} bits (n=%{customdata[0]})<extra></extra>",
-            meta={"source": "run", "subset": subset, "metric": metric, "condition": condition},
-        ), row=row, col=col)
+    fig.update_xaxes(categoryorder="array", categoryarray=_categories(models, mine), row=row, col=col)
+    for run, part in mine.groupby("run", sort=False):
+        label = _run_label(run)  # the run's name is its bars' x tick: labelled on the figure itself
+        for condition in conditions:
+            bar = part[(part["condition"] == condition) & np.isfinite(part["value"].astype(float))]
+            if bar.empty:
+                continue
+            name = CONDITION_LABELS[condition] + RUN_TAG
+            fig.add_trace(go.Bar(
+                x=[label], y=bar["value"].tolist(), name=name,
+                legendgroup=f"run-{condition}", showlegend=_first(fig, name), offsetgroup=condition,
+                marker=dict(color=CONDITION_COLOURS[condition], line=dict(width=2, color="#1e293b")),
+                customdata=np.stack([bar["n"]], axis=1),
+                hovertemplate="%{x}: %{y:.3f} bits (n=%{customdata[0]})<extra></extra>",
+                meta={"source": "run", "subset": subset, "metric": metric, "condition": condition, "run": run,
+                      "model": bar["model"].iloc[0]},
+            ), row=row, col=col)
+        values = part.loc[part["condition"].isin(conditions), "value"].astype(float)
+        if np.isfinite(values).any():  # the model's name above its group, readable where the ticks crowd
+            fig.add_annotation(x=label, y=float(values.max()), text=run.split(" · ")[0], name=RUN_NAME,
+                               showarrow=False, yanchor="bottom", yshift=2, font=dict(size=11, color="#1e293b"),
+                               row=row, col=col)
+    drawn = [v for t in fig.select_traces(row=row, col=col) for v in t.y if v is not None and np.isfinite(v)]
+    if drawn and not mine.empty:  # room above the tallest bar for its run's name
+        fig.update_yaxes(range=[0, 1.15 * max(drawn)], row=row, col=col)
 
 
 def main_figure(paper: pd.DataFrame | None = None, runs: pd.DataFrame | None = None,
-                height: int = 440) -> go.Figure:
-    """The paper's main figure: MLM None/Object/All and MRC-KL None/Phrase/All per model."""
+                height: int = 440, published: str = "all") -> go.Figure:
+    """The paper's main figure: MLM None/Object/All and MRC-KL None/Phrase/All per model.
+
+    ``runs`` may hold several runs (``runs.read_runs``, ``compare.runs_frame``): each is a group
+    of its own, named on the x axis, right after the published bars of the model it runs (a
+    ``volta:uniter`` run beside UNITER); ``published`` picks which published models are drawn
+    ("all", "matching": only the runs' own, "none")."""
     paper = _paper(paper)
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
                         subplot_titles=[SIDES[s][2] for s in ("vis4lang", "lang4vis")])
     for col, side in enumerate(("vis4lang", "lang4vis"), start=1):
         metric, conditions, _ = SIDES[side]
-        _grouped_bars(fig, paper, runs, "all", metric, conditions, 1, col)
+        _grouped_bars(fig, paper, runs, "all", metric, conditions, 1, col, published)
     fig.update_yaxes(rangemode="tozero")
     return _finish(fig, height, "Cross-modal input ablation, Flickr30k Entities val (paper) and your runs")
 

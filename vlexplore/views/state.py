@@ -126,12 +126,16 @@ class Key:
     PHRASE_SWEEP_ON, ATTENTION_ON = "phrase_sweep_on", "attention_on"
     # models side by side (views/page/compare.py)
     COMPARE_MODELS, COMPARE_EXTRA, FIG_MODELS = "compare_models", "compare_extra", "fig_models"
+    GROUP_RUN, GROUP_ALL_PAPER, FIG_GROUPED = "group_run", "group_all_paper", "fig_grouped"  # the whole set
+    GROUP_CSV, GROUP_FAILED = "group_csv", "_group_failed"  # (a run key -> why it failed, not tried twice)
     # seeds (views/page/seeds.py)
     SEEDS_RUN, SEEDS_CSV, FIG_SEEDS = "seeds_run", "seeds_csv", "fig_seeds"
     # attention beside ablation (views/page/attention.py)
     ATTENTION_LAYER, ATTENTION_CSV = "attention_layer", "attention_csv"
     FIG_ATTENTION, FIG_OBJECT_EFFECT, FIG_ATTENTION_LAYERS = "fig_attention", "fig_object_effect", "fig_attention_layers"
 
+    # widgets a run may skip (the other view; a section waiting for its button): their values outlive it
+    KEPT = (COMPARE_MODELS, COMPARE_EXTRA, GROUP_ALL_PAPER)
     # what another phrase resets (its own gold box), and what another example resets (all edits)
     PHRASE_RESETS = (*BOX_INPUTS, REDRAW, APPLIED_SELECTION, TOKEN_INDEX)
     EXAMPLE_RESETS = (CAPTION_INPUT, *BOX_INPUTS, REDRAW, TOKEN_INDEX)

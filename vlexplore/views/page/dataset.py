@@ -18,40 +18,52 @@ LABEL = figures.CONDITION_LABELS
 SIDE_NAMES = {"vis4lang": "MLM", "lang4vis": "MRC-KL"}
 
 
-def dataset_run() -> tuple[list, list[str]] | None:
-    """Every diagnosable phrase of the set (cached per model, set and settings, with progress):
-    (results, skipped), or None after showing why there are none."""
-    s = st.session_state
-    try:
-        model = session.get_model(session.model_source())
-        dataset = session.get_dataset(session.dataset_source())
-    except ValueError as error:
-        st.error(literal(in_app_words(str(error))))
-        return None
-    settings = session.current_state().settings()
-    precision = session.current_state().precision
-    key = (session.model_source(), session.dataset_source(), settings, precision)
+def run_key(spec: str | None = None) -> tuple:
+    """What a whole-set run depends on: the model (the current one, or ``spec`` beside it), the
+    examples, the ablation settings and the precision (the key of ``session.dataset_runs``)."""
+    state = session.current_state()
+    return session.model_source(spec), session.dataset_source(), state.settings(), state.precision
+
+
+def whole_set_run(spec: str | None = None) -> tuple[list, list[str]]:
+    """One model's (results, skipped) on every diagnosable phrase of the set: from the session's
+    cache of whole-set runs when it ran with these settings, else run now under a progress bar.
+    Raises ValueError, in the user's words, when the model or the examples cannot load or run."""
+    key = run_key(spec)
     runs = session.dataset_runs()
     if runs.get_recent(key) is None:
+        (name, _, _), dataset_name = key[0], key[1][0]
+        model = session.get_model(key[0])
+        dataset = session.get_dataset(key[1])
         average = session.dataset_average(model.feature_dim)  # the engine resolves and records it
         total = len(dataset.units())
-        bar = st.progress(0.0, text=f"Diagnosing {total} phrases with {s[Key.MODEL]} …")
+        bar = st.progress(0.0, text=f"Diagnosing {total} phrases with {name} …")
         results, skipped, done = [], [], [0]
 
         def advance(n: int) -> None:  # after each batch (results come a window of batches at a time)
             done[0] += n
-            bar.progress(min(1.0, done[0] / max(total, 1)), text=f"Diagnosed {done[0]} of {total} phrases …")
+            bar.progress(min(1.0, done[0] / max(total, 1)), text=f"{name}: diagnosed {done[0]} of {total} phrases …")
 
         try:
-            results.extend(diagnose_dataset(model, dataset, settings, progress=advance, skipped=skipped,
-                                            batch_size=32, average_feature=average, precision=precision))
+            results.extend(diagnose_dataset(model, dataset, key[2], progress=advance, skipped=skipped,
+                                            batch_size=32, average_feature=average, precision=key[3]))
         except (ValueError, RuntimeError) as error:  # e.g. a model that does not fit these features
-            st.error(literal(in_app_words(f"{s[Key.MODEL]} could not be run on {s[Key.DATASET]}: {error}")))
-            return None
+            raise ValueError(f"{name} could not be run on {dataset_name}: {error}") from error
         finally:
             bar.empty()
         runs.remember(key, (results, skipped))
-    results, skipped = runs.get_recent(key)
+    return runs.get_recent(key)
+
+
+def dataset_run() -> tuple[list, list[str]] | None:
+    """Every diagnosable phrase of the set under the current model (cached per model, set and
+    settings, with progress): (results, skipped), or None after showing why there are none."""
+    s = st.session_state
+    try:
+        results, skipped = whole_set_run()
+    except ValueError as error:
+        st.error(literal(in_app_words(str(error))))
+        return None
     if not results:
         st.error(literal(f"No phrase of {s[Key.DATASET]!r} could be diagnosed ({len(skipped)} skipped)."))
         return None

@@ -162,6 +162,9 @@ def sync_state() -> None:
         s[Key.PICK_PHRASE] = Key.PHRASE not in st.query_params
     for name, value in asdict(s[Key.LAST_STATE]).items():
         s.setdefault(Key.of_field(name), value)
+    for key in Key.KEPT:  # set, not left to the widget: Streamlit drops a widget's value when a run skips it
+        if key in s:
+            s[key] = s[key]
 
 
 def save_state() -> None:
@@ -179,10 +182,13 @@ def current_state() -> ViewState:
                                  "present": bool(values["present"])})
 
 
-def model_source() -> tuple:
-    """The model to load: its spec, for volta:ARCH the checkpoint typed in the sidebar, and
-    the device it runs on."""
+def model_source(spec: str | None = None) -> tuple:
+    """The model to load, as ``get_model`` takes it: its spec, for volta:ARCH the checkpoint
+    typed in the sidebar, and the device it runs on. Another ``spec`` (a model beside the
+    current one) runs on the same device, without the current model's checkpoint."""
     state = current_state()
+    if spec is not None and spec != state.model:
+        return spec, (), state.device
     return state.model, tuple(sorted(state.model_options().items())), state.device
 
 
