@@ -56,7 +56,7 @@ def example_view() -> None:
 
 @st.fragment
 def example_result(picked: Example) -> None:
-    """Everything under the picker. A widget in here (condition, phrase, token, region, the
+    """Everything under the picker. A widget in here (condition, phrase, token, region, tab, the
     editors) reruns this alone, not the sidebar and the picker: the result comes from the cache
     and its figures from the session's (a condition switch runs no model, builds no figure)."""
     try:
