@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from vlexplore.records import Example
 from vlexplore.views.page import (
     attention,
     compare,
     dataset,
     example,
+    figcache,
     picker,
     present,
     seeds,
@@ -33,6 +35,14 @@ COMPACT_CSS = """<style>
 </style>"""
 
 
+RESULT_TABS = {  # the tabs under a result, with the widget keys drawn in each
+    "Language (MLM)": (Key.TOKEN_INDEX, Key.PHRASE_SWEEP_ON, Key.ATTENTION_ON, Key.ATTENTION_LAYER),
+    "Vision (MRC-KL)": (Key.CLASS_REGION,),
+    "Models side by side": (Key.COMPARE_MODELS, Key.COMPARE_EXTRA),
+    "Tables & export": (Key.EXPORT_FIGURE,),
+}
+
+
 def example_view() -> None:
     chosen = picker.pick()
     picker.picker_section(chosen)
@@ -41,7 +51,21 @@ def example_view() -> None:
     if st.session_state[Key.PRESENT]:
         present.presenter_view(chosen.example)
         return
-    view = example.compute(chosen.example)  # every library call, cached; nothing drawn yet
+    example_result(chosen.example)
+
+
+@st.fragment
+def example_result(picked: Example) -> None:
+    """Everything under the picker. A widget in here (condition, phrase, token, region, tab, the
+    editors) reruns this alone, not the sidebar and the picker: the result comes from the cache
+    and its figures from the session's (a condition switch runs no model, builds no figure)."""
+    with guarded("result"):  # as main(): a fragment's rerun does not pass through it
+        example_sections(example.compute(picked))  # every library call, cached; nothing drawn yet
+    with guarded("saving the state"):
+        session.save_state()  # a rerun of this alone must update the address bar too
+
+
+def example_sections(view: example.ExampleView) -> None:
     if view.model is None:
         example.messages_section(view)
         return
@@ -57,22 +81,37 @@ def example_view() -> None:
     example.messages_section(view)
     if view.diagnosis is None:
         return
-    tab_lang, tab_vision, tab_models, tab_tables = st.tabs(
-        ["Language (MLM)", "Vision (MRC-KL)", "Models side by side", "Tables & export"])
-    figs: dict = {}
-    with tab_lang, guarded("language tab"):
-        figs |= example.language_tab(view)
-    with tab_lang, guarded("threshold sweep"):
-        figs |= sweep.phrase_sweep_section(view)
-    with tab_lang, guarded("attention"):
-        figs |= attention.attention_section(view)
-    with tab_vision, guarded("vision tab"):
-        figs |= example.vision_tab(view)
-    with tab_models, guarded("models side by side"):
-        figs |= compare.compare_section(view)
-    with tab_tables, guarded("tables and export"):
-        tables = example.tables_tab(view)
-        example.export_section(figs, tables, f"{view.edited.example_id}_p{view.phrase_index}")
+    # only the open tab is drawn (a switch reruns this fragment and draws it, figures from the
+    # cache): a condition switch or a new example redraws one tab's figures, not four tabs'
+    tabs = st.tabs(list(RESULT_TABS), key=Key.RESULT_TAB, on_change="rerun")
+    for tab, keys in zip(tabs, RESULT_TABS.values(), strict=True):
+        if not tab.open:  # keep the choices made in a closed tab (Streamlit drops an undrawn widget's)
+            for key in keys:
+                if key in st.session_state:
+                    st.session_state[key] = st.session_state[key]
+    tab_lang, tab_vision, tab_models, tab_tables = tabs
+    figs = {}
+    if tab_lang.open:
+        with tab_lang, guarded("language tab"):
+            figs = example.language_tab(view)
+        with tab_lang, guarded("threshold sweep"):
+            figs |= sweep.phrase_sweep_section(view)
+        with tab_lang, guarded("attention"):
+            figs |= attention.attention_section(view)
+    if tab_vision.open:
+        with tab_vision, guarded("vision tab"):
+            figs = example.vision_tab(view)
+    if tab_models.open:
+        with tab_models, guarded("models side by side"):
+            figs = compare.compare_section(view)
+    drawn = figcache.once("drawn figures", view.diagnosis, dict)  # a sweep, the attention, models side by side
+    drawn.update(figs)
+    if tab_tables.open:
+        with tab_tables, guarded("tables and export"):
+            tables = example.tables_tab(view)
+            figs = example.result_figures(view)
+            figs |= {name: fig for name, fig in drawn.items() if name not in figs}
+            example.export_section(figs, tables, f"{view.edited.example_id}_p{view.phrase_index}")
 
 
 def dataset_view() -> None:

@@ -1,26 +1,32 @@
-"""How fast the app answers: time to first page, to the first result of a new example, and to
-redraw after a condition toggle.
+"""How fast the app answers: the first page, the first result of a new example, and the redraw
+after a condition switch, for this checkout and (with --before DIR) another one, in one run.
 
-Two measurements of each:
 - browser: a real `streamlit run` driven by Playwright + Debian's chromium at 1280x800; the
-  clock runs from the user's action until the page shows the answer (metric text/URL) and
-  Streamlit's "running" indicator is gone. This is what a user waits for.
-- apptest: Streamlit's in-process AppTest; the script run alone (no network, no rendering).
+  clock runs from the user's action until the page shows the answer (metric text, URL),
+  Streamlit's "running" indicator is gone and the browser has painted twice. This is what a
+  user waits for. Beside it, **script**: the seconds the server spent in the script runs the
+  action caused (the whole page, or a fragment alone), timed by `benchmarks/app_timed.py`.
+  With --before, both checkouts' servers run side by side and the repeats alternate between
+  them (one fresh tab per repeat each), so both see the same machine load.
+- apptest (--apptest): Streamlit's in-process AppTest, the whole script run alone (no network,
+  no rendering; AppTest has no fragment reruns, so a switch is timed as a whole-page run).
 
 And, with --exports, what an export click costs: a figure's PNG rendered by a one-shot kaleido
 (what the page did before issue 13: a fresh renderer per click), the same PNG from the renderer
 the page keeps warm, and the "export all for this phrase" zip.
 
 Usage:
-  HF_HUB_OFFLINE=1 python benchmarks/bench_app.py                 # built-in model and set
+  git archive main | tar -x -C /tmp/app_before            # the baseline checkout
+  HF_HUB_OFFLINE=1 python benchmarks/bench_app.py --before /tmp/app_before --repeats 5
   HF_HUB_OFFLINE=1 python benchmarks/bench_app.py --model tiny     # tiny test model (always there)
   HF_HUB_OFFLINE=1 python benchmarks/bench_app.py --exports --skip-browser --repeats 5
-Prints a Markdown table; --json writes the numbers too.
+Prints a Markdown table and the load average; --json writes the numbers too.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -28,6 +34,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
+MEASURES = ("first page", "new example", "condition switch")
+SWITCHES = (("vis4lang", "All", "MLM loss, All"), ("vis4lang", "Object", "MLM loss, Object"),
+            ("lang4vis", "All", "MRC-KL, All"), ("lang4vis", "Phrase", "MRC-KL, Phrase"))
 
 
 def script_and_query(model: str, dataset: str) -> tuple[str, dict]:
@@ -60,67 +70,132 @@ def example_ids(model: str, dataset: str) -> list[str]:
     return [e.example_id for e in registry.load_dataset(dataset).examples]
 
 
-def bench_browser(model: str, dataset: str, repeats: int) -> dict:
+class Server:
+    """`streamlit run` of ``root``'s app on a free port, its script runs timed (app_timed.py)."""
+
+    def __init__(self, root: Path, script: str) -> None:
+        self.port = free_port()
+        self.log = Path(tempfile.mkstemp(prefix="app_runs_", suffix=".log")[1])
+        env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(root), VLEXPLORE_APP=str(root / script),
+                   VLEXPLORE_RUN_LOG=str(self.log))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "benchmarks" / "app_timed.py"),
+             "--server.headless", "true", "--server.port", str(self.port), "--server.address", "127.0.0.1",
+             "--browser.gatherUsageStats", "false"],
+            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(600):
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"streamlit did not start for {root}")
+
+    def runs(self) -> list[tuple[str, float]]:
+        lines = self.log.read_text().split()
+        return [(kind, float(sec)) for kind, sec in zip(lines[::2], lines[1::2], strict=True)]
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+        self.log.unlink(missing_ok=True)
+
+
+def one_repeat(browser, server: Server, query: dict, target: str, times: dict, scripts: dict) -> None:
+    """One fresh tab: the first page, a new example, then the four condition switches."""
+    url = f"http://127.0.0.1:{server.port}/?" + "&".join(f"{k}={v}" for k, v in query.items())
+
+    def settled(page):
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                               timeout=120_000)
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+    def timed(measure: str, action, answer) -> None:
+        before = len(server.runs())
+        start = time.perf_counter()
+        action()
+        answer()
+        settled(page)
+        times[measure].append(time.perf_counter() - start)
+        # a run's line is written when Streamlit is done with it (the old page's GC after the
+        # script included): wait for one, then until none came for 0.3 s (5 s at most)
+        deadline, runs = time.perf_counter() + 5, []
+        while time.perf_counter() < deadline:
+            now = server.runs()[before:]
+            if now and now == runs:
+                break
+            runs = now
+            time.sleep(0.3)
+        scripts[measure].append(sum(seconds for _, seconds in runs))
+
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    metric = '[data-testid="stMetric"]:has-text("{}")'
+    timed("first page", lambda: page.goto(url),
+          lambda: page.wait_for_selector(metric.format("MLM loss"), timeout=120_000))
+    page.get_by_text("Pick an example", exact=False).first.click()
+    settled(page)
+    button = page.locator(f".st-key-open_{target} button").first
+    timed("new example", lambda: button.click() if button.count() else page.goto(url + f"&example={target}"),
+          lambda: (page.wait_for_url(f"**example={target}**", timeout=120_000),
+                   page.wait_for_selector(metric.format("MLM loss"), timeout=120_000)))
+    for key, option, label in SWITCHES:
+        radio = page.locator(f".st-key-{key}").get_by_role("radio", name=option, exact=True)
+        timed("condition switch", radio.click,
+              lambda label=label: page.wait_for_selector(metric.format(label), timeout=60_000))
+    page.close()
+
+
+def bench_browser(roots: dict[str, Path], model: str, dataset: str, repeats: int) -> dict:
+    """{checkout: {"browser": {measure: [s]}, "script": {measure: [s]}}}, repeats alternating."""
     from playwright.sync_api import sync_playwright
 
     script, query = script_and_query(model, dataset)
     ids = example_ids(model, dataset)
-    port = free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    times: dict[str, list[float]] = {"first page": [], "new example": [], "toggle redraw": []}
+    servers = {name: Server(root, script) for name, root in roots.items()}
+    out = {name: {"browser": {m: [] for m in MEASURES}, "script": {m: [] for m in MEASURES}} for name in roots}
     try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        url = f"http://127.0.0.1:{port}/?" + "&".join(f"{k}={v}" for k, v in query.items())
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-
-            def idle(page):
-                page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                                       timeout=120_000)
-
             for attempt in range(repeats):
-                page = browser.new_page(viewport={"width": 1280, "height": 800})
-                start = time.perf_counter()
-                page.goto(url)
-                page.wait_for_selector('[data-testid="stMetric"]:has-text("MLM loss")', timeout=120_000)
-                idle(page)
-                times["first page"].append(time.perf_counter() - start)
-                # a new example: one not seen before (its six conditions are not cached yet)
-                target = ids[(1 + attempt) % len(ids)]
-                page.get_by_text("Pick an example", exact=False).first.click()
-                button = page.locator(f".st-key-open_{target} button").first
-                if button.count():
-                    start = time.perf_counter()
-                    button.click()
-                else:  # beyond the gallery: pick it in the list
-                    start = time.perf_counter()
-                    page.goto(url + f"&example={target}")
-                page.wait_for_url(f"**example={target}**", timeout=120_000)
-                page.wait_for_selector('[data-testid="stMetric"]:has-text("MLM loss")', timeout=120_000)
-                idle(page)
-                times["new example"].append(time.perf_counter() - start)
-                for option in ("All", "Object"):
-                    start = time.perf_counter()
-                    page.locator(".st-key-vis4lang").get_by_role("radio", name=option, exact=True).click()
-                    page.wait_for_selector(f'[data-testid="stMetric"]:has-text("MLM loss, {option}")',
-                                           timeout=60_000)
-                    idle(page)
-                    times["toggle redraw"].append(time.perf_counter() - start)
-                page.close()
+                target = ids[(1 + attempt) % len(ids)]  # not opened before in this server: not cached
+                for name, server in servers.items():
+                    one_repeat(browser, server, query, target, out[name]["browser"], out[name]["script"])
             browser.close()
     finally:
-        server.terminate()
-        server.wait(10)
-    return times
+        for server in servers.values():
+            server.close()
+    return out
+
+
+def bench_spinner() -> list[tuple[str, float, float]]:
+    """A bert-base-size model (app_base_model.py: VOLTA UNITER, random weights) on a fresh server:
+    each spinner text the page shows while it loads and runs, when it was first seen and when the
+    result was (seconds from the navigation; the page is polled every 0.2 s), for the first page
+    and for a new example."""
+    from playwright.sync_api import sync_playwright
+
+    server = Server(ROOT, "benchmarks/app_base_model.py")
+    url = f"http://127.0.0.1:{server.port}/?model=uniter-random&dataset=regions36"
+    spinners = "() => [...document.querySelectorAll('[data-testid=stSpinner]')].map(e => e.innerText.trim())"
+    seen = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            for action, address in (("first page", url), ("new example", url + "&example=r1")):
+                start, texts = time.perf_counter(), {}
+                page.goto(address)
+                while not page.locator('[data-testid="stMetric"]:has-text("MLM loss")').count():
+                    for text in page.evaluate(spinners):
+                        texts.setdefault(text, time.perf_counter() - start)
+                    if time.perf_counter() - start > 600:
+                        raise TimeoutError("no result after 600 s")
+                    time.sleep(0.2)
+                done = time.perf_counter() - start
+                seen += [(f"{action}: {text}", at, done) for text, at in texts.items() if text]
+            browser.close()
+    finally:
+        server.close()
+    return seen
 
 
 def bench_apptest(model: str, dataset: str, repeats: int) -> dict:
@@ -133,7 +208,7 @@ def bench_apptest(model: str, dataset: str, repeats: int) -> dict:
     registry.register_dataset("tinyset", "tiny:load_tiny_set")
     _, query = script_and_query(model, dataset)
     ids = example_ids(model, dataset)
-    times: dict[str, list[float]] = {"first page": [], "new example": [], "toggle redraw": []}
+    times: dict[str, list[float]] = {m: [] for m in MEASURES}
     for attempt in range(repeats):
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
         at.query_params.update(query)
@@ -148,7 +223,7 @@ def bench_apptest(model: str, dataset: str, repeats: int) -> dict:
         for option in ("all", "object"):
             start = time.perf_counter()
             at.segmented_control(key="vis4lang").set_value(option).run()
-            times["toggle redraw"].append(time.perf_counter() - start)
+            times["condition switch"].append(time.perf_counter() - start)
         assert not at.exception, [e.value for e in at.exception]
     return times
 
@@ -204,15 +279,73 @@ def table(results: dict, note: str) -> str:
     return "\n".join(lines) + f"\n\n{note}\n"
 
 
+def cell(values: list[float], ms: bool = False) -> str:
+    if not values:
+        return "–"
+    scale, unit, digits = (1000, " ms", 0) if ms else (1, " s", 2)
+    med, low, high = (v * scale for v in (statistics.median(values), min(values), max(values)))
+    return f"{med:.{digits}f}{unit} ({low:.{digits}f}–{high:.{digits}f}, n={len(values)})"
+
+
+TARGETS = {"first page": "≤ 3 s", "new example": "≤ 0.6 s", "condition switch": "≤ 0.25 s (script ≤ 50 ms)"}
+
+
+def browser_table(out: dict) -> str:
+    """One row per measure: each checkout's browser and script times, and before / after."""
+    names = list(out)
+    head = " | ".join(f"{name}: browser | {name}: script" for name in names)
+    lines = [f"| measure | {head} |" + (" before / after |" if len(names) == 2 else "") + " target |",
+             "|---|" + "---|" * (2 * len(names) + (len(names) == 2) + 1)]
+    for measure in MEASURES:
+        cells = []
+        for name in names:
+            cells += [cell(out[name]["browser"][measure]), cell(out[name]["script"][measure], ms=True)]
+        if len(names) == 2:
+            before, after = (statistics.median(out[n]["browser"][measure]) for n in names)
+            cells.append(f"{before / after:.1f}x")
+        lines.append(f"| {measure} | {' | '.join(cells)} | {TARGETS[measure]} |")
+    return "\n".join(lines)
+
+
+class LoadAverage:
+    """The 1-minute load average, sampled every 2 s while the benchmark runs."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.samples: list[float] = [os.getloadavg()[0]]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.sample, daemon=True)
+        self.thread.start()
+
+    def sample(self) -> None:
+        while not self.stop.wait(2.0):
+            self.samples.append(os.getloadavg()[0])
+
+    def summary(self) -> str:
+        self.stop.set()
+        values = self.samples
+        return (f"load average (1 min) during the run: median {statistics.median(values):.1f}, "
+                f"{min(values):.1f}–{max(values):.1f} ({len(values)} samples)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="demo")
     parser.add_argument("--dataset", default="demo")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--before", type=Path, help="another checkout (e.g. main) to measure in the same run")
     parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--apptest", action="store_true", help="also time whole-script runs with AppTest")
     parser.add_argument("--exports", action="store_true", help="time PNG and zip exports instead")
+    parser.add_argument("--spinner", action="store_true",
+                        help="instead: which spinners a bert-base-size model's first page and new example show")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    if args.spinner:
+        for text, appeared, done in bench_spinner():
+            print(f"{text!r}: appeared at {appeared:.1f} s, result at {done:.1f} s")
+        return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sys.path.insert(0, str(ROOT))
     if args.model != "tiny":
@@ -224,20 +357,26 @@ def main() -> int:
         except ValueError as error:
             print(f"note: {error}\nnote: measuring with the tiny test model instead", file=sys.stderr)
             args.model = "tiny"
-    results = {}
     if args.exports:
-        results["seconds per export"] = bench_exports(args.model, args.dataset, args.repeats)
+        results = {"seconds per export": bench_exports(args.model, args.dataset, args.repeats)}
         print(table(results, f"median (min–max, n); model `{args.model}`; {platform.machine()}, "
                              f"{os.cpu_count()} CPUs; PNG 1600x900 at scale 2."))
         return 0
-    if not args.skip_browser and Path(CHROMIUM).exists():
-        results["browser (streamlit run + chromium)"] = bench_browser(args.model, args.dataset, args.repeats)
-    results["AppTest (script run only)"] = bench_apptest(args.model, args.dataset, args.repeats)
+    load = LoadAverage()
     dataset = "tinyset" if args.model == "tiny" else args.dataset
-    note = (f"median (min–max, n repeats); model `{args.model}`, dataset `{dataset}`; {platform.machine()}, "
-            f"{os.cpu_count()} CPUs, Python {platform.python_version()}. The first repeat's first page loads "
-            "the model and examples (the max of that row); later repeats find them cached.")
-    print(table(results, note))
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    results: dict = {}
+    if not args.skip_browser and Path(CHROMIUM).exists():
+        roots = ({"before": args.before.resolve()} if args.before else {}) | {"this checkout": ROOT}
+        results["browser"] = bench_browser(roots, args.model, args.dataset, args.repeats)
+        print(browser_table(results["browser"]) + "\n")
+    if args.apptest:
+        results["apptest"] = bench_apptest(args.model, args.dataset, args.repeats)
+        print(table({"AppTest (whole script run)": results["apptest"]}, ""))
+    print(f"median (min–max, n); run of {started}; model `{args.model}`, dataset `{dataset}`; "
+          f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; {load.summary()}. "
+          "The first repeat's first page loads the model and examples (the max of that row); later "
+          "repeats find them cached; each repeat's new example is one that server has not run before.")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -115,6 +115,12 @@ def query(at) -> dict:
     return dict(at.query_params)
 
 
+def open_tab(at, label: str) -> AppTest:
+    """Open a tab under the result (only the open one is drawn)."""
+    at.session_state["result_tab"] = label
+    return at.run()
+
+
 def test_first_page_shows_the_paper_defaults_and_a_result():
     at = start()
     shown = metrics(at)
@@ -235,7 +241,7 @@ def apply_box(at) -> None:
 
 
 def test_exports_are_offered():
-    at = start()
+    at = open_tab(start(), "Tables & export")
     labels = [b.label for b in at.get("download_button")]
     for wanted in ("tokens table (CSV)", "topk table (CSV)", "regions table (CSV)", "HTML", "PNG"):
         assert wanted in labels
@@ -517,7 +523,7 @@ def test_the_page_says_which_baseline_the_result_used_and_never_calls_the_image_
 def test_the_class_figure_shows_the_models_bars_for_an_lxmert_shaped_head():
     at = start(model="lxmert-shaped", dataset="vgset")
     assert not at.error, errors(at)
-    names = [t["name"] for t in chart(at, "fig_classes")["data"]]
+    names = [t["name"] for t in chart(open_tab(at, "Vision (MRC-KL)"), "fig_classes")["data"]]
     assert names == ["detector (target)", "None", "Phrase (shown)", "All"]
 
 
@@ -664,6 +670,7 @@ def test_a_box_without_area_is_refused_and_zero_aligned_regions_say_why():
     assert metrics(none)["Aligned regions"] == "0 of 6" and metrics(none)["MRC-KL"] == "n/a"
     assert any("MRC-KL n/a: no detector region overlaps the phrase's box by more than 0.9 (IOU)" in c
                for c in captions(none))
+    open_tab(none, "Vision (MRC-KL)")
     assert not any("(target)" in none.selectbox(key="class_region").format_func(r)
                    for r in none.selectbox(key="class_region").options)
 

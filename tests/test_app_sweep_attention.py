@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from test_app import MODEL, chart, start, tiny_registry  # noqa: F401  (the fixture registers the tiny model)
+from test_app import MODEL, chart, open_tab, start, tiny_registry  # noqa: F401  (the fixture registers the tiny model)
 from tiny import load_tiny_set
 
 from vlexplore import registry
@@ -90,7 +90,7 @@ def test_a_folder_of_seeds_runs_as_one_family_in_the_whole_set_view(tmp_path):
 
 
 def test_two_models_side_by_side_in_the_example_view():
-    at = start(model="demo", dataset="demo")
+    at = open_tab(start(model="demo", dataset="demo"), "Models side by side")
     at.multiselect(key="compare_models").set_value(["demo-gold"]).run()
     assert not at.exception and not at.error
     assert not [w.value for w in at.warning if "demo-gold" in w.value]  # it loaded (a bad source said so here)
@@ -102,7 +102,7 @@ def test_two_models_side_by_side_in_the_example_view():
     gold = diagnose(registry.load_model("demo-gold"), dataset[0], 0, average_feature=dataset.average_region_feature())
     assert table.loc["demo-gold", "MLM object"] == pytest.approx(gold.scores["vis4lang"]["object"], abs=1e-5)
     # the current model was not evicted: its own view still shows, and both stay loaded
-    assert chart(at, "fig_tokens")
+    assert chart(open_tab(at, "Language (MLM)"), "fig_tokens")
 
 
 def test_every_loaded_model_on_the_whole_set_grouped_like_the_paper(monkeypatch):
@@ -118,7 +118,7 @@ def test_every_loaded_model_on_the_whole_set_grouped_like_the_paper(monkeypatch)
 
     monkeypatch.setattr(page_dataset, "diagnose_dataset", counted)
     session.dataset_runs.clear()
-    at = start(model="demo", dataset="demo")
+    at = open_tab(start(model="demo", dataset="demo"), "Models side by side")
     at.multiselect(key="compare_models").set_value(["demo-gold"]).run()  # loaded beside demo in the example view
     at.radio(key="view").set_value("dataset").run()
     assert not at.exception and not at.error and calls == ["demo"]  # the current model's own run

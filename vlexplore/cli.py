@@ -305,7 +305,8 @@ def cmd_app(args) -> int:
     if args.data_dir:  # the folders the app may open typed paths from (vlexplore.views.sources)
         os.environ["VLEXPLORE_DATA_DIRS"] = os.pathsep.join(str(Path(d).expanduser().resolve()) for d in args.data_dir)
     sys.argv = ["streamlit", "run", str(app), "--server.port", str(args.port),
-                "--server.address", args.address]
+                "--server.address", args.address,
+                "--runner.postScriptGC", "false"]  # as .streamlit/config.toml, from any folder
     return stcli.main()
 
 

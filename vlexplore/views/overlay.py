@@ -200,8 +200,10 @@ def image_figure(
 
     ``heat_range``: the colour scale runs over [-heat_range, heat_range] (symmetric, so white is
     no change); None centres it on zero and lets plotly pick the ends.
-    ``selectable`` adds an invisible grid of points and box-select drag mode, so a dragged
-    rectangle comes back as a selection (the app turns it into a gold box).
+    ``selectable`` adds box-select drag mode and two invisible points at opposite corners (a
+    select drag needs a selectable trace; the rectangle comes back as a selection whether or
+    not it holds a point, and the app turns it into a gold box). A grid of points there cost
+    the browser 1,200 SVG nodes to draw on every redraw of the image.
     """
     height_px, width_px = image.shape[:2]
     scale = _display_scale((width_px, height_px))
@@ -224,10 +226,8 @@ def image_figure(
             hovertemplate="change %{z:.3f} bits<extra></extra>", name="change",
         ))
     if selectable:
-        step = max(width_px, height_px) / 40
-        gx, gy = np.meshgrid(np.arange(0, width_px, step), np.arange(0, height_px, step))
-        fig.add_trace(go.Scatter(x=gx.ravel(), y=gy.ravel(), mode="markers", marker=dict(opacity=0),
-                                 hoverinfo="skip", showlegend=False, name="grid"))
+        fig.add_trace(go.Scatter(x=[0, width_px - 1], y=[0, height_px - 1], mode="markers",
+                                 marker=dict(opacity=0), hoverinfo="skip", showlegend=False, name="select"))
     fig.update_layout(
         shapes=shapes,
         height=height,

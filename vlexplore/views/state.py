@@ -91,6 +91,8 @@ class Key:
     LINK_PROBLEMS = "link_problems"  # what was wrong with the opening link, shown once
     PICK_PHRASE = "_pick_phrase"  # open on the example's first phrase with a gold box
     APPLIED_SELECTION = "_applied_selection"  # the dragged box already copied to the inputs
+    FIGURES = "_figures"  # figures built for the shown results (views/page/figcache.py)
+    RESULT_TAB = "result_tab"  # the open tab under the result (only it is drawn)
     UPLOAD_EXAMPLE = "upload_example"  # the example built from an upload (session only)
     # sidebar
     MODEL_CUSTOM, DATASET_CUSTOM = "model_custom", "dataset_custom"

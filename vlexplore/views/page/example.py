@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from ...engine import Diagnosis
@@ -20,6 +21,7 @@ from .. import export, figures, overlay, sources
 from ..state import Key, format_box, parse_box, selection_box
 from ..text import baseline_caption, literal, model_line
 from . import session
+from .figcache import once
 from .picker import show
 
 LABEL = figures.CONDITION_LABELS
@@ -199,19 +201,29 @@ def image_section(view: ExampleView, column_px: int = IMAGE_COLUMN_PX, max_px: i
         fig = overlay.image_figure(view.image, edited.phrases, view.phrase_index,
                                    edited.regions.boxes if edited.regions is not None else None,
                                    selectable=True, height=height)
+        fig = figures.for_slides(fig, font_px) if font_px else fig
     else:
-        boxes, ablated = diagnosis.unit_boxes, diagnosis.ablated[("vis4lang", shown)]
-        if not view.regions_model:  # pixel models: draw only the patches that are replaced
-            keep = view_cells(view, diagnosis)
-            boxes, ablated = boxes[keep & ablated], np.ones(int((keep & ablated).sum()), bool)
-        fig = overlay.image_figure(view.image, edited.phrases, view.phrase_index, boxes, ablated,
-                                   diagnosis.alignment.target if view.regions_model else None,
-                                   selectable=True, height=height)
-    fig = figures.for_slides(fig, font_px) if font_px else fig
+        keep = None if view.regions_model else view_cells(view, diagnosis)  # a widget: drawn every run
+        fig = once("image", diagnosis, lambda: result_image(view, shown, keep, height, font_px),
+                   shown, height, font_px, None if keep is None else keep.tobytes())
     st.plotly_chart(fig, key=Key.IMAGE_SELECT, on_select="rerun", selection_mode="box",
                     config={"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d"]})
     st.caption(f"Gold boxes in the phrase colours · grey: detector regions · dashed outline: replaced under "
                f"**{LABEL[shown]}** · dotted: MRC target. Drag a rectangle to redraw the phrase's box.")
+
+
+def result_image(view: ExampleView, shown: str, keep: np.ndarray | None, height: int,
+                 font_px: int | None) -> go.Figure:
+    """The picture with what ``shown`` replaces outlined; ``keep``: for pixel models, the
+    patches of the view the user picked (only the replaced ones are drawn)."""
+    diagnosis, edited = view.diagnosis, view.edited
+    boxes, ablated = diagnosis.unit_boxes, diagnosis.ablated[("vis4lang", shown)]
+    if keep is not None:
+        boxes, ablated = boxes[keep & ablated], np.ones(int((keep & ablated).sum()), bool)
+    fig = overlay.image_figure(view.image, edited.phrases, view.phrase_index, boxes, ablated,
+                               diagnosis.alignment.target if view.regions_model else None,
+                               selectable=True, height=height)
+    return figures.for_slides(fig, font_px) if font_px else fig
 
 
 def view_cells(view: ExampleView, diagnosis: Diagnosis) -> np.ndarray:
@@ -340,19 +352,65 @@ def messages_section(view: ExampleView) -> None:
     show(view.messages)
 
 
+def chosen_token(diagnosis: Diagnosis) -> tuple[int, int]:
+    """The masked token whose predictions are shown (the most telling one until the user picks),
+    and how many there are."""
+    tokens, s = diagnosis.tokens, st.session_state
+    n_tokens = int(tokens["token_index"].max()) + 1 if not tokens.empty else 1
+    if s.get(Key.TOKEN_INDEX) not in range(n_tokens):
+        s[Key.TOKEN_INDEX] = figures.default_token(tokens)
+    return int(s[Key.TOKEN_INDEX] or 0), n_tokens
+
+
+def chosen_region(diagnosis: Diagnosis) -> tuple[int, list[int], set[int]]:
+    """The region whose classes are shown (the MRC target until the user picks), the scored
+    regions and the target(s), as the bars mark them."""
+    scored = sorted(diagnosis.regions["region"].unique().tolist())
+    targets = set(diagnosis.regions.loc[diagnosis.regions["target"], "region"].tolist())
+    default = next((r for r in scored if r in targets), scored[0])
+    region = st.session_state.get(Key.CLASS_REGION)
+    return (region if region in scored else default), scored, targets
+
+
+def language_figures(view: ExampleView, token: int) -> dict:
+    """Per-token MLM loss and the top predictions for ``token``, under the shown condition (built once)."""
+    diagnosis, shown = view.diagnosis, st.session_state[Key.VIS4LANG]
+    return {"tokens": once("tokens", diagnosis, lambda: figures.token_figure(diagnosis, shown), shown),
+            "top predictions": once("top predictions", diagnosis,
+                                    lambda: figures.topk_figure(diagnosis, token, shown), token, shown)}
+
+
+def vision_figures(view: ExampleView, region: int) -> dict:
+    """MRC-KL per region, the classes at ``region`` and the change map, under the shown condition
+    (built once); empty when the phrase has no region scores."""
+    diagnosis, shown = view.diagnosis, st.session_state[Key.LANG4VIS]
+    if diagnosis.regions.empty:
+        return {}
+    changed = shown if shown != "none" else "phrase"
+    return {"region KL": once("region KL", diagnosis, lambda: figures.region_kl_figure(diagnosis, shown), shown),
+            "classes": once("classes", diagnosis, lambda: figures.class_distribution_figure(
+                diagnosis, region, shown, model=view.model), region, shown),
+            "change map": once("change map", diagnosis,
+                               lambda: figures.heat_figure(diagnosis, view.image, changed, height=360), changed)}
+
+
+def result_figures(view: ExampleView) -> dict:
+    """Both sides' figures as their tabs would draw them, for the export when those tabs are closed."""
+    figs = language_figures(view, chosen_token(view.diagnosis)[0])
+    if not view.diagnosis.regions.empty:
+        figs |= vision_figures(view, chosen_region(view.diagnosis)[0])
+    return figs
+
+
 def language_tab(view: ExampleView) -> dict:
     """Per-token MLM loss, and the top predictions for one masked token."""
-    diagnosis, shown = view.diagnosis, st.session_state[Key.VIS4LANG]
-    figs = {"tokens": figures.token_figure(diagnosis, shown)}
+    tokens = view.diagnosis.tokens
+    token, n_tokens = chosen_token(view.diagnosis)
+    figs = language_figures(view, token)
     st.plotly_chart(figs["tokens"], key=Key.FIG_TOKENS)
-    tokens = diagnosis.tokens
-    n_tokens = int(tokens["token_index"].max()) + 1 if not tokens.empty else 1
-    if st.session_state.get(Key.TOKEN_INDEX) not in range(n_tokens):
-        st.session_state[Key.TOKEN_INDEX] = figures.default_token(tokens)
     label = "Phrase token (predicted from its left context)" if view.model.readout == "causal" else "Masked token"
-    token = st.radio(label, list(range(n_tokens)), horizontal=True, key=Key.TOKEN_INDEX,
-                     format_func=lambda i: tokens[tokens.token_index == i].token.iloc[0])
-    figs["top predictions"] = figures.topk_figure(diagnosis, int(token or 0), shown)
+    names = dict(zip(tokens["token_index"], tokens["token"], strict=True))  # a frame lookup per option cost ~1 ms
+    st.radio(label, list(range(n_tokens)), horizontal=True, key=Key.TOKEN_INDEX, format_func=names.get)
     st.plotly_chart(figs["top predictions"], key=Key.FIG_TOPK)
     return figs
 
@@ -363,31 +421,34 @@ def vision_tab(view: ExampleView) -> dict:
     if diagnosis.regions.empty:
         st.info(diagnosis.lang4vis_note or "No region scores for this phrase.")
         return {}
-    figs = {"region KL": figures.region_kl_figure(diagnosis, shown)}
+    region, scored, targets = chosen_region(diagnosis)
+    figs = vision_figures(view, region)
     st.plotly_chart(figs["region KL"], key=Key.FIG_REGIONS)
     c1, c2 = st.columns(2)
     with c1:
-        scored = sorted(diagnosis.regions["region"].unique().tolist())
-        targets = set(diagnosis.regions.loc[diagnosis.regions["target"], "region"].tolist())  # as the bars mark it
-        target = next(iter(targets), None)
-        region = st.selectbox("Region", scored, index=scored.index(target) if target in scored else 0,
-                              format_func=lambda r: f"r{r}" + (" (target)" if r in targets else ""),
-                              key=Key.CLASS_REGION)
-        figs["classes"] = figures.class_distribution_figure(diagnosis, region, shown, model=view.model)
+        default = next((r for r in scored if r in targets), scored[0])
+        st.selectbox("Region", scored, index=scored.index(default), key=Key.CLASS_REGION,
+                     format_func=lambda r: f"r{r}" + (" (target)" if r in targets else ""))
         st.plotly_chart(figs["classes"], key=Key.FIG_CLASSES)
     with c2:
         changed = shown if shown != "none" else "phrase"
-        figs["change map"] = figures.heat_figure(diagnosis, view.image, changed, height=360)
+        floor, moved = once("noise floor", diagnosis, lambda: beyond_noise(diagnosis, changed), changed)
         st.markdown(f"Per-region MRC-KL change, **{LABEL[changed]} − None**, in bits (red: worse without "
                     f"words; white: no change). Changes within the noise floor "
-                    f"({figures.noise_floor_bits(diagnosis):.3f} bits: twice the RMS change at regions the "
+                    f"({floor:.3f} bits: twice the RMS change at regions the "
                     f"phrase does not refer to) are not drawn.")
         st.plotly_chart(figs["change map"], key=Key.FIG_HEAT)
-        change = np.abs(figures.region_change(diagnosis, changed))
-        if not np.any(change[np.isfinite(change)] > figures.noise_floor_bits(diagnosis)):
+        if not moved:
             st.caption("No region changes by more than the noise floor: the words do not move this model's "
                        "region predictions.")
     return figs
+
+
+def beyond_noise(diagnosis: Diagnosis, changed: str) -> tuple[float, bool]:
+    """The noise floor in bits, and whether any region's change under ``changed`` exceeds it."""
+    floor = figures.noise_floor_bits(diagnosis)
+    change = np.abs(figures.region_change(diagnosis, changed))
+    return floor, bool(np.any(change[np.isfinite(change)] > floor))
 
 
 def tables_tab(view: ExampleView) -> dict:
@@ -405,7 +466,7 @@ def export_section(figs: dict, tables: dict, stem: str) -> None:
     export.warm_renderer(prime=True)  # the first PNG must not wait for kaleido's browser to start
     st.markdown("**Export** (figures at 1600x900 for slides, large type)")
     for column, (name, frame) in zip(st.columns(len(tables)), tables.items(), strict=True):
-        column.download_button(f"{name} table (CSV)", frame.to_csv(index=False).encode(),
+        column.download_button(f"{name} table (CSV)", lambda frame=frame: frame.to_csv(index=False).encode(),
                                export.file_name(stem, name, ext="csv"), "text/csv", key=Key.csv_button(name),
                                disabled=frame.empty)
     c1, c2, c3, c4 = st.columns([2, 1, 1, 2], vertical_alignment="bottom")

@@ -1,0 +1,94 @@
+"""A condition switch needs no computing: the model does not run again, each figure is built
+once per result and shown condition, and the page draws the condition that was chosen."""
+
+from collections import Counter
+
+import pytest
+from test_app import (  # noqa: F401
+    MODEL,
+    chart,
+    dashed,
+    image_spec,
+    metrics,
+    open_tab,
+    query,
+    start,
+    tiny_registry,
+)
+
+from vlexplore.views import figures
+
+FIGURES = ("token_figure", "topk_figure", "region_kl_figure", "class_distribution_figure", "heat_figure")
+
+
+@pytest.fixture
+def builds(monkeypatch) -> Counter:
+    """How many times each per-example figure is built."""
+    counts = Counter()
+
+    def counting(name, build):
+        def counted(*args, **kwargs):
+            counts[name] += 1
+            return build(*args, **kwargs)
+        return counted
+
+    for name in FIGURES:
+        monkeypatch.setattr(figures, name, counting(name, getattr(figures, name)))
+    return counts
+
+
+def shown(spec: dict) -> set[str]:
+    """The condition a figure marks as shown (its legend says "(shown)")."""
+    return {t["name"].removesuffix(" (shown)") for t in spec["data"] if t.get("name", "").endswith("(shown)")}
+
+
+def test_a_condition_switch_runs_no_model_and_builds_each_figure_once(builds):
+    at = start()
+    calls = MODEL.calls
+    assert builds == Counter({"token_figure": 1, "topk_figure": 1})  # closed tabs are not drawn
+    # Regions replaced (MLM): the image's dashed outlines, the token figure and the metric follow
+    for condition, label, outlined in (("all", "All", 6), ("none", "None", 0), ("object", "Object", 3),
+                                       ("all", "All", 6)):
+        at.segmented_control(key="vis4lang").set_value(condition).run()
+        assert not at.exception
+        assert f"MLM loss, {label}" in metrics(at)
+        assert dashed(image_spec(at)) == outlined
+        assert shown(chart(at, "fig_tokens")) == {label}
+        assert query(at)["vis4lang"] == condition if condition != "object" else "vis4lang" not in query(at)
+    # Words masked (MRC-KL), on the vision tab: the region figure and the metric follow
+    open_tab(at, "Vision (MRC-KL)")
+    for condition, label in (("all", "All"), ("none", "None"), ("phrase", "Phrase"), ("all", "All")):
+        at.segmented_control(key="lang4vis").set_value(condition).run()
+        assert f"MRC-KL, {label}" in metrics(at)
+        assert shown(chart(at, "fig_regions")) == {label}
+    assert MODEL.calls == calls, "a condition switch must not run the model"
+    # one build per condition seen: going back to one shown before reuses its figures
+    assert builds["token_figure"] == builds["topk_figure"] == 3  # object, all, none
+    assert builds["region_kl_figure"] == builds["class_distribution_figure"] == 3  # phrase, all, none
+    assert builds["heat_figure"] == 2  # the change map of None is Phrase's
+
+
+def test_a_closed_tab_keeps_its_choices_and_the_export_has_both_sides():
+    at = open_tab(start(), "Vision (MRC-KL)")
+    region = at.selectbox(key="class_region")
+    other = next(r for r in range(len(region.options)) if r != region.value)  # regions 0..5 are scored
+    region.set_value(other).run()
+    open_tab(at, "Language (MLM)")
+    at.radio(key="token_index").set_value(1).run()
+    open_tab(at, "Vision (MRC-KL)")
+    assert at.selectbox(key="class_region").value == other and not at.warning
+    open_tab(at, "Tables & export")
+    assert at.selectbox(key="export_figure").options == ["tokens", "top predictions", "region KL", "classes",
+                                                         "change map"]
+    open_tab(at, "Language (MLM)")
+    assert at.radio(key="token_index").value == 1
+
+
+def test_another_phrase_is_a_new_result_with_its_own_figures(builds):
+    at = start()
+    before = builds["token_figure"]
+    at.radio(key="phrase").set_value(1).run()
+    assert builds["token_figure"] == before + 1  # another result: its own figure
+    calls = MODEL.calls
+    at.radio(key="phrase").set_value(0).run()  # the first phrase's result and figures are still kept
+    assert MODEL.calls == calls and builds["token_figure"] == before + 1
