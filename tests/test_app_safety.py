@@ -2,7 +2,7 @@
 an unexpected exception, Markdown in captions and links, server paths typed in the page."""
 
 import pytest
-from test_app import metrics, start, tiny_registry  # noqa: F401 (tiny_registry: autouse fixture)
+from test_app import metrics, open_tab, start, tiny_registry  # noqa: F401 (tiny_registry: autouse fixture)
 
 
 @pytest.mark.parametrize(("key", "kept"), [("vis4lang", "object"), ("lang4vis", "phrase")])
@@ -201,9 +201,11 @@ def test_a_bug_in_one_part_is_an_internal_error_there_and_the_rest_draws(monkeyp
     shown = [html.unescape(e.value) for e in at.error]
     assert len(shown) == 1 and "internal error: KeyError" in shown[0] and "report" in shown[0]
     assert "Traceback" not in shown[0] and "Traceback" in (tmp_path / "errors.log").read_text()
-    assert "MLM loss, Object" in metrics(at)  # scores above, the vision tab beside it still drawn
-    assert any(c.proto.id and "fig_regions" in c.proto.id for c in at.get("plotly_chart"))
+    assert "MLM loss, Object" in metrics(at)  # the scores above the broken tab still drawn
     assert at.sidebar.radio(key="view").value == "example"
+    open_tab(at, "Vision (MRC-KL)")  # and the next tab opens and draws
+    assert not at.exception and not at.error
+    assert any(c.proto.id and "fig_regions" in c.proto.id for c in at.get("plotly_chart"))
 
 
 def test_an_internal_error_says_where_to_report_it_and_which_log_to_attach(monkeypatch, tmp_path):
@@ -239,11 +241,12 @@ def test_bad_input_in_one_part_is_its_message_there_as_text(monkeypatch, tmp_pat
 
     monkeypatch.setattr(figures, "region_kl_figure", refuses)
     monkeypatch.setenv("VLEXPLORE_LOG", str(tmp_path / "errors.log"))
-    at = start()
+    at = open_tab(start(), "Vision (MRC-KL)")  # the tab that draws region_kl_figure
     assert not at.exception, [e.value for e in at.exception]
     html = "\n".join(rendered(at))
     assert "region scores refused" in html and "internal error" not in html and "<img" not in html
     assert not (tmp_path / "errors.log").exists()
+    open_tab(at, "Language (MLM)")  # the other tab still draws
     assert any(c.proto.id and "fig_tokens" in c.proto.id for c in at.get("plotly_chart"))
 
 
