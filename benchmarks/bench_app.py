@@ -45,6 +45,10 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 MEASURES = ("first page", "new example", "condition switch")
 SWITCHES = (("vis4lang", "All", "MLM loss, All"), ("vis4lang", "Object", "MLM loss, Object"),
             ("lang4vis", "All", "MRC-KL, All"), ("lang4vis", "Phrase", "MRC-KL, Phrase"))
+# the switches by side as well: a Regions replaced switch redraws three charts, a Words masked one
+# (Vision tab closed) none, so their pooled median falls between two modes and jumps with noise
+SIDES = {"vis4lang": "· Regions replaced", "lang4vis": "· Words masked"}
+ROWS = (*MEASURES, *SIDES.values())
 
 
 def script_and_query(model: str, dataset: str) -> tuple[str, dict]:
@@ -141,6 +145,8 @@ def one_repeat(browser, server: Server, query: dict, target: str, times: dict, s
         radio = page.locator(f".st-key-{key}").get_by_role("radio", name=option, exact=True)
         timed("condition switch", radio.click,
               lambda label=label: page.wait_for_selector(metric.format(label), timeout=60_000))
+        times[SIDES[key]].append(times["condition switch"][-1])
+        scripts[SIDES[key]].append(scripts["condition switch"][-1])
     page.close()
 
 
@@ -151,7 +157,7 @@ def bench_browser(roots: dict[str, Path], model: str, dataset: str, repeats: int
     script, query = script_and_query(model, dataset)
     ids = example_ids(model, dataset)
     servers = {name: Server(root, script) for name, root in roots.items()}
-    out = {name: {"browser": {m: [] for m in MEASURES}, "script": {m: [] for m in MEASURES}} for name in roots}
+    out = {name: {"browser": {m: [] for m in ROWS}, "script": {m: [] for m in ROWS}} for name in roots}
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -288,6 +294,7 @@ def cell(values: list[float], ms: bool = False) -> str:
 
 
 TARGETS = {"first page": "≤ 3 s", "new example": "≤ 0.6 s", "condition switch": "≤ 0.25 s (script ≤ 50 ms)"}
+TARGETS |= dict.fromkeys(SIDES.values(), "≤ 0.25 s")
 
 
 def browser_table(out: dict) -> str:
@@ -296,7 +303,7 @@ def browser_table(out: dict) -> str:
     head = " | ".join(f"{name}: browser | {name}: script" for name in names)
     lines = [f"| measure | {head} |" + (" before / after |" if len(names) == 2 else "") + " target |",
              "|---|" + "---|" * (2 * len(names) + (len(names) == 2) + 1)]
-    for measure in MEASURES:
+    for measure in ROWS:
         cells = []
         for name in names:
             cells += [cell(out[name]["browser"][measure]), cell(out[name]["script"][measure], ms=True)]
