@@ -29,6 +29,7 @@ from ...protocol import (
 )
 from .. import examples, overlay, sources
 from ..state import CHOICES, Key, ViewState, from_query, to_query
+from ..text import literal
 
 UPLOAD_ID = "upload"  # the example id of an uploaded image (session only)
 RANDOM_PREFIX = "random:"  # example ids "random:SEED": a fresh scene of the built-in world
@@ -172,6 +173,26 @@ def whole_set_run(key, compute: Callable[[], object]):
                     return None
                 runs.remember(key, result)
     return runs.get_recent(key)
+
+
+def whole_set_run_in_status(key, compute: Callable[[], object], running: str, done: str, failed: str,
+                            why: Callable[[Exception], str] = str):
+    """``whole_set_run`` for a computation with no progress of its own: ``compute()`` runs under
+    an ``st.status`` labelled ``running``; a ValueError or RuntimeError turns the status into
+    ``failed`` and shows ``why(error)`` beneath it (nothing cached)."""
+
+    def in_status():
+        with st.status(running) as status:
+            try:
+                result = compute()
+            except (ValueError, RuntimeError) as error:
+                status.update(label=failed, state="error")
+                st.error(literal(why(error)))
+                return None
+            status.update(label=done, state="complete")
+        return result
+
+    return whole_set_run(key, in_status)
 
 
 def dataset_average(feature_dim: int | None) -> np.ndarray | None:
