@@ -502,3 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         if log is None:
             traceback.print_exc()
         return 1
+
+
+if __name__ == "__main__":  # `python -m vlexplore.cli` as well as `python -m vlexplore`
+    sys.exit(main())
