@@ -74,11 +74,13 @@ def test_models_without_attention_show_no_attention_section():
 
 
 def test_a_failed_whole_set_sweep_says_why_caches_nothing_and_retries(monkeypatch):
+    from vlexplore.views.page import session
     from vlexplore.views.page import sweep as page_sweep
 
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory in layer 3")
 
+    session.dataset_runs.clear()  # the process's whole-set runs: an earlier test's sweep would be reused
     at = start(view="dataset")
     monkeypatch.setattr(page_sweep, "sweep_dataset", broken)
     next(b for b in at.button if b.label.startswith("Sweep ")).click().run()
