@@ -1,4 +1,4 @@
-"""Generative VLMs (Idefics3/SmolVLM, LLaVA, Qwen2-VL, Qwen2.5-VL) on tiny random checkpoints."""
+"""Generative VLMs (Idefics3/SmolVLM, SmolVLM2, LLaVA, LLaVA-OneVision, Qwen2-VL, Qwen2.5-VL) on tiny random checkpoints."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tiny_vlm import (
     save_tiny_llava,
     save_tiny_llava_onevision,
     save_tiny_qwen2_vl,
+    save_tiny_smolvlm,
     tiny_tokenizer,
 )
 
@@ -25,7 +26,7 @@ from vlexplore.models.vlm.geometry import ImageView, join_views, tokens_under_bo
 from vlexplore.models.vlm.prompt import render_prompt
 from vlexplore.records import Phrase
 
-FAMILIES = ["idefics3", "llava", "llava_onevision", "qwen2_vl", "qwen2_5_vl"]
+FAMILIES = ["idefics3", "smolvlm", "llava", "llava_onevision", "qwen2_vl", "qwen2_5_vl"]
 CAPTION = "a man in a red shirt rides a bike"
 PHRASE = Phrase("a red shirt", 3, 3, boxes=np.array([[10.0, 10.0, 60.0, 50.0]]))
 
@@ -33,6 +34,8 @@ PHRASE = Phrase("a red shirt", 3, 3, boxes=np.array([[10.0, 10.0, 60.0, 50.0]]))
 def _save(family: str, directory):
     if family == "idefics3":
         return save_tiny_idefics3(directory)
+    if family == "smolvlm":
+        return save_tiny_smolvlm(directory)
     if family == "llava":
         return save_tiny_llava(directory)
     if family == "llava_onevision":
@@ -232,6 +235,7 @@ def _local_vision(model: VLMBackend):
     "family, size, cell, tokens",
     [
         ("idefics3", (128, 128), 16, [0, 40, 63]),  # 2 x 2 tiles of 64 px, 16 px cells (8 px patches, shuffle 2)
+        ("smolvlm", (128, 128), 16, [0, 21, 58]),  # the same geometry, SmolVLM2's classes
         ("llava", (32, 32), 8, [0, 9, 15]),  # 32 px crop, 8 px patches, CLS dropped
         ("llava_onevision", (64, 32), 8, [16, 39, 50]),  # after the 4 x 4 global view: 4 rows of 8 + newline
         ("qwen2_vl", (64, 48), 16, [0, 6, 11]),  # 8 px patches merged 2 x 2
@@ -254,6 +258,33 @@ def test_each_token_sees_exactly_its_cell(directories, family, size, cell, token
         changed = torch.nonzero((model.encode_image(edited).features - base).abs().amax(dim=1) > 1e-6).flatten()
         # the global view (Idefics3) resamples the picture, so it is checked separately below
         assert [t for t in changed.tolist() if names[t] != "global"] == [token]
+
+
+@pytest.mark.parametrize("size", [(150, 90), (40, 100), (64, 64)])
+@pytest.mark.parametrize("splitting", [True, False])
+def test_smolvlm_expands_the_placeholder_as_idefics3s_processor(directories, tmp_path, size, splitting):
+    """SmolVLMProcessor cannot be built here (torchvision, num2words); its image half must expand
+    ``<image>`` into the text transformers' Idefics3Processor writes for the same settings
+    (tiles with ``<row_r_col_c>``, newlines, then ``<global-img>``)."""
+    from transformers import Idefics3ImageProcessorPil, Idefics3Processor
+
+    directory = directories["smolvlm"] if splitting else save_tiny_smolvlm(tmp_path / "one-view", splitting=False)
+    model = registry.load_model(f"hf:{directory}", device="cpu")
+    assert type(model.processor).__name__ == "ImageOnlyProcessor" and model.family == "SmolVLM2"
+    reference = Idefics3Processor(
+        image_processor=Idefics3ImageProcessorPil(
+            size={"longest_edge": 128}, max_image_size={"longest_edge": 64}, do_image_splitting=splitting
+        ),
+        tokenizer=model.processor.tokenizer,
+        image_seq_len=16,
+    )
+    image = picture(size[1], size[0], seed=12)
+    ours = model.process(image)
+    theirs = reference(text=["<image>"], images=[image], add_special_tokens=False, return_tensors="pt")
+    assert ours["input_ids"].tolist() == theirs["input_ids"].tolist()
+    torch.testing.assert_close(ours["pixel_values"], theirs["pixel_values"], rtol=0, atol=0)
+    assert "rows" not in ours and "cols" not in ours  # not model inputs
+    assert len(model.patch_boxes(size)) == ours["input_ids"][0].tolist().count(model.image_token_id)
 
 
 def test_idefics3_tiles_are_row_major_then_the_global_view(directories):
@@ -354,7 +385,7 @@ def test_missing_processor_is_a_clear_error(directories, tmp_path):
 def test_unsupported_class_names_the_supported_ones(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "blip-2", "architectures": ["Blip2Model"]}))
     (tmp_path / "model.safetensors").write_bytes(b"")
-    with pytest.raises(ModelLoadError, match="not support yet.*supported are.*idefics3.*llava.*qwen2_vl"):
+    with pytest.raises(ModelLoadError, match=r"not support yet.*supported are.*idefics3.*smolvlm \(SmolVLMForConditionalGeneration.*llava.*qwen2_vl"):
         registry.load_model(f"hf:{tmp_path}")
 
 
@@ -428,11 +459,12 @@ def _example(image: np.ndarray):
     return Example("e0", CAPTION, phrases, image_size=(image.shape[1], image.shape[0]), image=image)
 
 
-def test_diagnose_reads_the_phrase_causally_and_says_why_mrc_is_na(models):
+@pytest.mark.parametrize("family", ["idefics3", "smolvlm"])
+def test_diagnose_reads_the_phrase_causally_and_says_why_mrc_is_na(models, family):
     from vlexplore.diagnostics import format_table, summarize
     from vlexplore.engine import diagnose, diagnose_dataset
 
-    model = models["idefics3"]
+    model = models[family]
     image = picture(seed=7)
     example = _example(image)
     diagnosis = diagnose(model, example, 0)
@@ -484,10 +516,11 @@ def test_a_batch_larger_than_the_row_cache(models, monkeypatch):
     assert [r.mlm_bits_object for r in batched] == pytest.approx([r.mlm_bits_object for r in one_by_one], rel=1e-5)
 
 
-def test_cli_prints_na_with_the_reason(directories, capsys, tmp_path):
+@pytest.mark.parametrize("family", ["idefics3", "smolvlm"])
+def test_cli_prints_na_with_the_reason(directories, capsys, tmp_path, family):
     from vlexplore import cli
 
-    code = cli.main(["diagnose", "--model", f"hf:{directories['idefics3']}", "--dataset", "demo", "--limit", "3",
+    code = cli.main(["diagnose", "--model", f"hf:{directories[family]}", "--dataset", "demo", "--limit", "3",
                      "--quiet", "--patch-border", "1", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0, out

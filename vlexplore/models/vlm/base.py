@@ -386,27 +386,40 @@ class VLMBackend(VLModel):
 
 
 class ImageOnlyProcessor:
-    """The image half of a processor whose video half needs torchvision (Qwen2-VL, OneVision).
+    """The image half of a processor whose video half needs torchvision (Qwen2-VL, OneVision, SmolVLM2).
 
     transformers builds those processors with a video processor that imports torchvision; the
     diagnostic uses still pictures only, so this loads the saved tokenizer, image processor and
-    chat template, and expands each image placeholder into ``count(image_inputs, i)`` copies,
-    the count the full processor would give.
+    chat template, and replaces each image placeholder with ``expand(image_processor,
+    image_inputs, i)``, the text the full processor would put there (by default ``count(...)``
+    copies of the placeholder).
     """
 
     def __init__(
-        self, tokenizer, image_processor, chat_template: str | None, image_token: str, count, token_types: bool = True
+        self,
+        tokenizer,
+        image_processor,
+        chat_template: str | None,
+        image_token: str,
+        count=None,
+        token_types: bool = True,
+        expand=None,
+        image_kwargs: dict | None = None,
     ) -> None:
+        if (count is None) == (expand is None):
+            raise ValueError("ImageOnlyProcessor takes either count or expand")
         self.tokenizer = tokenizer
         self.image_processor = image_processor
         self.chat_template = chat_template
         self.image_token = image_token
-        self.count = count  # (image_processor, image_inputs, index) -> number of image tokens
+        # (image_processor, image_inputs, index) -> the text that replaces the placeholder
+        self.expand = expand or (lambda processor, inputs, index: image_token * count(processor, inputs, index))
         self.token_types = token_types  # return mm_token_type_ids (Qwen's M-RoPE needs them)
+        self.image_kwargs = image_kwargs or {}  # extra image-processor arguments (SmolVLM: row/column counts)
 
     @classmethod
     def from_directory(
-        cls, directory: Path, image_processor_class, image_token: str, count, token_types: bool = True
+        cls, directory: Path, image_processor_class, image_token: str, count=None, token_types: bool = True, **options
     ) -> ImageOnlyProcessor:
         import json
 
@@ -419,7 +432,7 @@ class ImageOnlyProcessor:
             template = (directory / "chat_template.jinja").read_text(encoding="utf-8")
         elif (directory / "chat_template.json").is_file():
             template = json.loads((directory / "chat_template.json").read_text(encoding="utf-8"))["chat_template"]
-        return cls(tokenizer, image_processor, template, image_token, count, token_types)
+        return cls(tokenizer, image_processor, template, image_token, count, token_types, **options)
 
     def apply_chat_template(self, messages, tokenize: bool = False, add_generation_prompt: bool = False) -> str:
         return self.tokenizer.apply_chat_template(
@@ -429,16 +442,17 @@ class ImageOnlyProcessor:
     def __call__(self, text: list[str], images, add_special_tokens: bool = False, return_tensors: str = "pt"):
         from transformers import BatchFeature
 
-        image_inputs = self.image_processor(images=images, return_tensors="pt")
-        counts = iter(self.count(self.image_processor, image_inputs, i) for i in range(len(images)))
+        image_inputs = self.image_processor(images=images, return_tensors="pt", **self.image_kwargs)
+        replacements = iter(self.expand(self.image_processor, image_inputs, i) for i in range(len(images)))
         expanded = []
         for line in text:
             first, *rest = line.split(self.image_token)
-            expanded.append(first + "".join(self.image_token * next(counts) + part for part in rest))
+            expanded.append(first + "".join(next(replacements) + part for part in rest))
         text_inputs = self.tokenizer(expanded, add_special_tokens=add_special_tokens, return_tensors="pt")
         if self.token_types:
             image_token_id = self.tokenizer.convert_tokens_to_ids(self.image_token)
             text_inputs["mm_token_type_ids"] = (text_inputs["input_ids"] == image_token_id).int()  # 1 = image
+        image_inputs = {key: value for key, value in image_inputs.items() if key not in ("rows", "cols")}
         return BatchFeature({**text_inputs, **image_inputs}, tensor_type=return_tensors)
 
 
@@ -468,7 +482,7 @@ def processor_of(directory: Path, model_type: str):
 
 def processor_or_image_half(directory: Path, model_type: str, image_half) -> object:
     """transformers' processor where it loads, else ``image_half()`` (an ``ImageOnlyProcessor``):
-    the Qwen2-VL and LLaVA-OneVision processors need torchvision for their video half."""
+    the Qwen2-VL, LLaVA-OneVision and SmolVLM2 processors need torchvision for their video half."""
     try:
         return processor_of(directory, model_type)
     except ModelLoadError as error:

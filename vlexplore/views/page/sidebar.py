@@ -40,7 +40,7 @@ def model_inputs() -> None:
                  help="Built-in models run offline; type another below: volta:ARCH (ARCH in lxmert, "
                       "vilbert, vl-bert, visualbert, uniter) with its checkpoint file, or hf:PATH to a "
                       "local Hugging Face checkpoint: ViLT, LXMERT, VisualBERT, or a generative VLM "
-                      "(SmolVLM/Idefics3, LLaVA, Qwen2-VL, Qwen2.5-VL) saved with its processor.")
+                      "(SmolVLM/Idefics3, SmolVLM2, LLaVA, LLaVA-OneVision, Qwen2-VL, Qwen2.5-VL) saved with its processor.")
     st.text_input("Other model", key=Key.MODEL_CUSTOM, placeholder="volta:uniter or hf:/path/to/smolvlm",
                   on_change=session.use_custom_model, label_visibility="collapsed")
     if s[Key.MODEL].startswith("volta:"):
