@@ -58,7 +58,8 @@ def picture(height=90, width=150, seed=0) -> np.ndarray:
 
 
 def three_conditions(
-    model: VLMBackend, image: np.ndarray, phrase: Phrase = PHRASE, caption: str = CAPTION, baseline: str = "image token mean"
+    model: VLMBackend, image: np.ndarray, phrase: Phrase = PHRASE, caption: str = CAPTION, baseline: str = "image token mean",
+    replacement: np.ndarray | None = None,
 ):
     """A batch of the None / Object / All rows of one phrase, as the engine builds it."""
     encoded = model.encode_caption(caption, phrase)
@@ -70,7 +71,7 @@ def three_conditions(
     batch = VLBatch(
         input_ids=ids,
         attention_mask=torch.ones_like(ids),
-        visual=PixelInput(images=[image] * 3, patch_ablation=ablation, baseline=baseline),
+        visual=PixelInput(images=[image] * 3, patch_ablation=ablation, baseline=baseline, replacement=replacement),
         text_positions=torch.tensor([encoded.phrase_positions] * 3),
     )
     return encoded, batch
@@ -139,11 +140,13 @@ def _language_model(model: VLMBackend) -> torch.nn.Module:
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("baseline", ["image token mean", "zero"])
+@pytest.mark.parametrize("baseline", ["image token mean", "zero", "dataset image token mean"])
 def test_object_changes_exactly_the_mapped_image_tokens(models, family, baseline):
     model = models[family]
     image = picture(seed=2)
-    _, batch = three_conditions(model, image, baseline=baseline)
+    others = [_example(picture(seed=20)), _example(picture(96, 160, seed=21))]
+    vector = model.dataset_token_mean(others) if baseline == "dataset image token mean" else None
+    _, batch = three_conditions(model, image, baseline=baseline, replacement=vector)
     seen = {}
 
     def keep(module, args, kwargs):
@@ -165,6 +168,9 @@ def test_object_changes_exactly_the_mapped_image_tokens(models, family, baseline
     encoding = model.encode_image(image)
     showing_features = encoding.features[torch.as_tensor(encoding.layout.visible)]  # no CLS or row-end token
     expected = torch.zeros_like(showing_features[0]) if baseline == "zero" else showing_features.mean(dim=0)
+    if vector is not None:  # the set's mean token, not this picture's
+        expected = torch.as_tensor(vector)
+        assert not torch.allclose(expected, showing_features.mean(dim=0))
     torch.testing.assert_close(embeds[1, changed], expected.expand(len(changed), -1))
     all_changed = torch.nonzero((embeds[2] != embeds[0]).any(dim=-1)).flatten()
     showing = image_positions[torch.as_tensor(model.encode_image(image).layout.visible)]
@@ -529,3 +535,82 @@ def test_cli_prints_na_with_the_reason(directories, capsys, tmp_path, family):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["n"] == 3 and "causal" in summary["lang4vis_note"]
     assert "lang4vis_note" in (tmp_path / "phrases.csv").read_text().splitlines()[0]
+
+
+# The dataset image-token mean (baseline "dataset-mean") -------------------------------------
+def _examples_of_three():
+    from vlexplore.records import Example
+
+    one_phrase = picture(64, 70, seed=31)
+    return [
+        _example(picture(seed=30)),  # two phrases: weight 2
+        Example("e1", CAPTION, [PHRASE], image_size=(70, 64), image=one_phrase),  # weight 1
+        _example(picture(100, 160, seed=32)),
+    ]
+
+
+@pytest.mark.parametrize("family", ["idefics3", "llava_onevision"])  # OneVision: row-end tokens left out
+def test_dataset_token_mean_is_the_hand_computation(models, family, monkeypatch):
+    model = models[family]
+    model.clear_cache()
+    examples = _examples_of_three()
+    mean = model.dataset_token_mean(examples)
+    # by hand: every shown token of a picture repeated once per phrase, one plain mean
+    rows = []
+    for example in examples:
+        encoding = model.encode_image(example.image)
+        shown = encoding.features[torch.as_tensor(encoding.layout.visible)].double().numpy()
+        rows.append(np.repeat(shown, len(example.diagnosable_phrases()), axis=0))
+    by_hand = np.concatenate(rows).mean(axis=0)
+    assert mean.shape == (model.model.config.get_text_config().hidden_size,) and mean.dtype == np.float32
+    np.testing.assert_allclose(mean, by_hand, rtol=1e-5, atol=1e-6)
+    # computed once per model and set: a second call encodes nothing
+    calls = []
+    original = model.model.get_image_features
+    monkeypatch.setattr(model.model, "get_image_features", lambda *a, **k: calls.append(1) or original(*a, **k))
+    model._images.clear()
+    assert model.dataset_token_mean(examples) is mean and calls == []
+    other = model.dataset_token_mean(examples[:2])  # another set, another mean
+    assert len(calls) == 2 and not np.allclose(other, mean)
+
+
+def test_dataset_mean_results_record_their_source(models, tmp_path):
+    from vlexplore.engine import diagnose, diagnose_dataset
+    from vlexplore.protocol import AblationSettings
+    from vlexplore.records import ExampleSet
+
+    model = models["smolvlm"]
+    settings = AblationSettings(baseline="dataset-mean")
+    examples = _examples_of_three()
+    results = list(diagnose_dataset(model, ExampleSet("three", examples), settings, progress=False))
+    assert len(results) == 5 and {r.baseline for r in results} == {"dataset image token mean"}
+    for result in results:
+        assert "baseline dataset image token mean (paper: dataset average)" in result.departures
+        assert not result.is_paper
+    # the same Object score as one phrase diagnosed with that vector given
+    vector = model.dataset_token_mean(examples)
+    one = diagnose(model, examples[1], 0, settings, average_feature=vector)
+    assert one.baseline.source == "dataset image token mean" and np.array_equal(one.baseline.vector, vector)
+    assert one.result.mlm_bits_object == pytest.approx(results[2].mlm_bits_object, rel=1e-6)
+    image_mean = diagnose(model, examples[1], 0, AblationSettings())
+    assert image_mean.result.mlm_bits_none == pytest.approx(one.result.mlm_bits_none, rel=1e-6)
+    assert image_mean.result.mlm_bits_object != pytest.approx(one.result.mlm_bits_object, rel=1e-6)
+    # without a set (one picture), the picture's own mean stands in, and the record says so
+    alone = diagnose(model, examples[1], 0, settings)
+    assert alone.baseline.source == "image token mean"
+    assert alone.result.mlm_bits_object == image_mean.result.mlm_bits_object
+    with pytest.raises(ValueError, match="image tokens have 32 values"):
+        diagnose(model, examples[1], 0, settings, average_feature=np.zeros(5, dtype=np.float32))
+
+
+def test_cli_dataset_mean_baseline_with_progress(directories, capsys, tmp_path):
+    from vlexplore import cli
+
+    code = cli.main(["diagnose", "--model", f"hf:{directories['smolvlm']}", "--dataset", "demo", "--limit", "2",
+                     "--baseline", "dataset-mean", "--out", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.out + captured.err
+    assert "mean image token of the set" in captured.err  # the tqdm bar
+    phrases = (tmp_path / "phrases.csv").read_text().splitlines()
+    column = phrases[0].split(",").index("baseline")
+    assert {line.split(",")[column] for line in phrases[1:]} == {"dataset image token mean"}

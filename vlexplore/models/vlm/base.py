@@ -6,8 +6,8 @@ phrases) runs like this:
 1. every distinct picture is processed and encoded once (vision tower + projector) and
    cached by its content, together with its ``ImageLayout`` (the cell of every image token);
 2. per row, the image tokens the engine marked are replaced in that *projected* sequence
-   (the image's mean token vector, zero, or, with ``baseline="pixels"``, the features of the
-   picture whose ablated cells are painted in their mean colour);
+   (the image's mean token vector, the set's mean token vector, zero, or, in pixel space, the
+   features of the picture whose ablated cells are painted in their mean colour);
 3. the single image placeholder of each row's prompt is expanded into the image's tokens,
    and only the language model runs, once, on all rows;
 4. the logits at position p - 1 are returned as the prediction of the token at p.
@@ -28,7 +28,15 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ...protocol import IMAGE_TOKEN_MEAN, MEAN_COLOUR, ZERO_TOKEN, AblationSettings, Baseline
+from ...protocol import (
+    DATASET_TOKEN_MEAN,
+    IMAGE_TOKEN_MEAN,
+    MEAN_COLOUR,
+    ZERO_TOKEN,
+    AblationSettings,
+    Baseline,
+    dataset_token_mean,
+)
 from ...records import Phrase
 from ...text import EncodedCaption
 from ..base import ModelLoadError, PixelInput, VLBatch, VLModel, VLOutput
@@ -41,7 +49,12 @@ __all__ = ["ImageEncoding", "VLMBackend", "ABLATION_SPACES"]
 #: where an ablation happens: on the projected image tokens, or on the picture's pixels
 ABLATION_SPACES: tuple[str, ...] = ("tokens", "pixels")
 #: the replacement each recorded baseline source stands for
-REPLACEMENTS = {IMAGE_TOKEN_MEAN.source: "mean", ZERO_TOKEN.source: "zero", MEAN_COLOUR.source: "pixels"}
+REPLACEMENTS = {
+    IMAGE_TOKEN_MEAN.source: "mean", ZERO_TOKEN.source: "zero", MEAN_COLOUR.source: "pixels",
+    DATASET_TOKEN_MEAN: "dataset",
+}
+#: how many sets' mean image tokens the backend keeps
+SET_MEAN_CACHE_SIZE = 4
 #: how many encoded pictures the backend keeps (a dataset run visits an image once per phrase)
 IMAGE_CACHE_SIZE = 16
 #: how many language-model rows (hidden states of one prompt + ablation) the backend keeps
@@ -122,6 +135,7 @@ class VLMBackend(VLModel):
         self._images: OrderedDict[tuple, ImageEncoding] = OrderedDict()
         self._layouts: dict[tuple[int, int], ImageLayout] = {}
         self._rows: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        self._set_means: OrderedDict[str, np.ndarray] = OrderedDict()
         config = model.config
         text = config.get_text_config()
         self.description = (
@@ -161,13 +175,80 @@ class VLMBackend(VLModel):
     def replacement_text(self) -> str:
         if self.ablation_space == "pixels":
             return "the tokens of the picture with the ablated cells painted in their mean colour"
-        return "the picture's mean image-token vector (or zeros with baseline 'zero')"
+        return (
+            "the picture's mean image-token vector (zeros with baseline 'zero', the set's mean "
+            "image token with baseline 'dataset-mean')"
+        )
 
-    def patch_baseline(self, settings: AblationSettings) -> Baseline:
-        """Image-token mean (the paper-like default), zero, or the pixel-space mean colour."""
+    def patch_baseline(self, settings: AblationSettings, average_feature: np.ndarray | None = None) -> Baseline:
+        """Image-token mean (the default), zero, the set's mean image token (baseline
+        "dataset-mean" with ``average_feature`` from ``dataset_token_mean``; without it the
+        picture's own mean stands in and is recorded), or the pixel-space mean colour."""
         if self.ablation_space == "pixels":
             return MEAN_COLOUR
-        return ZERO_TOKEN if settings.baseline == "zero" else IMAGE_TOKEN_MEAN
+        if settings.baseline == "zero":
+            return ZERO_TOKEN
+        if settings.baseline == "dataset-mean" and average_feature is not None:
+            baseline = dataset_token_mean(average_feature)
+            hidden = self.model.config.get_text_config().hidden_size
+            if baseline.vector.shape != (hidden,):
+                raise ValueError(
+                    f"the dataset image-token mean has shape {baseline.vector.shape}; {self.name}'s image "
+                    f"tokens have {hidden} values (compute it with this model's dataset_token_mean)"
+                )
+            return baseline
+        return IMAGE_TOKEN_MEAN
+
+    @torch.no_grad()
+    def dataset_token_mean(self, examples, progress: bool = False) -> np.ndarray | None:
+        """(hidden,) the mean projected image token over ``examples``' pictures, each picture
+        weighted by its diagnosable phrases, as the paper weights its dataset-average region
+        feature (every shown token of a picture counts once per phrase; CLS and row-end tokens
+        are left out). Cached per set of pictures; ``progress`` shows a tqdm bar. None when
+        no example has a picture to score; a picture that cannot be read is left out."""
+        from tqdm.auto import tqdm
+
+        from ...images import example_picture
+
+        examples = list(examples)  # read twice
+
+        def pictures():
+            for example in examples:
+                weight = len(example.diagnosable_phrases())
+                try:
+                    image = example_picture(example) if weight else None
+                except ValueError:  # an unreadable file: its phrases are skipped, with the reason, too
+                    continue
+                if image is not None:
+                    yield check_image(image, self.name), weight
+
+        # the set is named by its pictures' content and weights; a second pass encodes them
+        # (pictures are read twice rather than all held in memory)
+        digest, size = hashlib.blake2b(digest_size=16), 0
+        for image, weight in pictures():
+            digest.update(repr((image_key(image), weight)).encode())
+            size += 1
+        key = digest.hexdigest()
+        if size == 0:
+            return None
+        if key in self._set_means:
+            self._set_means.move_to_end(key)
+            return self._set_means[key]
+        total, count = None, 0
+        for image, weight in tqdm(
+            pictures(), total=size, desc=f"mean image token of the set ({self.name})", unit="picture",
+            disable=not progress,
+        ):
+            encoding = self.encode_image(image)
+            shown = encoding.features[torch.as_tensor(encoding.layout.visible, device=encoding.features.device)]
+            summed = shown.double().sum(dim=0) * weight
+            total = summed if total is None else total + summed
+            count += weight * len(shown)
+        mean = (total / count).float().cpu().numpy()
+        self._set_means[key] = mean
+        while len(self._set_means) > SET_MEAN_CACHE_SIZE:
+            self._set_means.popitem(last=False)
+        return mean
 
     # The protocol ---------------------------------------------------------------------------
     def encode_caption(self, caption: str, phrase: Phrase) -> EncodedCaption:
@@ -245,12 +326,18 @@ class VLMBackend(VLModel):
         return {}
 
     def ablated_features(
-        self, image: np.ndarray, encoding: ImageEncoding, ablate: torch.Tensor, replacement: str = "mean"
+        self,
+        image: np.ndarray,
+        encoding: ImageEncoding,
+        ablate: torch.Tensor,
+        replacement: str = "mean",
+        vector: np.ndarray | None = None,
     ) -> torch.Tensor:
         """(P, hidden) the picture's tokens with the ``ablate`` ones replaced.
 
-        ``replacement``: "mean" (the picture's mean image token), "zero", or "pixels" (the
-        tokens of the picture whose ablated cells are painted in their mean colour).
+        ``replacement``: "mean" (the picture's mean image token), "zero", "dataset" (``vector``,
+        the set's mean image token), or "pixels" (the tokens of the picture whose ablated cells
+        are painted in their mean colour).
         """
         features = encoding.features
         ablate = ablate.to(features.device, dtype=torch.bool)
@@ -265,12 +352,16 @@ class VLMBackend(VLModel):
         if replacement == "pixels":
             painted = paint_cells(image, encoding.layout, ablate.cpu().numpy())
             return self.encode_image(painted).features
-        if replacement == "zero":
-            vector = torch.zeros_like(features[0])
+        if replacement == "dataset":
+            if vector is None:
+                raise ValueError(f"{self.name}: the dataset image-token mean was not given (PixelInput.replacement)")
+            token = torch.as_tensor(vector, dtype=features.dtype, device=features.device)
+        elif replacement == "zero":
+            token = torch.zeros_like(features[0])
         else:
             visible = torch.as_tensor(encoding.layout.visible, device=features.device)
-            vector = features[visible].mean(dim=0)
-        return torch.where(ablate[:, None], vector[None, :], features)
+            token = features[visible].mean(dim=0)
+        return torch.where(ablate[:, None], token[None, :], features)
 
     # Forward ---------------------------------------------------------------------------------
     def expand_rows(self, batch: VLBatch, encodings: list[ImageEncoding]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -320,19 +411,22 @@ class VLMBackend(VLModel):
                 "(build batches with the engine, which asks model.patch_baseline)"
             )
         replacement = REPLACEMENTS[visual.baseline]
+        vector = None if visual.replacement is None else np.asarray(visual.replacement, dtype=np.float32)
+        # the replacement vector is part of a row's identity (two sets have two means)
+        replaced_by = replacement if vector is None else (replacement, hashlib.blake2b(vector.tobytes()).hexdigest())
         input_ids, attention, positions = self.expand_rows(batch, encodings)
         # A row is (picture, ablated tokens, prompt); None and All rows repeat for every phrase
         # of a caption, so each distinct row runs once and its hidden states are kept.
         keys = []
         for encoding, ablate, ids, mask in zip(encodings, visual.patch_ablation, input_ids, attention, strict=True):
             tokens = ablate[: len(encoding.features)].numpy() & encoding.layout.visible
-            keys.append((encoding.key, replacement, np.packbits(tokens).tobytes(), tuple(ids[mask > 0].tolist())))
+            keys.append((encoding.key, replaced_by, np.packbits(tokens).tobytes(), tuple(ids[mask > 0].tolist())))
         found = {key: self._rows[key] for key in keys if key in self._rows}  # this call's rows
         todo = [i for i, key in enumerate(keys) if key not in found and key not in keys[:i]]
         if todo:
             features = [
                 self.ablated_features(
-                    np.asarray(visual.images[i]), encodings[i], visual.patch_ablation[i], replacement
+                    np.asarray(visual.images[i]), encodings[i], visual.patch_ablation[i], replacement, vector
                 )
                 for i in todo
             ]
@@ -362,6 +456,7 @@ class VLMBackend(VLModel):
         self._images.clear()
         self._rows.clear()
         self._layouts.clear()
+        self._set_means.clear()
 
     def language_hidden(
         self,
