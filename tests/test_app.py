@@ -13,7 +13,6 @@ from PIL import Image
 from tiny import TinyVL, load_tiny_set
 
 from vlexplore import registry
-from vlexplore.views import figures
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -149,7 +148,8 @@ def test_toggling_the_condition_redraws_without_running_the_model():
     assert MODEL.calls == calls, "a display toggle must not run the model"
     assert query(at)["vis4lang"] == "none" and query(at)["lang4vis"] == "all"
     tokens = [t for t in json.loads(at.get("plotly_chart")[1].proto.spec)["data"] if t.get("xaxis") == "x"]
-    assert [t["marker"]["opacity"] for t in tokens] == [1.0, figures.FADED, figures.FADED]  # None shown, others faded
+    assert [t["name"] for t in tokens] == ["None", "Object", "All"]  # the three alike, whichever is shown
+    assert all("opacity" not in t["marker"] for t in tokens)
 
 
 def test_threshold_and_overlap_measure_rerun_the_model():
@@ -524,7 +524,7 @@ def test_the_class_figure_shows_the_models_bars_for_an_lxmert_shaped_head():
     at = start(model="lxmert-shaped", dataset="vgset")
     assert not at.error, errors(at)
     names = [t["name"] for t in chart(open_tab(at, "Vision (MRC-KL)"), "fig_classes")["data"]]
-    assert names == ["detector (target)", "None", "Phrase (shown)", "All"]
+    assert names == ["detector (target)", "None", "Phrase", "All"]
 
 
 def test_the_target_badge_is_white_on_red():
