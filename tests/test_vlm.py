@@ -614,3 +614,16 @@ def test_cli_dataset_mean_baseline_with_progress(directories, capsys, tmp_path):
     phrases = (tmp_path / "phrases.csv").read_text().splitlines()
     column = phrases[0].split(",").index("baseline")
     assert {line.split(",")[column] for line in phrases[1:]} == {"dataset image token mean"}
+
+
+def test_dataset_mean_in_pixel_space_is_the_mean_colour(directories):
+    from vlexplore.engine import diagnose_dataset
+    from vlexplore.protocol import AblationSettings
+    from vlexplore.records import ExampleSet
+
+    model = registry.load_model(f"hf:{directories['smolvlm']}", device="cpu", ablation_space="pixels")
+    examples = _examples_of_three()[1:2]
+    assert model.dataset_token_mean(examples) is None  # no token is replaced in pixel space
+    results = list(diagnose_dataset(model, ExampleSet("one", examples), AblationSettings(baseline="dataset-mean"),
+                                    progress=False))
+    assert [r.baseline for r in results] == ["mean colour"]

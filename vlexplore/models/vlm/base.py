@@ -205,8 +205,12 @@ class VLMBackend(VLModel):
         weighted by its diagnosable phrases, as the paper weights its dataset-average region
         feature (every shown token of a picture counts once per phrase; CLS and row-end tokens
         are left out). Cached per set of pictures; ``progress`` shows a tqdm bar. None when
-        no example has a picture to score; a picture that cannot be read is left out."""
+        no example has a picture to score, or in pixel space (which re-encodes painted pictures
+        and replaces no token); a picture that cannot be read is left out."""
         from tqdm.auto import tqdm
+
+        if self.ablation_space == "pixels":
+            return None
 
         from ...images import example_picture
 
