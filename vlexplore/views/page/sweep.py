@@ -74,7 +74,7 @@ def dataset_sweep_section() -> None:
 
         rows = session.whole_set_run_in_status(
             key, lambda: sweep_dataset(model, dataset, THRESHOLDS, settings, progress=False, batch_size=32,
-                                       average_feature=session.dataset_average(model.feature_dim)),
+                                       average_feature=session.set_average(model, settings)),
             running=f"Sweeping {len(dataset.units())} phrases at {len(THRESHOLDS)} thresholds …",
             done="Sweep done", failed="The sweep failed",
             why=lambda error: f"{s[Key.MODEL]} could not be swept on {s[Key.DATASET]}: {error}")
