@@ -42,13 +42,20 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-MEASURES = ("first page", "new example", "condition switch")
+MEASURES = ("first page", "first page, returning visitor", "new example", "new example, in page",
+            "condition switch", "condition switch, in page")
+# In the page: from the pointerdown event to the paint after the page's last DOM change (the
+# user's wait, without Playwright's own actionability checks and round trips around the click).
+IN_PAGE = """(() => { window.__lastPaint = 0; window.__down = null;
+  new MutationObserver(() => requestAnimationFrame(() => { window.__lastPaint = performance.now(); }))
+    .observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+  document.addEventListener('pointerdown', () => { window.__down = performance.now(); }, true); })()"""
 SWITCHES = (("vis4lang", "All", "MLM loss, All"), ("vis4lang", "Object", "MLM loss, Object"),
             ("lang4vis", "All", "MRC-KL, All"), ("lang4vis", "Phrase", "MRC-KL, Phrase"))
 # the switches by side as well: a Regions replaced switch redraws three charts, a Words masked one
 # (Vision tab closed) none, so their pooled median falls between two modes and jumps with noise
 SIDES = {"vis4lang": "· Regions replaced", "lang4vis": "· Words masked"}
-ROWS = (*MEASURES, *SIDES.values())
+ROWS = (*MEASURES, *SIDES.values(), *(side + ", in page" for side in SIDES.values()))
 
 
 def script_and_query(model: str, dataset: str) -> tuple[str, dict]:
@@ -64,14 +71,17 @@ def free_port() -> int:
 
 
 def example_ids(model: str, dataset: str) -> list[str]:
+    """The examples the gallery shows, in its order (the first is the one the page opens with):
+    "new example" clicks one of these thumbnails, as a user does."""
     sys.path.insert(0, str(ROOT / "tests"))
     from vlexplore import registry
+    from vlexplore.views.page.picker import distinct_scenes
 
     if model == "tiny":
         from tiny import load_tiny_set
 
-        return [e.example_id for e in load_tiny_set()]
-    return [e.example_id for e in registry.load_dataset(dataset).examples]
+        return [e.example_id for e in distinct_scenes(load_tiny_set())]
+    return [e.example_id for e in distinct_scenes(registry.load_dataset(dataset))]
 
 
 class Server:
@@ -113,13 +123,16 @@ def one_repeat(browser, server: Server, query: dict, target: str, times: dict, s
                                timeout=120_000)
         page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
-    def timed(measure: str, action, answer) -> None:
+    def timed(measure: str, action, answer, in_page: bool = False) -> None:
         before = len(server.runs())
         start = time.perf_counter()
         action()
         answer()
         settled(page)
         times[measure].append(time.perf_counter() - start)
+        if in_page:
+            time.sleep(0.3)  # a change still on its way would move the last paint
+            times[measure + ", in page"].append(page.evaluate("() => (window.__lastPaint - window.__down) / 1000"))
         # a run's line is written when Streamlit is done with it (the old page's GC after the
         # script included): wait for one, then until none came for 0.3 s (5 s at most)
         deadline, runs = time.perf_counter() + 5, []
@@ -130,24 +143,37 @@ def one_repeat(browser, server: Server, query: dict, target: str, times: dict, s
             runs = now
             time.sleep(0.3)
         scripts[measure].append(sum(seconds for _, seconds in runs))
+        if in_page:
+            scripts[measure + ", in page"].append(scripts[measure][-1])
 
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    # a fresh browser context per repeat: a first-time visitor, nothing in the browser's cache
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.add_init_script(IN_PAGE)
+    page = context.new_page()
     metric = '[data-testid="stMetric"]:has-text("{}")'
     timed("first page", lambda: page.goto(url),
           lambda: page.wait_for_selector(metric.format("MLM loss"), timeout=120_000))
     page.get_by_text("Pick an example", exact=False).first.click()
     settled(page)
     button = page.locator(f".st-key-open_{target} button").first
-    timed("new example", lambda: button.click() if button.count() else page.goto(url + f"&example={target}"),
+    if not button.count():  # never time a page load as a click: that measured the wrong thing once
+        raise SystemExit(f"the gallery shows no thumbnail of {target}")
+    timed("new example", button.click,
           lambda: (page.wait_for_url(f"**example={target}**", timeout=120_000),
-                   page.wait_for_selector(metric.format("MLM loss"), timeout=120_000)))
+                   page.wait_for_selector(metric.format("MLM loss"), timeout=120_000)), in_page=True)
     for key, option, label in SWITCHES:
         radio = page.locator(f".st-key-{key}").get_by_role("radio", name=option, exact=True)
         timed("condition switch", radio.click,
-              lambda label=label: page.wait_for_selector(metric.format(label), timeout=60_000))
-        times[SIDES[key]].append(times["condition switch"][-1])
-        scripts[SIDES[key]].append(scripts["condition switch"][-1])
+              lambda label=label: page.wait_for_selector(metric.format(label), timeout=60_000), in_page=True)
+        for measure in ("condition switch", "condition switch, in page"):  # and by side
+            side = SIDES[key] + (", in page" if measure.endswith("in page") else "")
+            times[side].append(times[measure][-1])
+            scripts[side].append(scripts[measure][-1])
     page.close()
+    page = context.new_page()  # the same visitor again: the app's scripts come from the browser's cache
+    timed("first page, returning visitor", lambda: page.goto(url),
+          lambda: page.wait_for_selector(metric.format("MLM loss"), timeout=120_000))
+    context.close()
 
 
 def bench_browser(roots: dict[str, Path], model: str, dataset: str, repeats: int) -> dict:
@@ -162,7 +188,10 @@ def bench_browser(roots: dict[str, Path], model: str, dataset: str, repeats: int
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             for attempt in range(repeats):
-                target = ids[(1 + attempt) % len(ids)]  # not opened before in this server: not cached
+                if attempt + 1 >= len(ids):
+                    raise SystemExit(f"--repeats {repeats}: the gallery has {len(ids)} examples, "
+                                     f"so at most {len(ids) - 1} repeats click one not opened before")
+                target = ids[1 + attempt]  # not opened before in this server: not cached
                 for name, server in servers.items():
                     one_repeat(browser, server, query, target, out[name]["browser"], out[name]["script"])
             browser.close()
@@ -214,7 +243,7 @@ def bench_apptest(model: str, dataset: str, repeats: int) -> dict:
     registry.register_dataset("tinyset", "tiny:load_tiny_set")
     _, query = script_and_query(model, dataset)
     ids = example_ids(model, dataset)
-    times: dict[str, list[float]] = {m: [] for m in MEASURES}
+    times: dict[str, list[float]] = {m: [] for m in ("first page", "new example", "condition switch")}
     for attempt in range(repeats):
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
         at.query_params.update(query)
@@ -293,8 +322,10 @@ def cell(values: list[float], ms: bool = False) -> str:
     return f"{med:.{digits}f}{unit} ({low:.{digits}f}–{high:.{digits}f}, n={len(values)})"
 
 
-TARGETS = {"first page": "≤ 3 s", "new example": "≤ 0.6 s", "condition switch": "≤ 0.25 s (script ≤ 50 ms)"}
-TARGETS |= dict.fromkeys(SIDES.values(), "≤ 0.25 s")
+TARGETS = {"first page": "≤ 3 s", "first page, returning visitor": "≤ 3 s", "new example": "≤ 0.6 s",
+           "new example, in page": "≤ 0.6 s", "condition switch": "≤ 0.25 s (script ≤ 50 ms)",
+           "condition switch, in page": "≤ 0.25 s"}
+TARGETS |= dict.fromkeys(ROWS[len(MEASURES):], "≤ 0.25 s")
 
 
 def browser_table(out: dict) -> str:

@@ -30,7 +30,7 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMAND = ["-m", "vlexplore.cli", "diagnose", "--model", "demo", "--dataset", "demo", "--quiet"]
+COMMAND = ["diagnose", "--model", "demo", "--dataset", "demo", "--quiet"]
 
 
 def run_cli(checkout: Path) -> tuple[float, float]:
@@ -40,8 +40,13 @@ def run_cli(checkout: Path) -> tuple[float, float]:
     env["HF_HUB_OFFLINE"] = "1"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([sys.executable, *COMMAND], cwd=checkout, env=env, check=True, stdout=subprocess.DEVNULL)
+    # `python -m vlexplore` where the checkout has it; older checkouts ran `vlexplore.cli` as a script
+    module = "vlexplore" if (checkout / "vlexplore" / "__main__.py").exists() else "vlexplore.cli"
+    done = subprocess.run([sys.executable, "-m", module, *COMMAND], cwd=checkout, env=env, check=True,
+                          capture_output=True, text=True)
     wall = time.perf_counter() - start
+    if " 251" not in done.stdout:  # a command that did nothing must not pass for a fast one
+        raise SystemExit(f"{checkout}: the CLI printed no 251-phrase table:\n{done.stdout}{done.stderr}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 

@@ -13,7 +13,6 @@ from PIL import Image
 from tiny import TinyVL, load_tiny_set
 
 from vlexplore import registry
-from vlexplore.views import figures
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -149,7 +148,8 @@ def test_toggling_the_condition_redraws_without_running_the_model():
     assert MODEL.calls == calls, "a display toggle must not run the model"
     assert query(at)["vis4lang"] == "none" and query(at)["lang4vis"] == "all"
     tokens = [t for t in json.loads(at.get("plotly_chart")[1].proto.spec)["data"] if t.get("xaxis") == "x"]
-    assert [t["marker"]["opacity"] for t in tokens] == [1.0, figures.FADED, figures.FADED]  # None shown, others faded
+    assert [t["name"] for t in tokens] == ["None", "Object", "All"]  # the three alike, whichever is shown
+    assert all("opacity" not in t["marker"] for t in tokens)
 
 
 def test_threshold_and_overlap_measure_rerun_the_model():
@@ -524,7 +524,7 @@ def test_the_class_figure_shows_the_models_bars_for_an_lxmert_shaped_head():
     at = start(model="lxmert-shaped", dataset="vgset")
     assert not at.error, errors(at)
     names = [t["name"] for t in chart(open_tab(at, "Vision (MRC-KL)"), "fig_classes")["data"]]
-    assert names == ["detector (target)", "None", "Phrase (shown)", "All"]
+    assert names == ["detector (target)", "None", "Phrase", "All"]
 
 
 def test_the_target_badge_is_white_on_red():
@@ -543,13 +543,17 @@ def test_whole_set_runs_are_a_bounded_cache():
     assert list(runs) == ["a", "c"] and runs.get_recent("b") is None
 
 
+def _tiny_vlm(tmp_path_factory, family: str):
+    pytest.importorskip("transformers")
+    import tiny_vlm
+
+    return getattr(tiny_vlm, f"save_tiny_{family}")(tmp_path_factory.mktemp(family))
+
+
 @pytest.fixture(scope="module")
 def smolvlm_dir(tmp_path_factory):
     """A tiny random SmolVLM-style (Idefics3) model saved with its processor."""
-    pytest.importorskip("transformers")
-    from tiny_vlm import save_tiny_idefics3
-
-    return save_tiny_idefics3(tmp_path_factory.mktemp("smolvlm"))
+    return _tiny_vlm(tmp_path_factory, "idefics3")
 
 
 def test_generative_vlm_on_a_built_in_scene_draws_the_cells_of_each_view(smolvlm_dir):
@@ -583,6 +587,21 @@ def test_dataset_view_runs_a_generative_vlm_and_says_mrc_is_na(smolvlm_dir):
     assert any("phrases" in h.value for h in at.subheader)
     assert any(i.value.startswith("MRC-KL n/a:") for i in at.info)
     assert any("left context only" in c.value for c in at.caption)
+
+
+def test_a_generative_vlm_with_the_examples_mean_image_token(tmp_path_factory):
+    smolvlm2_dir = _tiny_vlm(tmp_path_factory, "smolvlm")  # SmolVLM2, saved as the hub checkpoints are
+    at = start(model=f"hf:{smolvlm2_dir}", dataset="demo")
+    assert not at.error
+    assert "Phrase NLL, Object" in metrics(at)
+    assert any("this picture's mean image token" in c.value for c in at.caption)
+    at.radio(key="baseline").set_value("dataset-mean").run()
+    assert not at.error and not at.exception, [e.value for e in at.error]
+    assert any("the examples' mean image token" in c.value for c in at.caption)  # as the result records it
+    assert "Phrase NLL, Object" in metrics(at)  # the scores themselves: tests/test_vlm.py
+    at = start(model=f"hf:{smolvlm2_dir}", dataset="demo", view="dataset", baseline="dataset-mean")
+    assert not at.error and not at.exception
+    assert any("the examples' mean image token" in c.value for c in at.caption)
 
 
 def test_precision_and_device_in_the_sidebar_and_the_link():

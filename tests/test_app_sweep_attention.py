@@ -73,6 +73,27 @@ def test_models_without_attention_show_no_attention_section():
         chart(at, "fig_attention")
 
 
+def test_a_failed_whole_set_sweep_says_why_caches_nothing_and_retries(monkeypatch):
+    from vlexplore.views.page import session
+    from vlexplore.views.page import sweep as page_sweep
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory in layer 3")
+
+    session.dataset_runs.clear()  # the process's whole-set runs: an earlier test's sweep would be reused
+    at = start(view="dataset")
+    monkeypatch.setattr(page_sweep, "sweep_dataset", broken)
+    next(b for b in at.button if b.label.startswith("Sweep ")).click().run()
+    assert not at.exception
+    assert any("could not be swept" in e.value and "out of memory in layer 3" in e.value for e in at.error)
+    assert [s.label for s in at.status] == ["The sweep failed"]
+    with pytest.raises(AssertionError, match="no chart"):
+        chart(at, "fig_sweep")
+    monkeypatch.setattr(page_sweep, "sweep_dataset", sweep_dataset)  # nothing was cached: it can run again
+    next(b for b in at.button if b.label.startswith("Sweep ")).click().run()
+    assert not at.exception and not at.error and chart(at, "fig_sweep")
+
+
 def test_a_folder_of_seeds_runs_as_one_family_in_the_whole_set_view(tmp_path):
     for seed in ("ctrl_s1.bin", "ctrl_s2.bin"):
         (tmp_path / seed).write_bytes(b"weights")  # the test model ignores its checkpoint

@@ -159,6 +159,18 @@ def test_token_figure_shows_all_conditions_and_highlights_the_chosen(diagnosis):
     assert bits[2].name == "All (shown)"
 
 
+def test_figures_without_a_chosen_condition_draw_the_three_alike(diagnosis):
+    """What the page draws: one chart that does not depend on the shown condition."""
+    for fig in (figures.token_figure(diagnosis, None), figures.topk_figure(diagnosis, 0, None),
+                figures.region_kl_figure(diagnosis, None)):
+        names = [t.name for t in fig.data]
+        assert not any("(shown)" in n for n in names)
+        assert all(t.marker.opacity in (None, 1.0) and not (t.marker.line and t.marker.line.width)
+                   for t in fig.data)
+        assert not any("(shown)" in (a.text or "") for a in fig.layout.annotations)
+    assert [t.name for t in figures.token_figure(diagnosis, None).data if t.xaxis == "x"] == ["None", "Object", "All"]
+
+
 def test_topk_figure_reports_change_against_none(diagnosis):
     fig = figures.topk_figure(diagnosis, token_index=0, selected="object")
     assert len(fig.data) == 3

@@ -1,4 +1,4 @@
-"""Generative VLMs (Idefics3/SmolVLM, LLaVA, Qwen2-VL, Qwen2.5-VL) on tiny random checkpoints."""
+"""Generative VLMs (Idefics3/SmolVLM, SmolVLM2, LLaVA, LLaVA-OneVision, Qwen2-VL, Qwen2.5-VL) on tiny random checkpoints."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tiny_vlm import (
     save_tiny_llava,
     save_tiny_llava_onevision,
     save_tiny_qwen2_vl,
+    save_tiny_smolvlm,
     tiny_tokenizer,
 )
 
@@ -25,7 +26,7 @@ from vlexplore.models.vlm.geometry import ImageView, join_views, tokens_under_bo
 from vlexplore.models.vlm.prompt import render_prompt
 from vlexplore.records import Phrase
 
-FAMILIES = ["idefics3", "llava", "llava_onevision", "qwen2_vl", "qwen2_5_vl"]
+FAMILIES = ["idefics3", "smolvlm", "llava", "llava_onevision", "qwen2_vl", "qwen2_5_vl"]
 CAPTION = "a man in a red shirt rides a bike"
 PHRASE = Phrase("a red shirt", 3, 3, boxes=np.array([[10.0, 10.0, 60.0, 50.0]]))
 
@@ -33,6 +34,8 @@ PHRASE = Phrase("a red shirt", 3, 3, boxes=np.array([[10.0, 10.0, 60.0, 50.0]]))
 def _save(family: str, directory):
     if family == "idefics3":
         return save_tiny_idefics3(directory)
+    if family == "smolvlm":
+        return save_tiny_smolvlm(directory)
     if family == "llava":
         return save_tiny_llava(directory)
     if family == "llava_onevision":
@@ -55,7 +58,8 @@ def picture(height=90, width=150, seed=0) -> np.ndarray:
 
 
 def three_conditions(
-    model: VLMBackend, image: np.ndarray, phrase: Phrase = PHRASE, caption: str = CAPTION, baseline: str = "image token mean"
+    model: VLMBackend, image: np.ndarray, phrase: Phrase = PHRASE, caption: str = CAPTION, baseline: str = "image token mean",
+    replacement: np.ndarray | None = None,
 ):
     """A batch of the None / Object / All rows of one phrase, as the engine builds it."""
     encoded = model.encode_caption(caption, phrase)
@@ -67,7 +71,7 @@ def three_conditions(
     batch = VLBatch(
         input_ids=ids,
         attention_mask=torch.ones_like(ids),
-        visual=PixelInput(images=[image] * 3, patch_ablation=ablation, baseline=baseline),
+        visual=PixelInput(images=[image] * 3, patch_ablation=ablation, baseline=baseline, replacement=replacement),
         text_positions=torch.tensor([encoded.phrase_positions] * 3),
     )
     return encoded, batch
@@ -136,11 +140,13 @@ def _language_model(model: VLMBackend) -> torch.nn.Module:
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("baseline", ["image token mean", "zero"])
+@pytest.mark.parametrize("baseline", ["image token mean", "zero", "dataset image token mean"])
 def test_object_changes_exactly_the_mapped_image_tokens(models, family, baseline):
     model = models[family]
     image = picture(seed=2)
-    _, batch = three_conditions(model, image, baseline=baseline)
+    others = [_example(picture(seed=20)), _example(picture(96, 160, seed=21))]
+    vector = model.dataset_token_mean(others) if baseline == "dataset image token mean" else None
+    _, batch = three_conditions(model, image, baseline=baseline, replacement=vector)
     seen = {}
 
     def keep(module, args, kwargs):
@@ -162,6 +168,9 @@ def test_object_changes_exactly_the_mapped_image_tokens(models, family, baseline
     encoding = model.encode_image(image)
     showing_features = encoding.features[torch.as_tensor(encoding.layout.visible)]  # no CLS or row-end token
     expected = torch.zeros_like(showing_features[0]) if baseline == "zero" else showing_features.mean(dim=0)
+    if vector is not None:  # the set's mean token, not this picture's
+        expected = torch.as_tensor(vector)
+        assert not torch.allclose(expected, showing_features.mean(dim=0))
     torch.testing.assert_close(embeds[1, changed], expected.expand(len(changed), -1))
     all_changed = torch.nonzero((embeds[2] != embeds[0]).any(dim=-1)).flatten()
     showing = image_positions[torch.as_tensor(model.encode_image(image).layout.visible)]
@@ -232,6 +241,7 @@ def _local_vision(model: VLMBackend):
     "family, size, cell, tokens",
     [
         ("idefics3", (128, 128), 16, [0, 40, 63]),  # 2 x 2 tiles of 64 px, 16 px cells (8 px patches, shuffle 2)
+        ("smolvlm", (128, 128), 16, [0, 21, 58]),  # the same geometry, SmolVLM2's classes
         ("llava", (32, 32), 8, [0, 9, 15]),  # 32 px crop, 8 px patches, CLS dropped
         ("llava_onevision", (64, 32), 8, [16, 39, 50]),  # after the 4 x 4 global view: 4 rows of 8 + newline
         ("qwen2_vl", (64, 48), 16, [0, 6, 11]),  # 8 px patches merged 2 x 2
@@ -254,6 +264,33 @@ def test_each_token_sees_exactly_its_cell(directories, family, size, cell, token
         changed = torch.nonzero((model.encode_image(edited).features - base).abs().amax(dim=1) > 1e-6).flatten()
         # the global view (Idefics3) resamples the picture, so it is checked separately below
         assert [t for t in changed.tolist() if names[t] != "global"] == [token]
+
+
+@pytest.mark.parametrize("size", [(150, 90), (40, 100), (64, 64)])
+@pytest.mark.parametrize("splitting", [True, False])
+def test_smolvlm_expands_the_placeholder_as_idefics3s_processor(directories, tmp_path, size, splitting):
+    """SmolVLMProcessor cannot be built here (torchvision, num2words); its image half must expand
+    ``<image>`` into the text transformers' Idefics3Processor writes for the same settings
+    (tiles with ``<row_r_col_c>``, newlines, then ``<global-img>``)."""
+    from transformers import Idefics3ImageProcessorPil, Idefics3Processor
+
+    directory = directories["smolvlm"] if splitting else save_tiny_smolvlm(tmp_path / "one-view", splitting=False)
+    model = registry.load_model(f"hf:{directory}", device="cpu")
+    assert type(model.processor).__name__ == "ImageOnlyProcessor" and model.family == "SmolVLM2"
+    reference = Idefics3Processor(
+        image_processor=Idefics3ImageProcessorPil(
+            size={"longest_edge": 128}, max_image_size={"longest_edge": 64}, do_image_splitting=splitting
+        ),
+        tokenizer=model.processor.tokenizer,
+        image_seq_len=16,
+    )
+    image = picture(size[1], size[0], seed=12)
+    ours = model.process(image)
+    theirs = reference(text=["<image>"], images=[image], add_special_tokens=False, return_tensors="pt")
+    assert ours["input_ids"].tolist() == theirs["input_ids"].tolist()
+    torch.testing.assert_close(ours["pixel_values"], theirs["pixel_values"], rtol=0, atol=0)
+    assert "rows" not in ours and "cols" not in ours  # not model inputs
+    assert len(model.patch_boxes(size)) == ours["input_ids"][0].tolist().count(model.image_token_id)
 
 
 def test_idefics3_tiles_are_row_major_then_the_global_view(directories):
@@ -354,7 +391,7 @@ def test_missing_processor_is_a_clear_error(directories, tmp_path):
 def test_unsupported_class_names_the_supported_ones(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "blip-2", "architectures": ["Blip2Model"]}))
     (tmp_path / "model.safetensors").write_bytes(b"")
-    with pytest.raises(ModelLoadError, match="not support yet.*supported are.*idefics3.*llava.*qwen2_vl"):
+    with pytest.raises(ModelLoadError, match=r"not support yet.*supported are.*idefics3.*smolvlm \(SmolVLMForConditionalGeneration.*llava.*qwen2_vl"):
         registry.load_model(f"hf:{tmp_path}")
 
 
@@ -428,11 +465,12 @@ def _example(image: np.ndarray):
     return Example("e0", CAPTION, phrases, image_size=(image.shape[1], image.shape[0]), image=image)
 
 
-def test_diagnose_reads_the_phrase_causally_and_says_why_mrc_is_na(models):
+@pytest.mark.parametrize("family", ["idefics3", "smolvlm"])
+def test_diagnose_reads_the_phrase_causally_and_says_why_mrc_is_na(models, family):
     from vlexplore.diagnostics import format_table, summarize
     from vlexplore.engine import diagnose, diagnose_dataset
 
-    model = models["idefics3"]
+    model = models[family]
     image = picture(seed=7)
     example = _example(image)
     diagnosis = diagnose(model, example, 0)
@@ -484,10 +522,11 @@ def test_a_batch_larger_than_the_row_cache(models, monkeypatch):
     assert [r.mlm_bits_object for r in batched] == pytest.approx([r.mlm_bits_object for r in one_by_one], rel=1e-5)
 
 
-def test_cli_prints_na_with_the_reason(directories, capsys, tmp_path):
+@pytest.mark.parametrize("family", ["idefics3", "smolvlm"])
+def test_cli_prints_na_with_the_reason(directories, capsys, tmp_path, family):
     from vlexplore import cli
 
-    code = cli.main(["diagnose", "--model", f"hf:{directories['idefics3']}", "--dataset", "demo", "--limit", "3",
+    code = cli.main(["diagnose", "--model", f"hf:{directories[family]}", "--dataset", "demo", "--limit", "3",
                      "--quiet", "--patch-border", "1", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -496,3 +535,95 @@ def test_cli_prints_na_with_the_reason(directories, capsys, tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["n"] == 3 and "causal" in summary["lang4vis_note"]
     assert "lang4vis_note" in (tmp_path / "phrases.csv").read_text().splitlines()[0]
+
+
+# The dataset image-token mean (baseline "dataset-mean") -------------------------------------
+def _examples_of_three():
+    from vlexplore.records import Example
+
+    one_phrase = picture(64, 70, seed=31)
+    return [
+        _example(picture(seed=30)),  # two phrases: weight 2
+        Example("e1", CAPTION, [PHRASE], image_size=(70, 64), image=one_phrase),  # weight 1
+        _example(picture(100, 160, seed=32)),
+    ]
+
+
+@pytest.mark.parametrize("family", ["idefics3", "llava_onevision"])  # OneVision: row-end tokens left out
+def test_dataset_token_mean_is_the_hand_computation(models, family, monkeypatch):
+    model = models[family]
+    model.clear_cache()
+    examples = _examples_of_three()
+    mean = model.dataset_token_mean(examples)
+    # by hand: every shown token of a picture repeated once per phrase, one plain mean
+    rows = []
+    for example in examples:
+        encoding = model.encode_image(example.image)
+        shown = encoding.features[torch.as_tensor(encoding.layout.visible)].double().numpy()
+        rows.append(np.repeat(shown, len(example.diagnosable_phrases()), axis=0))
+    by_hand = np.concatenate(rows).mean(axis=0)
+    assert mean.shape == (model.model.config.get_text_config().hidden_size,) and mean.dtype == np.float32
+    np.testing.assert_allclose(mean, by_hand, rtol=1e-5, atol=1e-6)
+    # computed once per model and set: a second call encodes nothing
+    calls = []
+    original = model.model.get_image_features
+    monkeypatch.setattr(model.model, "get_image_features", lambda *a, **k: calls.append(1) or original(*a, **k))
+    model._images.clear()
+    assert model.dataset_token_mean(examples) is mean and calls == []
+    other = model.dataset_token_mean(examples[:2])  # another set, another mean
+    assert len(calls) == 2 and not np.allclose(other, mean)
+
+
+def test_dataset_mean_results_record_their_source(models, tmp_path):
+    from vlexplore.engine import diagnose, diagnose_dataset
+    from vlexplore.protocol import AblationSettings
+    from vlexplore.records import ExampleSet
+
+    model = models["smolvlm"]
+    settings = AblationSettings(baseline="dataset-mean")
+    examples = _examples_of_three()
+    results = list(diagnose_dataset(model, ExampleSet("three", examples), settings, progress=False))
+    assert len(results) == 5 and {r.baseline for r in results} == {"dataset image token mean"}
+    for result in results:
+        assert "baseline dataset image token mean (paper: dataset average)" in result.departures
+        assert not result.is_paper
+    # the same Object score as one phrase diagnosed with that vector given
+    vector = model.dataset_token_mean(examples)
+    one = diagnose(model, examples[1], 0, settings, average_feature=vector)
+    assert one.baseline.source == "dataset image token mean" and np.array_equal(one.baseline.vector, vector)
+    assert one.result.mlm_bits_object == pytest.approx(results[2].mlm_bits_object, rel=1e-6)
+    image_mean = diagnose(model, examples[1], 0, AblationSettings())
+    assert image_mean.result.mlm_bits_none == pytest.approx(one.result.mlm_bits_none, rel=1e-6)
+    assert image_mean.result.mlm_bits_object != pytest.approx(one.result.mlm_bits_object, rel=1e-6)
+    # without a set (one picture), the picture's own mean stands in, and the record says so
+    alone = diagnose(model, examples[1], 0, settings)
+    assert alone.baseline.source == "image token mean"
+    assert alone.result.mlm_bits_object == image_mean.result.mlm_bits_object
+    with pytest.raises(ValueError, match="image tokens have 32 values"):
+        diagnose(model, examples[1], 0, settings, average_feature=np.zeros(5, dtype=np.float32))
+
+
+def test_cli_dataset_mean_baseline_with_progress(directories, capsys, tmp_path):
+    from vlexplore import cli
+
+    code = cli.main(["diagnose", "--model", f"hf:{directories['smolvlm']}", "--dataset", "demo", "--limit", "2",
+                     "--baseline", "dataset-mean", "--out", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.out + captured.err
+    assert "mean image token of the set" in captured.err  # the tqdm bar
+    phrases = (tmp_path / "phrases.csv").read_text().splitlines()
+    column = phrases[0].split(",").index("baseline")
+    assert {line.split(",")[column] for line in phrases[1:]} == {"dataset image token mean"}
+
+
+def test_dataset_mean_in_pixel_space_is_the_mean_colour(directories):
+    from vlexplore.engine import diagnose_dataset
+    from vlexplore.protocol import AblationSettings
+    from vlexplore.records import ExampleSet
+
+    model = registry.load_model(f"hf:{directories['smolvlm']}", device="cpu", ablation_space="pixels")
+    examples = _examples_of_three()[1:2]
+    assert model.dataset_token_mean(examples) is None  # no token is replaced in pixel space
+    results = list(diagnose_dataset(model, ExampleSet("one", examples), AblationSettings(baseline="dataset-mean"),
+                                    progress=False))
+    assert [r.baseline for r in results] == ["mean colour"]

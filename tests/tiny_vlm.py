@@ -20,6 +20,8 @@ SPECIAL = ["<unk>", "<pad>", "<s>", "</s>", "<end_of_utterance>"]
 FAMILY_TOKENS = {
     "idefics3": ["<image>", "<fake_token_around_image>", "<global-img>"]
     + [f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)],
+    "smolvlm": ["<|im_start|>", "<image>", "<fake_token_around_image>", "<global-img>"]
+    + [f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)],
     "llava": ["<image>"],
     "qwen2_vl": ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"],
 }
@@ -78,18 +80,15 @@ def _text_config(model_type: str = "llama") -> dict:
     )
 
 
-def save_tiny_idefics3(directory: Path, splitting: bool = True) -> Path:
-    """Tiles of 64 px, 8 px patches, pixel shuffle 2: 16 tokens per view; longest edge 128."""
+def _save_idefics3_like(directory: Path, family: str, splitting: bool):
+    """Weights and image processor of Idefics3 or SmolVLM2 (the same sizes); returns the
+    tokenizer and image processor for the caller to save its processor."""
     import torch
-    from transformers import (
-        Idefics3Config,
-        Idefics3ForConditionalGeneration,
-        Idefics3ImageProcessorPil,
-        Idefics3Processor,
-    )
+    import transformers
 
-    tokenizer = tiny_tokenizer("idefics3")
-    config = Idefics3Config(
+    prefix = "Idefics3" if family == "idefics3" else "SmolVLM"
+    tokenizer = tiny_tokenizer(family)
+    config = getattr(transformers, f"{prefix}Config")(
         vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
                            image_size=64, patch_size=8),
         text_config=_text_config(),
@@ -97,13 +96,39 @@ def save_tiny_idefics3(directory: Path, splitting: bool = True) -> Path:
         image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
     )
     torch.manual_seed(0)
-    Idefics3ForConditionalGeneration(config).eval().save_pretrained(directory)
-    image_processor = Idefics3ImageProcessorPil(
+    getattr(transformers, f"{prefix}ForConditionalGeneration")(config).eval().save_pretrained(directory)
+    image_processor = getattr(transformers, f"{prefix}ImageProcessorPil")(
         size={"longest_edge": 128}, max_image_size={"longest_edge": 64}, do_image_splitting=splitting
     )
+    return tokenizer, image_processor
+
+
+def save_tiny_idefics3(directory: Path, splitting: bool = True) -> Path:
+    """Tiles of 64 px, 8 px patches, pixel shuffle 2: 16 tokens per view; longest edge 128."""
+    from transformers import Idefics3Processor
+
+    tokenizer, image_processor = _save_idefics3_like(directory, "idefics3", splitting)
     Idefics3Processor(
         image_processor=image_processor, tokenizer=tokenizer, image_seq_len=16, chat_template=TEMPLATES["idefics3"]
     ).save_pretrained(directory)
+    return Path(directory)
+
+
+def save_tiny_smolvlm(directory: Path, splitting: bool = True) -> Path:
+    """SmolVLM2 with Idefics3's tiny sizes (64 px tiles, 16 tokens per view), saved as the hub
+    checkpoints are: image processor, tokenizer, chat template and ``processor_config.json``
+    (transformers' ``SmolVLMProcessor`` itself needs torchvision and num2words to build)."""
+    import json
+
+    from transformers.models.smolvlm.processing_smolvlm import DEFAULT_CHAT_TEMPLATE
+
+    tokenizer, image_processor = _save_idefics3_like(directory, "smolvlm", splitting)
+    image_processor.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    (Path(directory) / "chat_template.jinja").write_text(DEFAULT_CHAT_TEMPLATE, encoding="utf-8")
+    (Path(directory) / "processor_config.json").write_text(
+        json.dumps({"image_seq_len": 16, "processor_class": "SmolVLMProcessor"}), encoding="utf-8"
+    )
     return Path(directory)
 
 

@@ -352,6 +352,7 @@ def _add_run_options(parser: argparse.ArgumentParser, threads: bool = True) -> N
 
 def build_parser() -> argparse.ArgumentParser:
     from .models.common import DETECTOR_PRECISIONS, PRECISIONS
+    from .protocol.settings import BASELINES
 
     parser = argparse.ArgumentParser(
         prog="vlexplore",
@@ -391,8 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
                       "sweep.csv and sweep_phrases.csv)")
     diag.add_argument("--alignment", choices=["iot", "iou"], default="iot",
                       help="overlap measure for alignment (default iot: intersection over target)")
-    diag.add_argument("--baseline", choices=["average", "zero"], default="average",
-                      help="vision-for-language replacement feature (default: dataset average)")
+    diag.add_argument("--baseline", choices=list(BASELINES), default="average",
+                      help="vision-for-language replacement feature (default: average = the dataset-average "
+                      "region feature; generative VLMs (hf: SmolVLM, LLaVA, Qwen...): the picture's mean image "
+                      "token). dataset-mean: generative VLMs take the mean projected image token over the "
+                      "set's pictures, computed once per model and set (region models: as average); zero: zeros")
     diag.add_argument("--recompute-global-lang4vis", action="store_true",
                       help="recompute the global feature after zeroing aligned regions (the paper does not)")
     diag.add_argument("--patch-border", type=int, default=0,
@@ -502,3 +506,7 @@ def main(argv: list[str] | None = None) -> int:
         if log is None:
             traceback.print_exc()
         return 1
+
+
+if __name__ == "__main__":  # `python -m vlexplore.cli` as well as `python -m vlexplore`
+    sys.exit(main())

@@ -196,7 +196,7 @@ def prepare(
             example.image_size, phrase.boxes, settings.patch_coverage, settings.patch_border
         )
         alignment = protocol.align_patches(unit_boxes, phrase, settings, under=under)
-        baseline = model.patch_baseline(settings)
+        baseline = model.patch_baseline(settings, average_feature)
         v4l = protocol.vis4lang_patches(len(unit_boxes), alignment.aligned)
     else:
         regions = _regions_of(model, example)
@@ -258,10 +258,14 @@ def collate(items: Sequence[Prepared], pad_id: int = 0) -> VLBatch:
         sources = {item.baseline.source for item in items}
         if len(sources) != 1:
             raise ValueError(f"one batch cannot mix patch baselines ({', '.join(sorted(sources))})")
+        vector = items[0].baseline.vector
+        if any(not np.array_equal(item.baseline.vector, vector) for item in items[1:]):
+            raise ValueError("one batch cannot mix patch baselines (two different replacement vectors)")
         visual = PixelInput(
             images=[item.image for item, _ in rows],
             patch_ablation=torch.as_tensor(_pad([v.ablated for v in visuals], max(len(v.ablated) for v in visuals), False)),
             baseline=sources.pop(),
+            replacement=vector,
         )
     elif all(isinstance(v, protocol.RegionRow) for v in visuals):
         n = max(len(v.features) for v in visuals)
@@ -458,7 +462,9 @@ def diagnose(
 
     ``average_feature`` is the dataset-average region feature (the paper's baseline); when
     it is not given, the mean of this image's regions stands in, and the result records
-    "image mean" and is not labelled paper. ``all_regions`` scores MRC at every region
+    "image mean" and is not labelled paper. For a generative VLM with ``baseline="dataset-mean"`` it is
+    the set's mean image token (``model.dataset_token_mean(examples)``); without it the
+    picture's own mean token stands in and the result records "image token mean". ``all_regions`` scores MRC at every region
     rather than the target alone (for the app's per-region views). ``device`` moves the
     model there first ("auto": CUDA when present; None: where it is); ``precision`` is one
     of fp32 (default, exact), tf32, bf16, fp16.
@@ -504,21 +510,42 @@ def _padded_length(item: Prepared) -> tuple[int, int]:
 
 def dataset_units(
     model: VLModel, examples: ExampleSet | Iterable[Example], settings: AblationSettings,
-    average_feature: np.ndarray | None = None,
+    average_feature: np.ndarray | None = None, progress: bool = False,
 ) -> tuple[list[tuple[Example, int]], np.ndarray | None]:
     """Every (example, phrase index) to diagnose, in dataset order, and the baseline to use.
 
-    An ``ExampleSet`` supplies the dataset-average region feature when none is given.
+    An ``ExampleSet`` supplies the dataset-average region feature when none is given; with
+    ``baseline="dataset-mean"`` a VLM's mean image token is taken over the examples.
     """
-    if isinstance(examples, ExampleSet):
-        example_list = examples.examples
-        if average_feature is None and model.input_kind == "regions" and settings.baseline == "average":
-            average_feature = examples.average_region_feature()
-    else:
-        example_list = list(examples)
+    example_list = examples.examples if isinstance(examples, ExampleSet) else list(examples)
+    if average_feature is None:
+        average_feature = set_average(
+            model, examples if isinstance(examples, ExampleSet) else example_list, settings, progress
+        )
     if average_feature is not None:  # checked here too: inside prepare() it would only skip phrases
         check_finite(average_feature, "average_feature (the Vision-for-Language baseline)")
     return [(ex, j) for ex in example_list for j in ex.diagnosable_phrases()], average_feature
+
+
+def wants_token_mean(model: VLModel, settings: AblationSettings) -> bool:
+    return model.input_kind == "pixels" and settings.baseline == "dataset-mean"
+
+
+def set_average(
+    model: VLModel, examples: ExampleSet | Sequence[Example], settings: AblationSettings, progress: bool = False
+) -> np.ndarray | None:
+    """The set-level replacement ``settings`` asks of ``model``, or None (each image's own).
+
+    Region models: the dataset-average region feature (an ``ExampleSet`` gives it; baseline
+    "average" or "dataset-mean"). Generative VLMs with baseline "dataset-mean": the mean
+    projected image token over the examples' pictures (``model.dataset_token_mean``).
+    """
+    if model.input_kind == "regions":
+        wants = settings.baseline != "zero" and hasattr(examples, "average_region_feature")
+        return examples.average_region_feature() if wants else None
+    if wants_token_mean(model, settings):
+        return model.dataset_token_mean(examples, progress=progress)
+    return None
 
 
 def progress_bar(total: int, what: str):
@@ -581,7 +608,10 @@ def diagnose_dataset(
     reason appended to ``skipped`` (and a warning), never dropped silently. An
     ``ExampleSet`` (or any iterable with ``average_region_feature()``) supplies the
     dataset-average baseline; a plain list of examples without ``average_feature`` falls
-    back to each image's mean, and every result records which.
+    back to each image's mean, and every result records which. For a generative VLM with
+    ``baseline="dataset-mean"`` the mean image token of the examples' pictures is computed
+    first (a tqdm bar with ``progress=True``; cached by the model), unless given as
+    ``average_feature``.
     ``length_buckets`` batches phrases of similar length together (less padding); results
     still come in dataset order. Examples are read as they are needed, so a generator of
     examples runs in memory that does not grow with the dataset. ``device`` and
@@ -597,9 +627,10 @@ def diagnose_dataset(
     _check_positions(model, vlbert_positions)
     _place(model, device, precision)
     total = None
-    wants_average = model.input_kind == "regions" and settings.baseline == "average"
-    if average_feature is None and wants_average and hasattr(examples, "average_region_feature"):
-        average_feature = examples.average_region_feature()
+    if average_feature is None and wants_token_mean(model, settings) and not isinstance(examples, Sequence | ExampleSet):
+        examples = list(examples)  # the set's mean image token needs a pass over it first
+    if average_feature is None:
+        average_feature = set_average(model, examples, settings, progress=progress is True and distributed.rank() == 0)
     if isinstance(examples, ExampleSet):
         examples = examples.examples
     if average_feature is not None:  # checked here too: inside prepare() it would only skip phrases

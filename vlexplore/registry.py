@@ -62,7 +62,7 @@ MODELS: dict[str, ModelEntry] = {
     "hf": ModelEntry(
         "vlexplore.models.hf:load_from_spec",
         "hf:NAME_OR_PATH, a Hugging Face LXMERT, VisualBERT or ViLT checkpoint, or a generative VLM "
-        "(LLaVA, SmolVLM/Idefics3, Qwen2-VL, Qwen2.5-VL) with its processor (hub name or local dir)",
+        "(LLaVA, LLaVA-OneVision, SmolVLM/Idefics3, SmolVLM2, Qwen2-VL, Qwen2.5-VL) with its processor (hub name or local dir)",
         prefix=True,
     ),
 }

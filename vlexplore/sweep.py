@@ -122,7 +122,7 @@ def sweep_dataset(
     thresholds = tuple(float(t) for t in thresholds)
     for threshold in thresholds:
         AblationSettings(threshold=threshold)
-    units, average_feature = dataset_units(model, examples, settings, average_feature)
+    units, average_feature = dataset_units(model, examples, settings, average_feature, progress)
     if limit is not None:
         units = units[:limit]
     bar = progress_bar(len(units), f"threshold sweep with {model.name}") if progress else None

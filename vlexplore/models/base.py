@@ -84,6 +84,7 @@ class PixelInput:
     images: list[np.ndarray]  # B RGB uint8 arrays (rows of one example share the array)
     patch_ablation: torch.Tensor  # (B, P) bool
     baseline: str = BLANK_PATCH.source  # what replaces an ablated patch (``model.patch_baseline``)
+    replacement: np.ndarray | None = None  # (D,) the vector that baseline carries (dataset image-token mean)
 
 
 @dataclass
@@ -251,9 +252,16 @@ class VLModel(ABC):
         models that cut the picture into tiles), so the app can draw one view at a time."""
         return ["image"] * len(self.patch_boxes(image_size))
 
-    def patch_baseline(self, settings: AblationSettings) -> Baseline:
-        """What replaces an ablated patch; recorded with every result. Default: a blank patch."""
+    def patch_baseline(self, settings: AblationSettings, average_feature: np.ndarray | None = None) -> Baseline:
+        """What replaces an ablated patch; recorded with every result. Default: a blank patch.
+        ``average_feature``: the set's mean token, where ``dataset_token_mean`` gives one."""
         return BLANK_PATCH
+
+    def dataset_token_mean(self, examples, progress: bool = False) -> np.ndarray | None:
+        """The mean of this model's ablatable input tokens over a set of examples, for
+        ``AblationSettings(baseline="dataset-mean")``; None where the model has no such
+        replacement (ViLT's blank patch)."""
+        return None
 
     @property
     def has_region_head(self) -> bool:

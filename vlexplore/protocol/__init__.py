@@ -14,11 +14,13 @@ May import: records, geometry. Never models, the engine or views: they import th
 from .alignment import Alignment, align_patches, align_regions, require_gold_boxes
 from .baseline import (
     BLANK_PATCH,
+    DATASET_TOKEN_MEAN,
     IMAGE_TOKEN_MEAN,
     MEAN_COLOUR,
     ZERO_TOKEN,
     Baseline,
     BaselineSource,
+    dataset_token_mean,
     resolve_baseline,
 )
 from .conditions import (
@@ -34,6 +36,7 @@ from .conditions import (
     vis4lang_regions,
 )
 from .settings import (
+    BASELINES,
     LANG4VIS,
     PAPER,
     PAPER_BASELINE,
@@ -46,10 +49,11 @@ from .settings import (
 from .sides import ModelTraits, Sides, decide_sides
 
 __all__ = [  # grouped by the module that owns each name
-    "VIS4LANG", "LANG4VIS", "Condition", "AblationSettings", "PAPER", "PAPER_BASELINE",
+    "VIS4LANG", "LANG4VIS", "Condition", "AblationSettings", "PAPER", "PAPER_BASELINE", "BASELINES",
     "paper_departures", "protocol_label",
     "Alignment", "align_regions", "align_patches", "require_gold_boxes",
     "Baseline", "BaselineSource", "BLANK_PATCH", "IMAGE_TOKEN_MEAN", "ZERO_TOKEN", "MEAN_COLOUR", "resolve_baseline",
+    "DATASET_TOKEN_MEAN", "dataset_token_mean",
     "RegionRow", "PatchRow", "ConditionRow", "mask_text", "replace_rows", "global_feature",
     "vis4lang_regions", "lang4vis_regions", "vis4lang_patches", "text_for_conditions",
     "ModelTraits", "Sides", "decide_sides",

@@ -3,6 +3,9 @@
 The paper replaces it by the dataset-average region feature. Without a dataset (one
 uploaded image, a plain list of examples) the image's own mean region feature stands in;
 ``settings.baseline="zero"`` asks for zeros; pixel models replace a patch by a blank one.
+Generative VLMs replace an ablated image token by the picture's mean token, zero, or, with
+``settings.baseline="dataset-mean"``, the set's mean image token (``dataset_token_mean``):
+the paper's dataset average, taken in the VLM's token space.
 Whichever it was travels with every result, so nothing is labelled "paper" that is not.
 May import: errors, protocol.settings, protocol.conditions.
 """
@@ -18,9 +21,17 @@ from ..errors import check_finite
 from .conditions import global_feature
 from .settings import PAPER, PAPER_BASELINE, AblationSettings
 
-__all__ = ["BaselineSource", "Baseline", "resolve_baseline", "BLANK_PATCH", "IMAGE_TOKEN_MEAN", "ZERO_TOKEN", "MEAN_COLOUR"]
+__all__ = [
+    "BaselineSource", "Baseline", "resolve_baseline", "dataset_token_mean", "BLANK_PATCH", "IMAGE_TOKEN_MEAN",
+    "ZERO_TOKEN", "MEAN_COLOUR", "DATASET_TOKEN_MEAN",
+]
 
-BaselineSource = Literal["dataset average", "image mean", "zero", "blank patch", "image token mean", "mean colour"]
+BaselineSource = Literal[
+    "dataset average", "image mean", "zero", "blank patch", "image token mean", "mean colour",
+    "dataset image token mean",
+]
+#: generative VLMs: the set's mean projected image token (``settings.baseline="dataset-mean"``)
+DATASET_TOKEN_MEAN = "dataset image token mean"
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,15 @@ IMAGE_TOKEN_MEAN = Baseline(None, "image token mean")
 ZERO_TOKEN = Baseline(None, "zero")
 #: ... or (pixel-space variant) the tokens of the picture with those cells in their mean colour
 MEAN_COLOUR = Baseline(None, "mean colour")
+
+
+def dataset_token_mean(vector: np.ndarray) -> Baseline:
+    """The set's mean projected image token as the replacement of ablated image tokens."""
+    vector = np.asarray(vector, dtype=np.float32)
+    if vector.ndim != 1:
+        raise ValueError(f"the dataset image-token mean must be one vector; got shape {vector.shape}")
+    check_finite(vector, "the dataset image-token mean (the Vision-for-Language baseline)")
+    return Baseline(vector, DATASET_TOKEN_MEAN)
 
 
 def resolve_baseline(

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
-__all__ = ["VIS4LANG", "LANG4VIS", "Condition", "AblationSettings", "PAPER", "PAPER_BASELINE", "paper_departures", "protocol_label"]
+__all__ = ["VIS4LANG", "LANG4VIS", "Condition", "AblationSettings", "PAPER", "PAPER_BASELINE", "BASELINES", "paper_departures", "protocol_label"]
 
 VIS4LANG: tuple[str, ...] = ("none", "object", "all")
 LANG4VIS: tuple[str, ...] = ("none", "phrase", "all")
@@ -17,6 +17,8 @@ Condition = tuple[str, str]  # ("vis4lang", "object"), ("lang4vis", "phrase"), .
 
 #: the replacement feature the paper's Vision-for-Language numbers rest on
 PAPER_BASELINE = "dataset average"
+#: the values of ``AblationSettings.baseline``
+BASELINES: tuple[str, ...] = ("average", "zero", "dataset-mean")
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,9 @@ class AblationSettings:
 
     threshold: float = 0.5  # a region is aligned when its overlap is strictly above this
     alignment: Literal["iot", "iou"] = "iot"  # overlap measure: intersection over target or union
-    baseline: Literal["average", "zero"] = "average"  # vis4lang replacement feature
+    # vis4lang replacement feature; "dataset-mean": generative VLMs replace ablated image tokens
+    # by the set's mean projected image token (region models: the same as "average")
+    baseline: Literal["average", "zero", "dataset-mean"] = "average"
     recompute_global_vis4lang: bool = True  # paper: global = mean of the ablated rows
     recompute_global_lang4vis: bool = False  # paper: global keeps the original mean (a leak)
     patch_coverage: float = 0.5  # pixel models: share of a patch a box must cover
@@ -36,8 +40,8 @@ class AblationSettings:
             raise ValueError(f"threshold must be in [0, 1); got {self.threshold}")
         if self.alignment not in ("iot", "iou"):
             raise ValueError(f"alignment must be 'iot' or 'iou'; got {self.alignment!r}")
-        if self.baseline not in ("average", "zero"):
-            raise ValueError(f"baseline must be 'average' or 'zero'; got {self.baseline!r}")
+        if self.baseline not in BASELINES:
+            raise ValueError(f"baseline must be one of {', '.join(BASELINES)}; got {self.baseline!r}")
         if not 0.0 < self.patch_coverage <= 1.0:
             raise ValueError(f"patch_coverage must be in (0, 1]; got {self.patch_coverage}")
         if not isinstance(self.patch_border, int) or self.patch_border < 0:

@@ -50,7 +50,11 @@ FADED = 0.45
 PAPER_COLOUR = "#94a3b8"
 
 
-def _style(condition: str, selected: str) -> dict:
+def _style(condition: str, selected: str | None) -> dict:
+    """A condition's bars: the ``selected`` one outlined and the others faded; all alike when None
+    (the page's charts, which compare the three conditions and stay put when the shown one changes)."""
+    if selected is None:
+        return dict(marker=dict(color=CONDITION_COLOURS[condition]), name=CONDITION_LABELS[condition])
     chosen = condition == selected
     return dict(
         marker=dict(color=CONDITION_COLOURS[condition], opacity=1.0 if chosen else FADED,
@@ -81,8 +85,9 @@ def _token_labels(tokens: pd.DataFrame) -> list[str]:
     return [f"{i + 1}. {t}" for i, t in zip(first["token_index"], first["token"], strict=True)]
 
 
-def token_figure(diagnosis: Diagnosis, selected: str = "object", height: int = 320) -> go.Figure:
-    """Per masked sub-token: loss in bits and P(gold) under None / Object / All."""
+def token_figure(diagnosis: Diagnosis, selected: str | None = "object", height: int = 320) -> go.Figure:
+    """Per masked sub-token: loss in bits and P(gold) under None / Object / All (``selected``
+    emphasised; None: all alike)."""
     tokens = diagnosis.tokens
     fig = make_subplots(rows=1, cols=2, subplot_titles=("MLM loss (bits, lower = better)", "P(gold token)"),
                         horizontal_spacing=0.12)
@@ -105,7 +110,7 @@ def token_figure(diagnosis: Diagnosis, selected: str = "object", height: int = 3
     return _layout(fig, height)
 
 
-def topk_figure(diagnosis: Diagnosis, token_index: int = 0, selected: str = "object",
+def topk_figure(diagnosis: Diagnosis, token_index: int = 0, selected: str | None = "object",
                 height: int = 300) -> go.Figure:
     """The model's top-k fillers for one masked sub-token in each condition, with the change
     of each filler's probability against None (blank when it was outside None's top-k)."""
@@ -127,7 +132,7 @@ def topk_figure(diagnosis: Diagnosis, token_index: int = 0, selected: str = "obj
         colours = ["#16a34a" if g else CONDITION_COLOURS[condition] for g in part["is_gold"]]
         fig.add_trace(go.Bar(
             x=part["prob"], y=part["predicted"], orientation="h", text=text, textposition="auto",
-            marker=dict(color=colours, opacity=1.0 if condition == selected else FADED),
+            marker=dict(color=colours, opacity=1.0 if selected in (None, condition) else FADED),
             showlegend=False, name=CONDITION_LABELS[condition],
             hovertemplate="%{y}: %{x:.3f}<extra>" + CONDITION_LABELS[condition] + "</extra>",
         ), row=1, col=col)
@@ -136,7 +141,7 @@ def topk_figure(diagnosis: Diagnosis, token_index: int = 0, selected: str = "obj
     return _layout(fig, height, f"Top predictions for masked token {token_index + 1} (gold: {gold}; green = gold)")
 
 
-def region_kl_figure(diagnosis: Diagnosis, selected: str = "phrase", height: int = 320) -> go.Figure:
+def region_kl_figure(diagnosis: Diagnosis, selected: str | None = "phrase", height: int = 320) -> go.Figure:
     """MRC-KL (bits) at each scored region under None / Phrase / All; aligned regions starred."""
     regions = diagnosis.regions
     fig = go.Figure()
@@ -157,7 +162,7 @@ def region_kl_figure(diagnosis: Diagnosis, selected: str = "phrase", height: int
     return _layout(fig, height, "MRC-KL per region (* aligned: zeroed in all three conditions; T: the scored target)")
 
 
-def class_distribution_figure(diagnosis: Diagnosis, region: int | None = None, selected: str = "phrase",
+def class_distribution_figure(diagnosis: Diagnosis, region: int | None = None, selected: str | None = "phrase",
                               k: int = 8, height: int = 320, *, model: VLModel) -> go.Figure:
     """At one region, the two distributions MRC-KL compares: the detector's, expressed over the
     model's classes (``model.detector_targets``: LXMERT drops the background class of the

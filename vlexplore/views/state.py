@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from ..models.common import PRECISIONS
-from ..protocol import LANG4VIS, PAPER, VIS4LANG, AblationSettings
+from ..protocol import BASELINES, LANG4VIS, PAPER, VIS4LANG, AblationSettings
 
 __all__ = ["ViewState", "Key", "VIEWS", "DEVICES", "BUILTIN_WORLDS", "CHOICES", "THRESHOLD_MAX", "from_query",
            "to_query", "parse_box", "format_box", "selection_box", "parse_deck", "format_deck"]
@@ -161,7 +161,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "vis4lang": VIS4LANG,
     "lang4vis": LANG4VIS,
     "alignment": ("iot", "iou"),
-    "baseline": ("average", "zero"),
+    "baseline": BASELINES,
     "device": DEVICES,
     "precision": PRECISIONS,
     "region_labels": ("silver", "gold"),

@@ -78,6 +78,8 @@ BASELINE_WORDS = {
     "dataset average": "the dataset's average region feature (the paper's)",
     "image mean": "this image's mean region feature (not the paper's dataset average)",
     "image token mean": "this picture's mean image token (a generative VLM; not the paper's dataset average)",
+    "dataset image token mean": "the examples' mean image token (a generative VLM; the paper's dataset "
+    "average taken in the VLM's token space, not its region feature)",
     "zero": "zeros (not the paper's dataset average)",
     "blank patch": "blank patches (a pixel model; the paper's baseline is a dataset-average region feature)",
     "mean colour": "the picture with the ablated cells painted in their mean colour, re-encoded "

@@ -1,4 +1,4 @@
-"""Generative vision-language models (LLaVA, Idefics3 / SmolVLM, Qwen2-VL, Qwen2.5-VL).
+"""Generative vision-language models (LLaVA, LLaVA-OneVision, Idefics3 / SmolVLM, SmolVLM2, Qwen2-VL, Qwen2.5-VL).
 
 ``hf:DIR`` hands a directory whose ``model_type`` is listed in ``FAMILIES`` to ``load_vlm``;
 the processor must be saved beside the weights. See ``prompt.py`` for the causal readout and

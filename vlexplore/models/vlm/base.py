@@ -6,8 +6,8 @@ phrases) runs like this:
 1. every distinct picture is processed and encoded once (vision tower + projector) and
    cached by its content, together with its ``ImageLayout`` (the cell of every image token);
 2. per row, the image tokens the engine marked are replaced in that *projected* sequence
-   (the image's mean token vector, zero, or, with ``baseline="pixels"``, the features of the
-   picture whose ablated cells are painted in their mean colour);
+   (the image's mean token vector, the set's mean token vector, zero, or, in pixel space, the
+   features of the picture whose ablated cells are painted in their mean colour);
 3. the single image placeholder of each row's prompt is expanded into the image's tokens,
    and only the language model runs, once, on all rows;
 4. the logits at position p - 1 are returned as the prediction of the token at p.
@@ -28,7 +28,15 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ...protocol import IMAGE_TOKEN_MEAN, MEAN_COLOUR, ZERO_TOKEN, AblationSettings, Baseline
+from ...protocol import (
+    DATASET_TOKEN_MEAN,
+    IMAGE_TOKEN_MEAN,
+    MEAN_COLOUR,
+    ZERO_TOKEN,
+    AblationSettings,
+    Baseline,
+    dataset_token_mean,
+)
 from ...records import Phrase
 from ...text import EncodedCaption
 from ..base import ModelLoadError, PixelInput, VLBatch, VLModel, VLOutput
@@ -41,7 +49,12 @@ __all__ = ["ImageEncoding", "VLMBackend", "ABLATION_SPACES"]
 #: where an ablation happens: on the projected image tokens, or on the picture's pixels
 ABLATION_SPACES: tuple[str, ...] = ("tokens", "pixels")
 #: the replacement each recorded baseline source stands for
-REPLACEMENTS = {IMAGE_TOKEN_MEAN.source: "mean", ZERO_TOKEN.source: "zero", MEAN_COLOUR.source: "pixels"}
+REPLACEMENTS = {
+    IMAGE_TOKEN_MEAN.source: "mean", ZERO_TOKEN.source: "zero", MEAN_COLOUR.source: "pixels",
+    DATASET_TOKEN_MEAN: "dataset",
+}
+#: how many sets' mean image tokens the backend keeps
+SET_MEAN_CACHE_SIZE = 4
 #: how many encoded pictures the backend keeps (a dataset run visits an image once per phrase)
 IMAGE_CACHE_SIZE = 16
 #: how many language-model rows (hidden states of one prompt + ablation) the backend keeps
@@ -122,6 +135,7 @@ class VLMBackend(VLModel):
         self._images: OrderedDict[tuple, ImageEncoding] = OrderedDict()
         self._layouts: dict[tuple[int, int], ImageLayout] = {}
         self._rows: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        self._set_means: OrderedDict[str, np.ndarray] = OrderedDict()
         config = model.config
         text = config.get_text_config()
         self.description = (
@@ -161,13 +175,84 @@ class VLMBackend(VLModel):
     def replacement_text(self) -> str:
         if self.ablation_space == "pixels":
             return "the tokens of the picture with the ablated cells painted in their mean colour"
-        return "the picture's mean image-token vector (or zeros with baseline 'zero')"
+        return (
+            "the picture's mean image-token vector (zeros with baseline 'zero', the set's mean "
+            "image token with baseline 'dataset-mean')"
+        )
 
-    def patch_baseline(self, settings: AblationSettings) -> Baseline:
-        """Image-token mean (the paper-like default), zero, or the pixel-space mean colour."""
+    def patch_baseline(self, settings: AblationSettings, average_feature: np.ndarray | None = None) -> Baseline:
+        """Image-token mean (the default), zero, the set's mean image token (baseline
+        "dataset-mean" with ``average_feature`` from ``dataset_token_mean``; without it the
+        picture's own mean stands in and is recorded), or the pixel-space mean colour."""
         if self.ablation_space == "pixels":
             return MEAN_COLOUR
-        return ZERO_TOKEN if settings.baseline == "zero" else IMAGE_TOKEN_MEAN
+        if settings.baseline == "zero":
+            return ZERO_TOKEN
+        if settings.baseline == "dataset-mean" and average_feature is not None:
+            baseline = dataset_token_mean(average_feature)
+            hidden = self.model.config.get_text_config().hidden_size
+            if baseline.vector.shape != (hidden,):
+                raise ValueError(
+                    f"the dataset image-token mean has shape {baseline.vector.shape}; {self.name}'s image "
+                    f"tokens have {hidden} values (compute it with this model's dataset_token_mean)"
+                )
+            return baseline
+        return IMAGE_TOKEN_MEAN
+
+    @torch.no_grad()
+    def dataset_token_mean(self, examples, progress: bool = False) -> np.ndarray | None:
+        """(hidden,) the mean projected image token over ``examples``' pictures, each picture
+        weighted by its diagnosable phrases, as the paper weights its dataset-average region
+        feature (every shown token of a picture counts once per phrase; CLS and row-end tokens
+        are left out). Cached per set of pictures; ``progress`` shows a tqdm bar. None when
+        no example has a picture to score, or in pixel space (which re-encodes painted pictures
+        and replaces no token); a picture that cannot be read is left out."""
+        from tqdm.auto import tqdm
+
+        if self.ablation_space == "pixels":
+            return None
+
+        from ...images import example_picture
+
+        examples = list(examples)  # read twice
+
+        def pictures():
+            for example in examples:
+                weight = len(example.diagnosable_phrases())
+                try:
+                    image = example_picture(example) if weight else None
+                except ValueError:  # an unreadable file: its phrases are skipped, with the reason, too
+                    continue
+                if image is not None:
+                    yield check_image(image, self.name), weight
+
+        # the set is named by its pictures' content and weights; a second pass encodes them
+        # (pictures are read twice rather than all held in memory)
+        digest, size = hashlib.blake2b(digest_size=16), 0
+        for image, weight in pictures():
+            digest.update(repr((image_key(image), weight)).encode())
+            size += 1
+        key = digest.hexdigest()
+        if size == 0:
+            return None
+        if key in self._set_means:
+            self._set_means.move_to_end(key)
+            return self._set_means[key]
+        total, count = None, 0
+        for image, weight in tqdm(
+            pictures(), total=size, desc=f"mean image token of the set ({self.name})", unit="picture",
+            disable=not progress,
+        ):
+            encoding = self.encode_image(image)
+            shown = encoding.features[torch.as_tensor(encoding.layout.visible, device=encoding.features.device)]
+            summed = shown.double().sum(dim=0) * weight
+            total = summed if total is None else total + summed
+            count += weight * len(shown)
+        mean = (total / count).float().cpu().numpy()
+        self._set_means[key] = mean
+        while len(self._set_means) > SET_MEAN_CACHE_SIZE:
+            self._set_means.popitem(last=False)
+        return mean
 
     # The protocol ---------------------------------------------------------------------------
     def encode_caption(self, caption: str, phrase: Phrase) -> EncodedCaption:
@@ -245,12 +330,18 @@ class VLMBackend(VLModel):
         return {}
 
     def ablated_features(
-        self, image: np.ndarray, encoding: ImageEncoding, ablate: torch.Tensor, replacement: str = "mean"
+        self,
+        image: np.ndarray,
+        encoding: ImageEncoding,
+        ablate: torch.Tensor,
+        replacement: str = "mean",
+        vector: np.ndarray | None = None,
     ) -> torch.Tensor:
         """(P, hidden) the picture's tokens with the ``ablate`` ones replaced.
 
-        ``replacement``: "mean" (the picture's mean image token), "zero", or "pixels" (the
-        tokens of the picture whose ablated cells are painted in their mean colour).
+        ``replacement``: "mean" (the picture's mean image token), "zero", "dataset" (``vector``,
+        the set's mean image token), or "pixels" (the tokens of the picture whose ablated cells
+        are painted in their mean colour).
         """
         features = encoding.features
         ablate = ablate.to(features.device, dtype=torch.bool)
@@ -265,12 +356,16 @@ class VLMBackend(VLModel):
         if replacement == "pixels":
             painted = paint_cells(image, encoding.layout, ablate.cpu().numpy())
             return self.encode_image(painted).features
-        if replacement == "zero":
-            vector = torch.zeros_like(features[0])
+        if replacement == "dataset":
+            if vector is None:
+                raise ValueError(f"{self.name}: the dataset image-token mean was not given (PixelInput.replacement)")
+            token = torch.as_tensor(vector, dtype=features.dtype, device=features.device)
+        elif replacement == "zero":
+            token = torch.zeros_like(features[0])
         else:
             visible = torch.as_tensor(encoding.layout.visible, device=features.device)
-            vector = features[visible].mean(dim=0)
-        return torch.where(ablate[:, None], vector[None, :], features)
+            token = features[visible].mean(dim=0)
+        return torch.where(ablate[:, None], token[None, :], features)
 
     # Forward ---------------------------------------------------------------------------------
     def expand_rows(self, batch: VLBatch, encodings: list[ImageEncoding]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -320,19 +415,22 @@ class VLMBackend(VLModel):
                 "(build batches with the engine, which asks model.patch_baseline)"
             )
         replacement = REPLACEMENTS[visual.baseline]
+        vector = None if visual.replacement is None else np.asarray(visual.replacement, dtype=np.float32)
+        # the replacement vector is part of a row's identity (two sets have two means)
+        replaced_by = replacement if vector is None else (replacement, hashlib.blake2b(vector.tobytes()).hexdigest())
         input_ids, attention, positions = self.expand_rows(batch, encodings)
         # A row is (picture, ablated tokens, prompt); None and All rows repeat for every phrase
         # of a caption, so each distinct row runs once and its hidden states are kept.
         keys = []
         for encoding, ablate, ids, mask in zip(encodings, visual.patch_ablation, input_ids, attention, strict=True):
             tokens = ablate[: len(encoding.features)].numpy() & encoding.layout.visible
-            keys.append((encoding.key, replacement, np.packbits(tokens).tobytes(), tuple(ids[mask > 0].tolist())))
+            keys.append((encoding.key, replaced_by, np.packbits(tokens).tobytes(), tuple(ids[mask > 0].tolist())))
         found = {key: self._rows[key] for key in keys if key in self._rows}  # this call's rows
         todo = [i for i, key in enumerate(keys) if key not in found and key not in keys[:i]]
         if todo:
             features = [
                 self.ablated_features(
-                    np.asarray(visual.images[i]), encodings[i], visual.patch_ablation[i], replacement
+                    np.asarray(visual.images[i]), encodings[i], visual.patch_ablation[i], replacement, vector
                 )
                 for i in todo
             ]
@@ -362,6 +460,7 @@ class VLMBackend(VLModel):
         self._images.clear()
         self._rows.clear()
         self._layouts.clear()
+        self._set_means.clear()
 
     def language_hidden(
         self,
@@ -386,27 +485,40 @@ class VLMBackend(VLModel):
 
 
 class ImageOnlyProcessor:
-    """The image half of a processor whose video half needs torchvision (Qwen2-VL, OneVision).
+    """The image half of a processor whose video half needs torchvision (Qwen2-VL, OneVision, SmolVLM2).
 
     transformers builds those processors with a video processor that imports torchvision; the
     diagnostic uses still pictures only, so this loads the saved tokenizer, image processor and
-    chat template, and expands each image placeholder into ``count(image_inputs, i)`` copies,
-    the count the full processor would give.
+    chat template, and replaces each image placeholder with ``expand(image_processor,
+    image_inputs, i)``, the text the full processor would put there (by default ``count(...)``
+    copies of the placeholder).
     """
 
     def __init__(
-        self, tokenizer, image_processor, chat_template: str | None, image_token: str, count, token_types: bool = True
+        self,
+        tokenizer,
+        image_processor,
+        chat_template: str | None,
+        image_token: str,
+        count=None,
+        token_types: bool = True,
+        expand=None,
+        image_kwargs: dict | None = None,
     ) -> None:
+        if (count is None) == (expand is None):
+            raise ValueError("ImageOnlyProcessor takes either count or expand")
         self.tokenizer = tokenizer
         self.image_processor = image_processor
         self.chat_template = chat_template
         self.image_token = image_token
-        self.count = count  # (image_processor, image_inputs, index) -> number of image tokens
+        # (image_processor, image_inputs, index) -> the text that replaces the placeholder
+        self.expand = expand or (lambda processor, inputs, index: image_token * count(processor, inputs, index))
         self.token_types = token_types  # return mm_token_type_ids (Qwen's M-RoPE needs them)
+        self.image_kwargs = image_kwargs or {}  # extra image-processor arguments (SmolVLM: row/column counts)
 
     @classmethod
     def from_directory(
-        cls, directory: Path, image_processor_class, image_token: str, count, token_types: bool = True
+        cls, directory: Path, image_processor_class, image_token: str, count=None, token_types: bool = True, **options
     ) -> ImageOnlyProcessor:
         import json
 
@@ -419,7 +531,7 @@ class ImageOnlyProcessor:
             template = (directory / "chat_template.jinja").read_text(encoding="utf-8")
         elif (directory / "chat_template.json").is_file():
             template = json.loads((directory / "chat_template.json").read_text(encoding="utf-8"))["chat_template"]
-        return cls(tokenizer, image_processor, template, image_token, count, token_types)
+        return cls(tokenizer, image_processor, template, image_token, count, token_types, **options)
 
     def apply_chat_template(self, messages, tokenize: bool = False, add_generation_prompt: bool = False) -> str:
         return self.tokenizer.apply_chat_template(
@@ -429,16 +541,17 @@ class ImageOnlyProcessor:
     def __call__(self, text: list[str], images, add_special_tokens: bool = False, return_tensors: str = "pt"):
         from transformers import BatchFeature
 
-        image_inputs = self.image_processor(images=images, return_tensors="pt")
-        counts = iter(self.count(self.image_processor, image_inputs, i) for i in range(len(images)))
+        image_inputs = self.image_processor(images=images, return_tensors="pt", **self.image_kwargs)
+        replacements = iter(self.expand(self.image_processor, image_inputs, i) for i in range(len(images)))
         expanded = []
         for line in text:
             first, *rest = line.split(self.image_token)
-            expanded.append(first + "".join(self.image_token * next(counts) + part for part in rest))
+            expanded.append(first + "".join(next(replacements) + part for part in rest))
         text_inputs = self.tokenizer(expanded, add_special_tokens=add_special_tokens, return_tensors="pt")
         if self.token_types:
             image_token_id = self.tokenizer.convert_tokens_to_ids(self.image_token)
             text_inputs["mm_token_type_ids"] = (text_inputs["input_ids"] == image_token_id).int()  # 1 = image
+        image_inputs = {key: value for key, value in image_inputs.items() if key not in ("rows", "cols")}
         return BatchFeature({**text_inputs, **image_inputs}, tensor_type=return_tensors)
 
 
@@ -468,7 +581,7 @@ def processor_of(directory: Path, model_type: str):
 
 def processor_or_image_half(directory: Path, model_type: str, image_half) -> object:
     """transformers' processor where it loads, else ``image_half()`` (an ``ImageOnlyProcessor``):
-    the Qwen2-VL and LLaVA-OneVision processors need torchvision for their video half."""
+    the Qwen2-VL, LLaVA-OneVision and SmolVLM2 processors need torchvision for their video half."""
     try:
         return processor_of(directory, model_type)
     except ModelLoadError as error:

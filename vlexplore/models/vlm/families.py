@@ -12,6 +12,12 @@ FAMILIES: dict[str, tuple[str, str, str, str]] = {
         "Idefics3ForConditionalGeneration",
         "HuggingFaceTB/SmolVLM-256M-Instruct",
     ),
+    "smolvlm": (
+        "smolvlm",
+        "SmolVLMBackend",
+        "SmolVLMForConditionalGeneration",
+        "HuggingFaceTB/SmolVLM2-256M-Video-Instruct",
+    ),
     "llava": (
         "llava",
         "LlavaBackend",

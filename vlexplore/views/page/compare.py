@@ -54,7 +54,7 @@ def compare_section(view) -> dict:
                 diagnosis = view.diagnosis
             else:
                 baseline = session.ablation_baseline(
-                    settings, view.edited.regions.features if view.edited.regions is not None else None)
+                    settings, view.edited.regions.features if view.edited.regions is not None else None, source)
                 key = f"{source}|{ex.fingerprint(view.edited)}|{view.phrase_index}|{baseline.source}"
                 diagnosis = session.get_diagnosis(key, model, view.edited, view.phrase_index, settings, baseline,
                                                   precision=session.current_state().precision)

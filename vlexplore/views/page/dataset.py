@@ -38,7 +38,7 @@ def diagnose_set(key: tuple) -> tuple[list, list[str]]:
     (name, _, _), dataset_name = key[0], key[1][0]
     model = session.get_model(key[0])
     dataset = session.get_dataset(key[1])
-    average = session.dataset_average(model.feature_dim)  # the engine resolves and records it
+    average = session.set_average(model, key[2])  # the engine resolves and records it
     total = len(dataset.units())
     bar = st.progress(0.0, text=f"Diagnosing {total} phrases with {literal(name)} …")
     results, skipped, done = [], [], [0]

@@ -373,23 +373,25 @@ def chosen_region(diagnosis: Diagnosis) -> tuple[int, list[int], set[int]]:
 
 
 def language_figures(view: ExampleView, token: int) -> dict:
-    """Per-token MLM loss and the top predictions for ``token``, under the shown condition (built once)."""
-    diagnosis, shown = view.diagnosis, st.session_state[Key.VIS4LANG]
-    return {"tokens": once("tokens", diagnosis, lambda: figures.token_figure(diagnosis, shown), shown),
+    """Per-token MLM loss and the top predictions for ``token`` (built once). They compare the
+    three conditions alike, so switching the shown one leaves them as they are: the browser
+    redraws only the picture and the scores (a changed plotly chart is a new chart there)."""
+    diagnosis = view.diagnosis
+    return {"tokens": once("tokens", diagnosis, lambda: figures.token_figure(diagnosis, None)),
             "top predictions": once("top predictions", diagnosis,
-                                    lambda: figures.topk_figure(diagnosis, token, shown), token, shown)}
+                                    lambda: figures.topk_figure(diagnosis, token, None), token)}
 
 
 def vision_figures(view: ExampleView, region: int) -> dict:
-    """MRC-KL per region, the classes at ``region`` and the change map, under the shown condition
-    (built once); empty when the phrase has no region scores."""
+    """MRC-KL per region and the classes at ``region`` (the three conditions alike, as above), and
+    the change map of the shown condition (built once); empty when the phrase has no region scores."""
     diagnosis, shown = view.diagnosis, st.session_state[Key.LANG4VIS]
     if diagnosis.regions.empty:
         return {}
     changed = shown if shown != "none" else "phrase"
-    return {"region KL": once("region KL", diagnosis, lambda: figures.region_kl_figure(diagnosis, shown), shown),
+    return {"region KL": once("region KL", diagnosis, lambda: figures.region_kl_figure(diagnosis, None)),
             "classes": once("classes", diagnosis, lambda: figures.class_distribution_figure(
-                diagnosis, region, shown, model=view.model), region, shown),
+                diagnosis, region, None, model=view.model), region),
             "change map": once("change map", diagnosis,
                                lambda: figures.heat_figure(diagnosis, view.image, changed, height=360), changed)}
 

@@ -45,18 +45,9 @@ def seeds_section() -> None:
             if not st.button(f"Run {len(family)} seeds on {len(dataset.units())} phrases", key=Key.SEEDS_RUN):
                 return
 
-        def run_seeds():
-            with st.status(f"Running {len(family)} seeds …") as status:
-                try:
-                    frame = run_family(s[Key.MODEL], folder, dataset, settings, progress=False, batch_size=32)
-                except (ValueError, RuntimeError) as error:
-                    status.update(label="The seeds could not be run", state="error")
-                    st.error(literal(str(error)))
-                    return None
-                status.update(label="Seeds done", state="complete")
-            return frame
-
-        frame = session.whole_set_run(key, run_seeds)
+        frame = session.whole_set_run_in_status(
+            key, lambda: run_family(s[Key.MODEL], folder, dataset, settings, progress=False, batch_size=32),
+            running=f"Running {len(family)} seeds …", done="Seeds done", failed="The seeds could not be run")
         if frame is None:
             return
         summary = family_summary(frame)

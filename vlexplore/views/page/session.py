@@ -21,14 +21,17 @@ import streamlit as st
 from ...engine import diagnose
 from ...protocol import (
     BLANK_PATCH,
+    DATASET_TOKEN_MEAN,
     PAPER,
     PAPER_BASELINE,
     AblationSettings,
     Baseline,
+    dataset_token_mean,
     resolve_baseline,
 )
 from .. import examples, overlay, sources
 from ..state import CHOICES, Key, ViewState, from_query, to_query
+from ..text import literal
 
 UPLOAD_ID = "upload"  # the example id of an uploaded image (session only)
 RANDOM_PREFIX = "random:"  # example ids "random:SEED": a fresh scene of the built-in world
@@ -56,6 +59,14 @@ def get_dataset(source: tuple):
 @st.cache_resource(max_entries=4)
 def get_average(dataset_spec: tuple):
     return get_dataset(dataset_spec).average_region_feature()
+
+
+@st.cache_resource(show_spinner="Computing the mean image token of the examples (one vision pass per picture) …",
+                   max_entries=8)
+def get_token_mean(model_spec: tuple, dataset_spec: tuple):
+    """A generative VLM's mean image token over the examples (baseline "dataset-mean"), once
+    per model and set; None for a model without one."""
+    return get_model(model_spec).dataset_token_mean(get_dataset(dataset_spec))
 
 
 @st.cache_resource(show_spinner="Making a new scene …", max_entries=16)
@@ -87,9 +98,9 @@ def get_detections(folder: str, mode: str, digest: str, _image: np.ndarray):
 def get_diagnosis(key: str, _model, _example, phrase_index: int, settings: AblationSettings,
                   _baseline: Baseline, precision: str = "fp32"):
     """``key`` names model, example content and baseline; settings and precision are hashed.
-    The engine is handed the dataset average only when that is the baseline (else it takes the
+    The engine is handed the set-level vector only when that is the baseline (else it takes the
     image's mean or zeros itself), so the result records the same source."""
-    average = _baseline.vector if _baseline.source == PAPER_BASELINE else None
+    average = average_given(_baseline)
     return diagnose(_model, _example, phrase_index, settings, average_feature=average, all_regions=True,
                     precision=precision)
 
@@ -174,6 +185,26 @@ def whole_set_run(key, compute: Callable[[], object]):
     return runs.get_recent(key)
 
 
+def whole_set_run_in_status(key, compute: Callable[[], object], running: str, done: str, failed: str,
+                            why: Callable[[Exception], str] = str):
+    """``whole_set_run`` for a computation with no progress of its own: ``compute()`` runs under
+    an ``st.status`` labelled ``running``; a ValueError or RuntimeError turns the status into
+    ``failed`` and shows ``why(error)`` beneath it (nothing cached)."""
+
+    def in_status():
+        with st.status(running) as status:
+            try:
+                result = compute()
+            except (ValueError, RuntimeError) as error:
+                status.update(label=failed, state="error")
+                st.error(literal(why(error)))
+                return None
+            status.update(label=done, state="complete")
+        return result
+
+    return whole_set_run(key, in_status)
+
+
 def dataset_average(feature_dim: int | None) -> np.ndarray | None:
     """The examples' average region feature (the paper's baseline), when they give one of
     ``feature_dim`` (any width when None); None when they do not or cannot load."""
@@ -195,19 +226,50 @@ def phrase_inputs(example, phrase_index: int) -> tuple[str, AblationSettings, Ba
 
 
 def average_given(baseline: Baseline) -> np.ndarray | None:
-    """What the engine is handed: the dataset average only when that is the baseline (else it
-    takes the image's mean or zeros itself, and records the same source)."""
-    return baseline.vector if baseline.source == PAPER_BASELINE else None
+    """What the engine is handed: the set-level vector (the dataset's average region feature or
+    a VLM's mean image token) only when that is the baseline (else it takes the image's mean or
+    zeros itself, and records the same source)."""
+    return baseline.vector if baseline.source in (PAPER_BASELINE, DATASET_TOKEN_MEAN) else None
 
 
-def ablation_baseline(settings: AblationSettings, features: np.ndarray | None) -> Baseline:
+def token_mean(settings: AblationSettings, model_spec: tuple | None = None) -> np.ndarray | None:
+    """The examples' mean image token under a generative VLM when the settings ask for it
+    (baseline "dataset-mean"); None otherwise or when the model or examples cannot load."""
+    if settings.baseline != "dataset-mean":
+        return None
+    with contextlib.suppress(ValueError):  # the model or example pickers say why
+        return get_token_mean(model_spec or model_source(), dataset_source())
+    return None
+
+
+def set_average(model, settings: AblationSettings) -> np.ndarray | None:
+    """The set-level vector a whole-set run is handed: the dataset's average region feature for
+    region models, the examples' mean image token for a VLM with baseline "dataset-mean"."""
+    if model.input_kind == "pixels":
+        return token_mean(settings)
+    return dataset_average(model.feature_dim)
+
+
+def ablation_baseline(settings: AblationSettings, features: np.ndarray | None,
+                      model_spec: tuple | None = None) -> Baseline:
     """What replaces the ablated regions of an image with ``features`` (N, D): the one place the
     page decides. The dataset's average when it fits, resolved by the protocol, so the source
-    (dataset average, image mean, zero) is the one the result will record; ``BLANK_PATCH``
-    for an example without regions (pixel models)."""
-    if features is None:
-        return BLANK_PATCH
+    (dataset average, image mean, zero) is the one the result will record. For a pixel model
+    (or an example without regions): the examples' mean image token when a VLM is asked for
+    it (baseline "dataset-mean"), else ``BLANK_PATCH`` (the model picks its own)."""
+    model_spec = model_spec or model_source()
+    if features is None or reads_pixels(model_spec):  # a VLM on examples that also carry regions
+        vector = token_mean(settings, model_spec)
+        return BLANK_PATCH if vector is None else dataset_token_mean(vector)
     return resolve_baseline(features, settings, dataset_average(features.shape[1]))
+
+
+def reads_pixels(model_spec: tuple) -> bool:
+    """Whether the model takes pixels (ViLT, generative VLMs), not regions; False when it cannot load."""
+    try:
+        return get_model(model_spec).input_kind == "pixels"
+    except ValueError:  # the model picker says why
+        return False
 
 
 # ---------------------------------------------------------------- state <-> URL

@@ -6,7 +6,7 @@ import streamlit as st
 
 from ...data.features import provenance_text
 from ...models.common import PRECISIONS
-from ...protocol import PAPER
+from ...protocol import BASELINES, PAPER
 from .. import sources
 from ..state import BUILTIN_WORLDS, DEVICES, THRESHOLD_MAX, VIEWS, Key
 from . import session
@@ -40,7 +40,7 @@ def model_inputs() -> None:
                  help="Built-in models run offline; type another below: volta:ARCH (ARCH in lxmert, "
                       "vilbert, vl-bert, visualbert, uniter) with its checkpoint file, or hf:PATH to a "
                       "local Hugging Face checkpoint: ViLT, LXMERT, VisualBERT, or a generative VLM "
-                      "(SmolVLM/Idefics3, LLaVA, Qwen2-VL, Qwen2.5-VL) saved with its processor.")
+                      "(SmolVLM/Idefics3, SmolVLM2, LLaVA, LLaVA-OneVision, Qwen2-VL, Qwen2.5-VL) saved with its processor.")
     st.text_input("Other model", key=Key.MODEL_CUSTOM, placeholder="volta:uniter or hf:/path/to/smolvlm",
                   on_change=session.use_custom_model, label_visibility="collapsed")
     if s[Key.MODEL].startswith("volta:"):
@@ -92,8 +92,13 @@ def settings_inputs() -> None:
               help="A region is aligned with a phrase when its overlap with a gold box is above this.")
     st.radio("Overlap measure", ("iot", "iou"), key=Key.ALIGNMENT, horizontal=True,
              format_func={"iot": "IoT (paper)", "iou": "IoU"}.get)
-    st.radio("Replace ablated regions by", ("average", "zero"), key=Key.BASELINE, horizontal=True,
-             format_func={"average": "average feature (paper)", "zero": "zeros"}.get)
+    st.radio("Replace ablated regions by", BASELINES, key=Key.BASELINE, horizontal=True,
+             format_func={"average": "average feature (paper)", "zero": "zeros",
+                          "dataset-mean": "the examples' mean image token (VLMs)"}.get,
+             help="Region models: the dataset's average region feature (the paper's), or zeros. Generative "
+                  "VLMs (hf:): 'average' is the picture's own mean image token; 'the examples' mean image "
+                  "token' is the mean projected image token over the chosen examples' pictures (computed once "
+                  "per model and examples), the paper's dataset average in the VLM's token space.")
     if session.current_state().settings() != PAPER:
         st.caption(":material/warning: Not the paper's settings.")
         st.button("Back to the paper's settings", on_click=session.reset_settings)

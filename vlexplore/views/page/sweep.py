@@ -72,19 +72,12 @@ def dataset_sweep_section() -> None:
             if not st.button(f"Sweep {len(dataset.units())} phrases", key=Key.SWEEP_RUN):
                 return
 
-        def sweep():
-            with st.status(f"Sweeping {len(dataset.units())} phrases at {len(THRESHOLDS)} thresholds …") as status:
-                try:
-                    rows = sweep_dataset(model, dataset, THRESHOLDS, settings, progress=False, batch_size=32,
-                                         average_feature=session.dataset_average(model.feature_dim))
-                except (ValueError, RuntimeError) as error:
-                    status.update(label="The sweep failed", state="error")
-                    st.error(literal(f"{s[Key.MODEL]} could not be swept on {s[Key.DATASET]}: {error}"))
-                    return None
-                status.update(label="Sweep done", state="complete")
-            return rows
-
-        rows = session.whole_set_run(key, sweep)
+        rows = session.whole_set_run_in_status(
+            key, lambda: sweep_dataset(model, dataset, THRESHOLDS, settings, progress=False, batch_size=32,
+                                       average_feature=session.set_average(model, settings)),
+            running=f"Sweeping {len(dataset.units())} phrases at {len(THRESHOLDS)} thresholds …",
+            done="Sweep done", failed="The sweep failed",
+            why=lambda error: f"{s[Key.MODEL]} could not be swept on {s[Key.DATASET]}: {error}")
         if rows is None:
             return
         summary = sweep_summary(rows)
