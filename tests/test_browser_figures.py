@@ -68,6 +68,16 @@ def test_each_figure_draws_the_published_numbers_in_chromium(pages, name):
     page.screenshot(path=str(ARTIFACTS / f"paper_figure_{name}.png"), full_page=True)
 
 
+def open_whole_set(page, base: str, query: str) -> None:
+    """The real app's whole-set view for ``query``, once its chart is drawn and the page is idle."""
+    from test_browser import wait_idle
+
+    page.set_default_timeout(120_000)
+    page.goto(base + "?view=dataset&" + query)
+    page.wait_for_selector(".st-key-dataset_chart .js-plotly-plot", timeout=120_000)
+    wait_idle(page)
+
+
 def test_whole_set_view_of_the_positive_control_with_the_paper_figures(pages):
     """The real app (`streamlit run app.py`): demo-lang on its world, scored against gold classes;
     the run's MRC-KL bars and the paper's figures beside them, screenshotted."""
@@ -75,10 +85,7 @@ def test_whole_set_view_of_the_positive_control_with_the_paper_figures(pages):
 
     page, _ = pages
     for base in start_server("app.py"):
-        page.set_default_timeout(120_000)
-        page.goto(base + "?view=dataset&model=demo-lang&dataset=demo-lang&region_labels=gold")
-        page.wait_for_selector(".st-key-dataset_chart .js-plotly-plot", timeout=120_000)
-        wait_idle(page)
+        open_whole_set(page, base, "model=demo-lang&dataset=demo-lang&region_labels=gold")
         bars = page.evaluate("""() => {
           const plot = document.querySelector('.st-key-dataset_chart .js-plotly-plot');
           const run = plot._fullData.filter(t => t.name === 'demo-lang (this run)' && t.xaxis === 'x2')[0];
@@ -100,10 +107,7 @@ def test_every_loaded_model_grouped_in_the_whole_set_view(pages):
 
     page, _ = pages
     for base in start_server("app.py"):
-        page.set_default_timeout(120_000)
-        page.goto(base + "?view=dataset&model=demo&dataset=demo")
-        page.wait_for_selector(".st-key-dataset_chart .js-plotly-plot", timeout=120_000)
-        wait_idle(page)
+        open_whole_set(page, base, "model=demo&dataset=demo")
         box = page.locator(".st-key-compare_models input")
         box.scroll_into_view_if_needed()  # at the viewport's edge its list opens out of sight
         box.click()

@@ -518,12 +518,9 @@ def dataset_units(
     ``baseline="dataset-mean"`` a VLM's mean image token is taken over the examples.
     """
     example_list = examples.examples if isinstance(examples, ExampleSet) else list(examples)
-    if average_feature is None:
-        average_feature = set_average(
-            model, examples if isinstance(examples, ExampleSet) else example_list, settings, progress
-        )
-    if average_feature is not None:  # checked here too: inside prepare() it would only skip phrases
-        check_finite(average_feature, "average_feature (the Vision-for-Language baseline)")
+    average_feature = _set_vector(
+        model, examples if isinstance(examples, ExampleSet) else example_list, settings, average_feature, progress
+    )
     return [(ex, j) for ex in example_list for j in ex.diagnosable_phrases()], average_feature
 
 
@@ -546,6 +543,16 @@ def set_average(
     if wants_token_mean(model, settings):
         return model.dataset_token_mean(examples, progress=progress)
     return None
+
+
+def _set_vector(
+    model: VLModel, examples, settings: AblationSettings, given: np.ndarray | None, progress: bool
+) -> np.ndarray | None:
+    """``given``, else ``set_average``; checked here, as inside prepare() a bad one would only skip phrases."""
+    vector = set_average(model, examples, settings, progress) if given is None else given
+    if vector is not None:
+        check_finite(vector, "average_feature (the Vision-for-Language baseline)")
+    return vector
 
 
 def progress_bar(total: int, what: str):
@@ -629,12 +636,10 @@ def diagnose_dataset(
     total = None
     if average_feature is None and wants_token_mean(model, settings) and not isinstance(examples, Sequence | ExampleSet):
         examples = list(examples)  # the set's mean image token needs a pass over it first
-    if average_feature is None:
-        average_feature = set_average(model, examples, settings, progress=progress is True and distributed.rank() == 0)
+    average_feature = _set_vector(model, examples, settings, average_feature,
+                                  progress=progress is True and distributed.rank() == 0)
     if isinstance(examples, ExampleSet):
         examples = examples.examples
-    if average_feature is not None:  # checked here too: inside prepare() it would only skip phrases
-        check_finite(average_feature, "average_feature (the Vision-for-Language baseline)")
     if limit is not None and limit < 1:
         raise InputError(f"limit must be at least 1 phrase, got {limit}")
     if isinstance(examples, Sequence):
