@@ -84,14 +84,14 @@ def test_volta_checkpoint_and_flickr30k_paths_ride_in_the_link():
     assert "checkpoint" not in to_query(ViewState(model="volta:uniter"))
 
 
-def test_selection_box_from_a_plotly_event():
+def test_selection_box_from_a_dragged_rectangle():
     from vlexplore.views.state import selection_box
 
-    event = {"selection": {"points": [], "box": [{"x": [80.6, 10.2], "y": [-5, 30.4]}], "lasso": []}}
-    assert selection_box(event, (100, 80)) == "10,0,81,30"  # ordered, rounded, clipped to the image
-    wide = {"selection": {"box": [{"x": [-20, 500], "y": [5, 900]}]}}
-    assert selection_box(wide, (100, 80)) == "0,5,99,79"
-    assert selection_box({"selection": {"box": []}}, (100, 80)) is None
+    assert selection_box([80.6, -5, 10.2, 30.4], (100, 80)) == "10,0,81,30"  # ordered, rounded, clipped
+    assert selection_box([-20, 5, 500, 900], (100, 80)) == "0,5,99,79"
+    assert selection_box([1, 2, 3], (100, 80)) is None
+    assert selection_box([1, 2, "x", 4], (100, 80)) is None
+    assert selection_box([1, 2, float("nan"), 4], (100, 80)) is None
     assert selection_box(None, (100, 80)) is None
 
 
