@@ -46,7 +46,7 @@ function build(parent) {
   svg.badge = make("g", { class: "vlx-badge" }, svg);
   svg.badgeBox = make("rect", {}, svg.badge);
   svg.badgeText = make("text", { "dominant-baseline": "hanging" }, svg.badge);
-  new ResizeObserver(() => placeBadge(svg)).observe(svg);
+  new ResizeObserver(() => layout(svg)).observe(svg);
   let press = null;
   const point = (event) => {
     const p = svg.createSVGPoint();
@@ -120,18 +120,25 @@ function update(svg, data) {
     rect.setAttribute("data-region", region);
     titled(rect, `region ${region} · click: its classes`);
   });
-  placeBadge(svg);
+  layout(svg);
 }
 
-// the MRC target's label, inside its box's top-left corner, at `font_px` screen pixels
-function placeBadge(svg) {
+// fit the scene (image pixels) into the outer svg (its viewport clips outlines that leave the
+// image, as plotly's axes did), and place the MRC target's label inside its box's top-left
+// corner at `font_px` screen pixels
+function layout(svg) {
   const data = svg.data, badge = data && data.badge;
-  svg.badge.style.display = badge ? "inline" : "none";
-  if (!badge) return;
   const shown = svg.getBoundingClientRect();
-  if (!shown.width) return;
+  svg.badge.style.display = "none";
+  if (!data || !shown.width) return;
   const scale = Math.min(shown.width / data.width, shown.height / data.height);
   const left = (shown.width - data.width * scale) / 2, top = (shown.height - data.height * scale) / 2;
+  svg.scene.setAttribute("x", left);
+  svg.scene.setAttribute("y", top);
+  svg.scene.setAttribute("width", data.width * scale);
+  svg.scene.setAttribute("height", data.height * scale);
+  if (!badge) return;
+  svg.badge.style.display = "inline";
   const x = left + badge.x * scale, y = top + badge.y * scale, font = data.font_px; // the box's outer edge
   svg.badgeText.textContent = badge.text;
   svg.badgeText.setAttribute("x", x + 2);
