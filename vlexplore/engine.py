@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from . import distributed, protocol
-from .batching import WINDOW_BATCHES, in_length_buckets, windows
+from .batching import WINDOW_BATCHES, in_length_buckets, mapped_ahead, windows
 from .errors import InputError, check_finite
 from .images import example_picture
 from .models.base import PixelInput, RegionInput, VLBatch, VLModel
@@ -305,7 +305,7 @@ def run_prepared(model: VLModel, items: Sequence[Prepared], top_k: int = 5, prec
         output = model.forward(batch)
     gold_ids = [np.take(item.encoded.input_ids, item.encoded.phrase_positions) for item in items for _ in item.rows]
     gold = torch.from_numpy(_pad(gold_ids, batch.text_positions.shape[1], 0).astype(np.int64))  # (B, M)
-    token_scores = mlm_scores(output.text_logits.float().cpu(), gold, k=top_k)
+    token_scores = mlm_scores(output.text_logits, gold, k=top_k)  # on the model's device
     raw, row = [], 0
     for item in items:
         rows = slice(row, row + len(item.rows))
@@ -608,6 +608,7 @@ def diagnose_dataset(
     device: str | torch.device | None = None,
     precision: str = "fp32",
     vlbert_positions: str = "per-caption",
+    prefetch: bool | None = None,
 ) -> Iterator[PhraseResult]:
     """Stream one ``PhraseResult`` per diagnosable phrase, ``batch_size`` phrases per forward.
 
@@ -625,7 +626,10 @@ def diagnose_dataset(
     ``precision`` as in ``diagnose``. ``vlbert_positions="volta-batch16"`` (VL-BERT only)
     reads each caption at the text positions VOLTA gave it in the authors' batches of 16
     (docs/vlbert-positions.md), whatever ``batch_size`` and ``limit`` are. ``progress``: a tqdm bar, or a function called with
-    the number of phrases each finished batch adds.
+    the number of phrases each finished batch adds. ``prefetch`` prepares the next window of
+    phrases on a second thread while the model runs this one (default: on when the model is
+    on an accelerator, where the host's per-phrase work would otherwise leave the GPU idle;
+    results are the same either way).
     Under ``torchrun`` (``vlexplore.distributed.init_from_environment``), the phrases are
     shared out among the processes and rank 0 yields every result, in dataset order; the
     other ranks yield nothing.
@@ -667,8 +671,8 @@ def diagnose_dataset(
             advance(len(items))
         return results
 
-    def window_entries(window: list[tuple[Example, int]]) -> list[PhraseResult | str]:
-        """Each phrase's result, or why it was skipped (a str), in window order."""
+    def prepare_window(window: list[tuple[Example, int]]) -> list[Prepared | str]:
+        """Each phrase's inputs, or why it cannot be scored (a str), in window order."""
         entries: list[Prepared | str] = []
         for example, j in window:
             try:
@@ -679,15 +683,21 @@ def diagnose_dataset(
                         entries[-1].text_shift_from = shifts[(id(example), j)]
             except ValueError as error:
                 entries.append(f"{example.example_id} phrase {j}: {error}")
+        return entries
+
+    def run_window(entries: list[Prepared | str]) -> list[PhraseResult | str]:
+        """Each phrase's result, or why it was skipped (a str), in window order."""
         ready = [entry for entry in entries if isinstance(entry, Prepared)]
         results = iter(in_length_buckets(ready, run, batch_size, key=_padded_length if length_buckets else None))
         return [next(results) if isinstance(entry, Prepared) else entry for entry in entries]
 
     stream = windows(units, batch_size * WINDOW_BATCHES)
     if distributed.is_sharded():
-        entries = distributed.map_windows(stream, window_entries, on_remote=advance)
+        entries = distributed.map_windows(stream, lambda window: run_window(prepare_window(window)), on_remote=advance)
+    elif prefetch if prefetch is not None else model.device.type != "cpu":
+        entries = (entry for prepared in mapped_ahead(prepare_window, stream) for entry in run_window(prepared))
     else:
-        entries = (entry for window in stream for entry in window_entries(window))
+        entries = (entry for window in stream for entry in run_window(prepare_window(window)))
     for entry in entries:
         if isinstance(entry, str):
             skipped.append(entry)
