@@ -42,7 +42,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from synthetic import flickr_sized  # noqa: E402  (benchmarks/ is on sys.path)
 
-from vlexplore.engine import diagnose_dataset, prepare  # noqa: E402
+from vlexplore.engine import diagnose_dataset  # noqa: E402
+from vlexplore.inputs import prepare  # noqa: E402
 from vlexplore.models.volta import ARCHS, VoltaBackend, VoltaConfig, VoltaForPretraining  # noqa: E402
 from vlexplore.text import CaptionTruncatedWarning  # noqa: E402
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from vlexplore.assets import vg_classes
-from vlexplore.engine import collate, diagnose_dataset, prepare
+from vlexplore.engine import diagnose_dataset
+from vlexplore.inputs import collate, prepare
 from vlexplore.models.volta import VoltaBackend, VoltaConfig, VoltaForPretraining
 from vlexplore.models.volta import modules as volta_modules
 from vlexplore.models.volta.modules import distinct_rows
