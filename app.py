@@ -59,6 +59,7 @@ def example_result(picked: Example) -> None:
     """Everything under the picker. A widget in here (condition, phrase, token, region, tab, the
     editors) reruns this alone, not the sidebar and the picker: the result comes from the cache
     and its figures from the session's (a condition switch runs no model, builds no figure)."""
+    session.keep_choices()  # a condition sent back empty keeps the last one (sync_state does this for a full run)
     with guarded("result"):  # as main(): a fragment's rerun does not pass through it
         example_sections(example.compute(picked))  # every library call, cached; nothing drawn yet
     with guarded("saving the state"):

@@ -37,7 +37,8 @@ from bench_volta import _attend_as_matmuls, matmul_peak  # noqa: E402
 from synthetic import region_example  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from vlexplore.engine import collate, diagnose_dataset, prepare  # noqa: E402
+from vlexplore.engine import diagnose_dataset  # noqa: E402
+from vlexplore.inputs import collate, prepare  # noqa: E402
 from vlexplore.models.volta import ARCHS, VoltaBackend, VoltaConfig, VoltaForPretraining  # noqa: E402
 from vlexplore.models.volta import modules as volta_modules  # noqa: E402
 from vlexplore.protocol.scoring import mlm_scores, mrc_kl_bits  # noqa: E402

@@ -27,7 +27,8 @@ from synthetic import region_example  # benchmarks/ is on sys.path
 from timing import run_times
 from torch.utils.flop_counter import FlopCounterMode
 
-from vlexplore.engine import collate, diagnose_dataset, prepare
+from vlexplore.engine import diagnose_dataset
+from vlexplore.inputs import collate, prepare
 from vlexplore.models.volta import (
     ARCHS,
     VoltaBackend,

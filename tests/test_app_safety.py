@@ -34,6 +34,30 @@ def test_a_choice_lost_while_the_whole_set_ran_comes_back():
     assert "MLM loss, All" in metrics(at)
 
 
+def _fragment_start(vis4lang, lang4vis):
+    """What ``example_result`` (the fragment under the picker) does first, on the values the
+    browser sent; AppTest reruns the whole script, so the fragment's own guard is tested here."""
+    import streamlit as st
+
+    from vlexplore.views.page import session
+    from vlexplore.views.state import Key, ViewState
+
+    st.session_state[Key.LAST_STATE] = ViewState(vis4lang="all", lang4vis="none")
+    st.session_state["vis4lang"], st.session_state["lang4vis"] = vis4lang, lang4vis
+    session.keep_choices()
+    st.write(f"shown: {st.session_state['vis4lang']} / {st.session_state['lang4vis']}")
+
+
+@pytest.mark.parametrize(("sent", "shown"), [((None, None), "all / none"), (("object", None), "object / none"),
+                                              (("bogus", "phrase"), "all / phrase"), (("none", "all"), "none / all")])
+def test_a_fragment_rerun_keeps_the_last_condition_for_one_sent_back_empty(sent, shown):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_fragment_start, args=sent).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.markdown[0].value == f"shown: {shown}"
+
+
 def huge_example(size, example_id="huge"):
     """The tiny example claiming an image of ``size`` (as a wrong annotation would), no picture."""
     from dataclasses import replace

@@ -14,7 +14,7 @@ from tiny import TinyVL, make_example
 from tests.test_volta import small_checkpoint, small_config
 from vlexplore import registry
 from vlexplore.attention import phrase_attention
-from vlexplore.engine import collate, prepare
+from vlexplore.inputs import collate, prepare
 from vlexplore.models.volta import VoltaBackend, load_volta
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from tiny import TinyVL, make_example
 
-from vlexplore.batching import in_length_buckets, windows
+from vlexplore.batching import in_length_buckets, mapped_ahead, windows
 from vlexplore.engine import diagnose_dataset
 from vlexplore.records import ExampleSet
 
@@ -45,6 +45,40 @@ def test_windows_are_read_one_at_a_time():
     assert next(stream) == list(range(6))
     assert len(read) == 6  # one window, not the whole stream
     assert [len(w) for w in stream] == [6] * 15 + [4]
+
+
+def test_work_ahead_answers_in_order_on_another_thread_one_item_ahead():
+    import threading
+
+    read, threads = [], set()
+
+    def items():
+        for i in range(10):
+            read.append(i)
+            yield i
+
+    def work(i):
+        threads.add(threading.get_ident())
+        return i * i
+
+    stream = mapped_ahead(work, items())
+    assert next(stream) == 0
+    assert len(read) == 2  # the item after the one answered is being worked on, no more
+    assert list(stream) == [i * i for i in range(1, 10)]
+    assert threads and threading.get_ident() not in threads
+    assert list(mapped_ahead(work, iter([]))) == []
+
+
+def test_work_ahead_passes_errors_on_at_their_item():
+    def work(i):
+        if i == 3:
+            raise ValueError("item 3 is bad")
+        return i
+
+    stream = mapped_ahead(work, range(6))
+    assert [next(stream) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(ValueError, match="item 3 is bad"):
+        next(stream)
 
 
 def test_buckets_refuse_bad_sizes_and_short_answers():
@@ -114,6 +148,16 @@ def test_bucketed_run_of_the_builtin_model_equals_unbucketed():
     dataset = registry.load_dataset("demo")
     plain = _run(model, dataset, limit=40, length_buckets=False)
     _assert_same_results(_run(model, dataset, limit=40), plain)
+
+
+def test_a_run_that_prepares_ahead_equals_one_that_does_not():
+    """The path a GPU run takes (phrases prepared on a second thread), forced on the CPU."""
+    model = TinyVL()
+    dataset = ExampleSet("varied", _varied_examples() * 3)
+    plain = _run(model, dataset, batch_size=2, prefetch=False)
+    ahead = _run(model, dataset, batch_size=2, prefetch=True)
+    assert len(plain) == 54
+    _assert_same_results(ahead, plain)
 
 
 def test_a_generator_of_examples_runs_with_a_limit():

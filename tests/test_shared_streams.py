@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from vlexplore.assets import vg_classes
-from vlexplore.engine import collate, diagnose_dataset, prepare
+from vlexplore.engine import diagnose_dataset
+from vlexplore.inputs import collate, prepare
 from vlexplore.models.volta import VoltaBackend, VoltaConfig, VoltaForPretraining
 from vlexplore.models.volta import modules as volta_modules
 from vlexplore.models.volta.modules import distinct_rows
@@ -123,3 +124,19 @@ def test_distinct_rows_survives_hash_collisions(monkeypatch):
     ids = torch.tensor([[5, 6, 7], [5, 6, 8], [5, 6, 7], [1, 2, 3]])
     first, inverse = distinct_rows(ids, torch.ones_like(ids))
     assert first.tolist() == [0, 1, 3] and inverse.tolist() == [0, 1, 0, 2]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on a lent GPU machine)")
+@pytest.mark.parametrize("arch", ["uniter", "lxmert"])
+def test_a_gpu_run_at_fp32_equals_the_cpu_run(arch):
+    """The GPU path: logits scored on the device, the next window prepared on a second thread."""
+    model = small_model(arch)
+    dataset = ExampleSet("gpu", examples() * 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        on_cpu = list(diagnose_dataset(model, dataset, batch_size=2, progress=False))
+        on_gpu = list(diagnose_dataset(model, dataset, batch_size=2, progress=False, device="cuda"))
+    assert model.device.type == "cuda" and len(on_gpu) == len(on_cpu) == 72
+    assert [(r.example_id, r.phrase_index) for r in on_gpu] == [(r.example_id, r.phrase_index) for r in on_cpu]
+    got, want = ([[getattr(r, s) for s in SCORES] for r in rs] for rs in (on_gpu, on_cpu))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

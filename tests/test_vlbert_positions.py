@@ -15,7 +15,8 @@ import torch
 
 from tests.test_volta import small_checkpoint, small_config, volta_inputs
 from vlexplore.assets import vg_classes
-from vlexplore.engine import PUBLISHED_BATCH_SIZE, collate, diagnose_dataset, prepare
+from vlexplore.engine import PUBLISHED_BATCH_SIZE, diagnose_dataset
+from vlexplore.inputs import collate, prepare
 from vlexplore.models.volta import VoltaBackend, load_volta
 from vlexplore.models.volta.modules import box_sinusoids, volta_shift_from
 from vlexplore.records import Example, ExampleSet, Phrase, Regions

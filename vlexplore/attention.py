@@ -13,8 +13,8 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from .engine import collate, prepare
 from .errors import InputError
+from .inputs import collate, prepare
 from .models.base import VLModel
 from .protocol import PAPER, AblationSettings
 from .records import Example

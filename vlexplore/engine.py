@@ -4,7 +4,8 @@
 per-phrase records over a dataset for the CLI, packing several phrases into each forward.
 The engine only orchestrates: what the rows hold, which baseline stands in and which
 sides apply are decided in ``vlexplore.protocol``.
-May import: errors, records, images, text, batching, distributed, protocol, models.base,
+The phrase's ablated rows are built and packed in ``vlexplore.inputs``.
+May import: errors, records, text, batching, distributed, inputs, protocol, models.base,
 models.common (never views, app or cli).
 """
 
@@ -21,18 +22,18 @@ import pandas as pd
 import torch
 
 from . import distributed, protocol
-from .batching import WINDOW_BATCHES, in_length_buckets, windows
+from .batching import WINDOW_BATCHES, in_length_buckets, mapped_ahead, windows
 from .errors import InputError, check_finite
-from .images import example_picture
-from .models.base import PixelInput, RegionInput, VLBatch, VLModel
+from .inputs import Prepared, collate, pad_rows, padded_length, prepare
+from .models.base import VLModel
 from .models.common import PRECISIONS, precision_context, resolve_device
 from .protocol import LANG4VIS, PAPER, VIS4LANG, AblationSettings, Alignment, Baseline, Condition
 from .protocol.scoring import mlm_scores, mrc_kl_bits
-from .records import Example, ExampleSet, Phrase, Regions
-from .text import CaptionTruncatedWarning, EncodedCaption, caption_length
+from .records import Example, ExampleSet, Phrase
+from .text import CaptionTruncatedWarning, caption_length
 
 __all__ = [
-    "Diagnosis", "PhraseResult", "Prepared", "diagnose", "diagnose_dataset", "prepare", "run_prepared",
+    "Diagnosis", "PhraseResult", "diagnose", "diagnose_dataset", "run_prepared",
     "dataset_units", "published_shift_from", "PUBLISHED_BATCH_SIZE", "VLBERT_POSITIONS",
 ]
 
@@ -80,34 +81,6 @@ class PhraseResult:
 
 
 @dataclass
-class Prepared:
-    """The rows of one phrase, ready to be packed into a batch."""
-
-    example: Example
-    phrase_index: int
-    encoded: EncodedCaption
-    rows: list[protocol.ConditionRow]
-    unit_boxes: np.ndarray  # region boxes, or patch boxes for pixel models
-    alignment: Alignment
-    baseline: Baseline
-    sides: protocol.Sides
-    settings: AblationSettings
-    region_positions: np.ndarray  # scored regions (the MRC target, or all)
-    detector_targets: np.ndarray | None  # (K, C) detector distribution at region_positions
-    image: np.ndarray | None = None
-    readout: str = "mlm"  # the model's readout ("mlm" or "causal")
-    text_shift_from: int | None = None  # VL-BERT under VOLTA's batch rule (see published_shift_from)
-
-    @property
-    def phrase(self) -> Phrase:
-        return self.example.phrases[self.phrase_index]
-
-    @property
-    def conditions(self) -> list[Condition]:
-        return [row.condition for row in self.rows]
-
-
-@dataclass
 class Diagnosis:
     """Everything the app shows for one phrase; frames are tidy (one row per value).
 
@@ -150,153 +123,6 @@ class Diagnosis:
         return protocol.protocol_label(self.departures)
 
 
-def _image_of(example: Example) -> np.ndarray:
-    image = example_picture(example)  # decoded once: a dataset run visits an image once per phrase
-    if image is not None:
-        return image
-    raise ValueError(
-        f"example {example.example_id} has no image; pixel-input models (ViLT, generative VLMs) need the picture itself"
-    )
-
-
-def _regions_of(model: VLModel, example: Example) -> Regions:
-    regions = example.regions
-    if regions is None:
-        raise ValueError(f"example {example.example_id} has no detector regions; {model.name} needs region features")
-    if model.feature_dim is not None and regions.feature_dim != model.feature_dim:
-        raise ValueError(
-            f"example {example.example_id}: region features are {regions.feature_dim}-d but "
-            f"{model.name} expects {model.feature_dim}-d; use features from this model's detector"
-        )
-    return regions
-
-
-def prepare(
-    model: VLModel,
-    example: Example,
-    phrase_index: int,
-    settings: AblationSettings = PAPER,
-    average_feature: np.ndarray | None = None,
-    all_regions: bool = False,
-) -> Prepared:
-    """Build the ablated inputs of one phrase (no model call)."""
-    if not 0 <= phrase_index < len(example.phrases):
-        raise ValueError(
-            f"example {example.example_id}: phrase index {phrase_index} out of range (it has "
-            f"{len(example.phrases)} phrases)"
-        )
-    phrase = example.phrases[phrase_index]
-    protocol.require_gold_boxes(phrase)
-    encoded = model.encode_caption(example.caption, phrase)
-    image, regions = None, None
-    if model.input_kind == "pixels":
-        image = _image_of(example)
-        unit_boxes = np.asarray(model.patch_boxes(example.image_size), dtype=np.float64)
-        under = model.patches_under_boxes(
-            example.image_size, phrase.boxes, settings.patch_coverage, settings.patch_border
-        )
-        alignment = protocol.align_patches(unit_boxes, phrase, settings, under=under)
-        baseline = model.patch_baseline(settings, average_feature)
-        v4l = protocol.vis4lang_patches(len(unit_boxes), alignment.aligned)
-    else:
-        regions = _regions_of(model, example)
-        unit_boxes = np.asarray(regions.boxes)
-        alignment = protocol.align_regions(regions.boxes, phrase, settings)
-        baseline = protocol.resolve_baseline(regions.features, settings, average_feature)
-        v4l = protocol.vis4lang_regions(regions.features, alignment.aligned, baseline.vector, settings)
-    visual = {("vis4lang", c): row for c, row in v4l.items()}
-    sides = protocol.decide_sides(model, regions, alignment, settings, all_regions)
-    region_positions, detector_targets = np.zeros(0, dtype=np.int64), None
-    if sides.lang4vis:
-        l4v = protocol.lang4vis_regions(regions.features, alignment.aligned, settings)
-        visual.update({("lang4vis", c): l4v for c in LANG4VIS})
-        region_positions = np.arange(len(regions)) if all_regions else np.array([alignment.target])
-        region_positions = region_positions.astype(np.int64)
-        detector_targets = model.detector_targets(regions.cls_prob[region_positions], regions.class_names)
-    texts = protocol.text_for_conditions(
-        encoded.input_ids, encoded.phrase_positions, encoded.text_positions,
-        getattr(model.tokenizer, "mask_token_id", None), model.readout,
-    )
-    return Prepared(
-        example=example,
-        phrase_index=phrase_index,
-        encoded=encoded,
-        rows=[protocol.ConditionRow(c, texts[c], visual[c]) for c in sides.conditions],
-        unit_boxes=unit_boxes,
-        alignment=alignment,
-        baseline=baseline,
-        sides=sides,
-        settings=settings,
-        region_positions=region_positions,
-        detector_targets=detector_targets,
-        image=image,
-        readout=model.readout,
-    )
-
-
-def _pad(rows: Sequence[np.ndarray], length: int, value=0) -> np.ndarray:
-    first = np.asarray(rows[0])
-    out = np.full((len(rows), length, *first.shape[1:]), value, dtype=first.dtype)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = row
-    return out
-
-
-def collate(items: Sequence[Prepared], pad_id: int = 0) -> VLBatch:
-    """Pack the rows of several phrases into one batch (text and regions padded)."""
-    rows = [(item, row) for item in items for row in item.rows]
-    input_ids = [row.input_ids for _, row in rows]
-    lengths = [len(ids) for ids in input_ids]
-    ids = _pad(input_ids, max(lengths), pad_id)
-    attention = np.zeros_like(ids)
-    for i, n in enumerate(lengths):
-        attention[i, :n] = 1
-    text_positions = [np.array(item.encoded.phrase_positions) for item, _ in rows]
-    region_positions = [item.region_positions for item, _ in rows]
-    visuals = [row.visual for _, row in rows]
-    if all(isinstance(v, protocol.PatchRow) for v in visuals):
-        sources = {item.baseline.source for item in items}
-        if len(sources) != 1:
-            raise ValueError(f"one batch cannot mix patch baselines ({', '.join(sorted(sources))})")
-        vector = items[0].baseline.vector
-        if any(not np.array_equal(item.baseline.vector, vector) for item in items[1:]):
-            raise ValueError("one batch cannot mix patch baselines (two different replacement vectors)")
-        visual = PixelInput(
-            images=[item.image for item, _ in rows],
-            patch_ablation=torch.as_tensor(_pad([v.ablated for v in visuals], max(len(v.ablated) for v in visuals), False)),
-            baseline=sources.pop(),
-            replacement=vector,
-        )
-    elif all(isinstance(v, protocol.RegionRow) for v in visuals):
-        n = max(len(v.features) for v in visuals)
-        mask = np.zeros((len(visuals), n), dtype=np.int64)
-        for i, v in enumerate(visuals):
-            mask[i, : len(v.features)] = 1
-        visual = RegionInput(
-            features=torch.from_numpy(_pad([v.features for v in visuals], n, 0.0)),
-            global_features=torch.from_numpy(np.stack([v.global_feature for v in visuals])),
-            boxes=torch.from_numpy(_pad([item.unit_boxes.astype(np.float32) for item, _ in rows], n, 0.0)),
-            image_sizes=torch.tensor([item.example.image_size for item, _ in rows], dtype=torch.float32),
-            mask=torch.from_numpy(mask),
-            ablated=torch.from_numpy(_pad([v.ablated for v in visuals], n, False)),
-        )
-    else:
-        raise ValueError("one batch cannot mix region rows and patch rows; prepare them with one model")
-    m = max(len(p) for p in text_positions)
-    k = max(len(p) for p in region_positions)
-    shifts = [item.text_shift_from for item, _ in rows]
-    if any(shift is not None for shift in shifts) and None in shifts:
-        raise ValueError("one batch cannot mix VL-BERT position rules; prepare every phrase with the same one")
-    return VLBatch(
-        input_ids=torch.from_numpy(ids),
-        attention_mask=torch.from_numpy(attention),
-        visual=visual,
-        text_positions=torch.from_numpy(_pad(text_positions, m, 0).astype(np.int64)),
-        region_positions=torch.from_numpy(_pad(region_positions, k, 0).astype(np.int64)) if k else None,
-        text_shift_from=None if shifts[0] is None else torch.tensor(shifts, dtype=torch.long),
-    )
-
-
 @torch.inference_mode()
 def run_prepared(model: VLModel, items: Sequence[Prepared], top_k: int = 5, precision: str = "fp32") -> list[dict]:
     """One forward for all rows of ``items`` at ``precision``; returns raw per-phrase score arrays."""
@@ -304,8 +130,8 @@ def run_prepared(model: VLModel, items: Sequence[Prepared], top_k: int = 5, prec
     with precision_context(precision, model.device):
         output = model.forward(batch)
     gold_ids = [np.take(item.encoded.input_ids, item.encoded.phrase_positions) for item in items for _ in item.rows]
-    gold = torch.from_numpy(_pad(gold_ids, batch.text_positions.shape[1], 0).astype(np.int64))  # (B, M)
-    token_scores = mlm_scores(output.text_logits.float().cpu(), gold, k=top_k)
+    gold = torch.from_numpy(pad_rows(gold_ids, batch.text_positions.shape[1], 0).astype(np.int64))  # (B, M)
+    token_scores = mlm_scores(output.text_logits, gold, k=top_k)  # on the model's device
     raw, row = [], 0
     for item in items:
         rows = slice(row, row + len(item.rows))
@@ -503,11 +329,6 @@ def diagnose(
     )
 
 
-def _padded_length(item: Prepared) -> tuple[int, int]:
-    """What a batch pads: visual units (regions or patches), then tokens."""
-    return len(item.unit_boxes), len(item.encoded.input_ids)
-
-
 def dataset_units(
     model: VLModel, examples: ExampleSet | Iterable[Example], settings: AblationSettings,
     average_feature: np.ndarray | None = None, progress: bool = False,
@@ -608,6 +429,7 @@ def diagnose_dataset(
     device: str | torch.device | None = None,
     precision: str = "fp32",
     vlbert_positions: str = "per-caption",
+    prefetch: bool | None = None,
 ) -> Iterator[PhraseResult]:
     """Stream one ``PhraseResult`` per diagnosable phrase, ``batch_size`` phrases per forward.
 
@@ -625,7 +447,10 @@ def diagnose_dataset(
     ``precision`` as in ``diagnose``. ``vlbert_positions="volta-batch16"`` (VL-BERT only)
     reads each caption at the text positions VOLTA gave it in the authors' batches of 16
     (docs/vlbert-positions.md), whatever ``batch_size`` and ``limit`` are. ``progress``: a tqdm bar, or a function called with
-    the number of phrases each finished batch adds.
+    the number of phrases each finished batch adds. ``prefetch`` prepares the next window of
+    phrases on a second thread while the model runs this one (default: on when the model is
+    on an accelerator, where the host's per-phrase work would otherwise leave the GPU idle;
+    results are the same either way).
     Under ``torchrun`` (``vlexplore.distributed.init_from_environment``), the phrases are
     shared out among the processes and rank 0 yields every result, in dataset order; the
     other ranks yield nothing.
@@ -667,8 +492,8 @@ def diagnose_dataset(
             advance(len(items))
         return results
 
-    def window_entries(window: list[tuple[Example, int]]) -> list[PhraseResult | str]:
-        """Each phrase's result, or why it was skipped (a str), in window order."""
+    def prepare_window(window: list[tuple[Example, int]]) -> list[Prepared | str]:
+        """Each phrase's inputs, or why it cannot be scored (a str), in window order."""
         entries: list[Prepared | str] = []
         for example, j in window:
             try:
@@ -679,15 +504,21 @@ def diagnose_dataset(
                         entries[-1].text_shift_from = shifts[(id(example), j)]
             except ValueError as error:
                 entries.append(f"{example.example_id} phrase {j}: {error}")
+        return entries
+
+    def run_window(entries: list[Prepared | str]) -> list[PhraseResult | str]:
+        """Each phrase's result, or why it was skipped (a str), in window order."""
         ready = [entry for entry in entries if isinstance(entry, Prepared)]
-        results = iter(in_length_buckets(ready, run, batch_size, key=_padded_length if length_buckets else None))
+        results = iter(in_length_buckets(ready, run, batch_size, key=padded_length if length_buckets else None))
         return [next(results) if isinstance(entry, Prepared) else entry for entry in entries]
 
     stream = windows(units, batch_size * WINDOW_BATCHES)
     if distributed.is_sharded():
-        entries = distributed.map_windows(stream, window_entries, on_remote=advance)
+        entries = distributed.map_windows(stream, lambda window: run_window(prepare_window(window)), on_remote=advance)
+    elif prefetch if prefetch is not None else model.device.type != "cpu":
+        entries = (entry for prepared in mapped_ahead(prepare_window, stream) for entry in run_window(prepared))
     else:
-        entries = (entry for window in stream for entry in window_entries(window))
+        entries = (entry for window in stream for entry in run_window(prepare_window(window)))
     for entry in entries:
         if isinstance(entry, str):
             skipped.append(entry)

@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 
 from . import protocol
-from .engine import Prepared, dataset_units, prepare, progress_bar, run_prepared
+from .engine import dataset_units, progress_bar, run_prepared
 from .errors import InputError
+from .inputs import Prepared, prepare
 from .models.base import VLModel
 from .protocol import PAPER, AblationSettings
 from .records import Example, ExampleSet

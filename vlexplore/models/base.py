@@ -105,7 +105,7 @@ class VLBatch:
 
 @dataclass
 class VLOutput:
-    text_logits: torch.Tensor  # (B, M, vocab) at text_positions: predictions *of* those tokens
+    text_logits: torch.Tensor  # (B, M, vocab) at text_positions: predictions *of* those tokens; CPU or the model's device
     region_logits: torch.Tensor | None = None  # (B, K, classes) at region_positions
 
 

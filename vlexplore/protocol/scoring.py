@@ -35,18 +35,19 @@ class TokenScores:
 def mlm_scores(text_logits: torch.Tensor, gold_ids: torch.Tensor, k: int = 5) -> TokenScores:
     """Score logits (..., M, V) against gold ids (..., M)."""
     logits = text_logits.detach().float()
+    gold_ids = gold_ids.to(logits.device)
     log_probs = torch.log_softmax(logits, dim=-1)
     gold = gold_ids.long().unsqueeze(-1)
     gold_log_prob = log_probs.gather(-1, gold).squeeze(-1)
     gold_logit = logits.gather(-1, gold)
     rank = (logits > gold_logit).sum(dim=-1)
     top_log_probs, top_ids = log_probs.topk(min(k, logits.shape[-1]), dim=-1)
-    return TokenScores(
-        mlm_bits=nats_to_bits(-gold_log_prob).numpy(),
-        gold_prob=gold_log_prob.exp().numpy(),
-        gold_rank=rank.numpy(),
-        top_ids=top_ids.numpy(),
-        top_probs=top_log_probs.exp().numpy(),
+    return TokenScores(  # scored where the logits are (a GPU's (B, M, vocab) never crosses to the host)
+        mlm_bits=nats_to_bits(-gold_log_prob).cpu().numpy(),
+        gold_prob=gold_log_prob.exp().cpu().numpy(),
+        gold_rank=rank.cpu().numpy(),
+        top_ids=top_ids.cpu().numpy(),
+        top_probs=top_log_probs.exp().cpu().numpy(),
     )
 
 

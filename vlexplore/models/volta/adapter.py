@@ -111,7 +111,7 @@ class VoltaBackend(VLModel):
         region_logits = None
         if batch.region_positions is not None and output.region_logits is not None:
             region_logits = output.region_logits.float().cpu()  # (B, K, 1601)
-        return VLOutput(text_logits=output.text_logits.float().cpu(), region_logits=region_logits)
+        return VLOutput(text_logits=output.text_logits.float(), region_logits=region_logits)  # text: on the device
 
 
     @torch.no_grad()

@@ -284,16 +284,26 @@ def sync_state() -> None:
     last = s[Key.LAST_STATE]
     for name, value in asdict(last).items():
         s.setdefault(Key.of_field(name), value)
-    # A choice that came back empty (the selected segment clicked again, or a widget that lost its
-    # state while another view ran) keeps the previous one.
-    for name, options in CHOICES.items():
-        if s[name] not in options:
-            s[name] = getattr(last, name)
+    keep_choices()
     if not isinstance(s[Key.PHRASE], int) or s[Key.PHRASE] < 0:
         s[Key.PHRASE] = last.phrase
     for key in Key.KEPT:  # set, not left to the widget: Streamlit drops a widget's value when a run skips it
         if key in s:
             s[key] = s[key]
+
+
+def keep_choices() -> None:
+    """A choice of the link that came back empty or unknown keeps the last run's.
+
+    Run before anything reads them, on every run, a fragment's included: under load a segmented
+    control has been seen to send None (the selected segment clicked again mid-rerun, or a
+    widget that lost its state while another view ran), and a fragment's rerun does not pass
+    through ``sync_state``.
+    """
+    s, last = st.session_state, st.session_state[Key.LAST_STATE]
+    for name, options in CHOICES.items():
+        if s.get(name) not in options:
+            s[name] = getattr(last, name)
 
 
 def keep_choice(key: str, options, default) -> None:
