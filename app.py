@@ -37,7 +37,7 @@ COMPACT_CSS = """<style>
 
 RESULT_TABS = {  # the tabs under a result, with the widget keys drawn in each
     "Language (MLM)": (Key.TOKEN_INDEX, Key.PHRASE_SWEEP_ON, Key.ATTENTION_ON, Key.ATTENTION_LAYER),
-    "Vision (MRC-KL)": (Key.CLASS_REGION,),
+    example.VISION_TAB: (Key.CLASS_REGION,),
     "Models side by side": (Key.COMPARE_MODELS, Key.COMPARE_EXTRA),
     "Tables & export": (Key.EXPORT_FIGURE,),
 }

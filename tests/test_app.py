@@ -103,11 +103,12 @@ def chart(at, key: str) -> dict:
 
 
 def image_spec(at) -> dict:
-    return json.loads(at.get("plotly_chart")[0].proto.spec)
+    """What the page's picture draws (``overlay.picture_spec``, as the picture component got it)."""
+    return json.loads(at.get("bidi_component")[0].proto.json)
 
 
 def dashed(spec) -> int:
-    return sum(1 for s in spec["layout"].get("shapes", []) if s.get("line", {}).get("dash") == "dash")
+    return sum(1 for outline in spec["outlines"] if outline["dash"] == "dash")
 
 
 def query(at) -> dict:
@@ -147,7 +148,7 @@ def test_toggling_the_condition_redraws_without_running_the_model():
     assert metrics(at)["MRC-KL, All"] != before
     assert MODEL.calls == calls, "a display toggle must not run the model"
     assert query(at)["vis4lang"] == "none" and query(at)["lang4vis"] == "all"
-    tokens = [t for t in json.loads(at.get("plotly_chart")[1].proto.spec)["data"] if t.get("xaxis") == "x"]
+    tokens = [t for t in chart(at, "fig_tokens")["data"] if t.get("xaxis") == "x"]
     assert [t["name"] for t in tokens] == ["None", "Object", "All"]  # the three alike, whichever is shown
     assert all("opacity" not in t["marker"] for t in tokens)
 
@@ -177,7 +178,7 @@ def test_pick_another_example_and_phrase():
     assert query(at)["example"] == "ex2"
     at.radio(key="phrase").set_value(2).run()  # "the park" has no gold box
     assert any("has no gold box" in html.unescape(e.value) for e in at.error)
-    assert at.get("plotly_chart"), "the image is still shown"
+    assert at.get("bidi_component"), "the image is still shown"
 
 
 def test_link_reopens_the_same_view():
@@ -274,7 +275,7 @@ def test_bad_upload_shows_an_error(name, data, message, vilt_dir):
     at = start(model=f"hf:{vilt_dir}")
     upload(at, (name, data, "application/octet-stream"), "a green field", "a green field", "0,0,10,10")
     assert any(message in html.unescape(e.value) for e in at.error), [e.value for e in at.error]
-    assert at.get("plotly_chart") and not at.exception  # the page still works
+    assert at.get("bidi_component") and not at.exception  # the page still works
 
 
 def test_upload_is_refused_upfront_for_a_region_model_without_its_detector():
@@ -448,7 +449,7 @@ def test_a_volta_checkpoint_on_flickr30k_from_a_link_draws_on_a_blank_canvas(vol
     link = query(at)
     assert link["checkpoint"] == volta_files["uniter"] and link["features"] == volta_files["features"]
     # no images folder: the example is drawn on a blank canvas of the image's size (120x80)
-    source = image_spec(at)["data"][0]["source"]
+    source = image_spec(at)["src"]
     canvas = np.asarray(Image.open(io.BytesIO(base64.b64decode(source.partition(",")[2]))).convert("RGB"))
     assert canvas.shape == (80, 120, 3) and (canvas == canvas[0, 0]).all()
 
@@ -489,7 +490,7 @@ def test_flickr30k_images_are_drawn_and_an_unreadable_one_falls_back_to_a_canvas
     assert at.text_input(key="images").value == str(tmp_path) and query(at)["images"] == str(tmp_path)
 
     def picture(at):
-        source = image_spec(at)["data"][0]["source"]
+        source = image_spec(at)["src"]
         return np.asarray(Image.open(io.BytesIO(base64.b64decode(source.partition(",")[2]))).convert("RGB"))
 
     assert picture(at).shape == (80, 120, 3) and picture(at)[40, 60, 0] > 150  # the red photo
@@ -527,9 +528,11 @@ def test_the_class_figure_shows_the_models_bars_for_an_lxmert_shaped_head():
     assert names == ["detector (target)", "None", "Phrase", "All"]
 
 
-def test_the_target_badge_is_white_on_red():
-    badge = next(a for a in image_spec(start())["layout"]["annotations"] if a["text"] == "target")
-    assert badge["font"] == {"color": "white", "size": 11}
+def test_the_target_is_dotted_and_badged():
+    spec = image_spec(start())
+    assert spec["badge"]["text"] == "target" and spec["font_px"] == 11
+    dotted = [o for o in spec["outlines"] if o["dash"] == "dot"]
+    assert len(dotted) == 1 and dotted[0]["box"][:2] == [spec["badge"]["x"] - 0.5, spec["badge"]["y"] - 0.5]
 
 
 def test_whole_set_runs_are_a_bounded_cache():
@@ -684,7 +687,7 @@ def test_a_box_without_area_is_refused_and_zero_aligned_regions_say_why():
     at.number_input(key="box_x2").set_value(40.0)
     apply_box(at)
     assert any("has no area" in e.value for e in at.error)
-    assert not at.metric and not at.exception and at.get("plotly_chart")
+    assert not at.metric and not at.exception and at.get("bidi_component")
     none = start(alignment="iou", threshold="0.9", box="60,0,70,10")
     assert metrics(none)["Aligned regions"] == "0 of 6" and metrics(none)["MRC-KL"] == "n/a"
     assert any("MRC-KL n/a: no detector region overlaps the phrase's box by more than 0.9 (IOU)" in c

@@ -16,14 +16,14 @@ from test_app import (  # noqa: F401
     tiny_registry,
 )
 
-from vlexplore.views import figures
+from vlexplore.views import figures, overlay
 
 FIGURES = ("token_figure", "topk_figure", "region_kl_figure", "class_distribution_figure", "heat_figure")
 
 
 @pytest.fixture
 def builds(monkeypatch) -> Counter:
-    """How many times each per-example figure is built."""
+    """How many times each per-example figure (and the picture's drawing) is built."""
     counts = Counter()
 
     def counting(name, build):
@@ -34,34 +34,41 @@ def builds(monkeypatch) -> Counter:
 
     for name in FIGURES:
         monkeypatch.setattr(figures, name, counting(name, getattr(figures, name)))
+    monkeypatch.setattr(overlay, "picture_spec", counting("picture_spec", overlay.picture_spec))
     return counts
+
+
+def picture_id(at) -> str:
+    return at.get("bidi_component")[0].proto.id
 
 
 def test_a_condition_switch_runs_no_model_and_builds_each_figure_once(builds):
     at = start()
     calls = MODEL.calls
-    assert builds == Counter({"token_figure": 1, "topk_figure": 1})  # closed tabs are not drawn
-    # Regions replaced (MLM): the image's dashed outlines and the metric follow; the token and
+    assert builds == Counter({"token_figure": 1, "topk_figure": 1, "picture_spec": 1})  # closed tabs are not drawn
+    # Regions replaced (MLM): the image's dashed outlines and the metric follow, in the same
+    # picture (its element id stays: the browser updates it in place); the token and
     # top-prediction charts compare the three conditions alike and stay exactly as they were
     # (a changed chart is a new chart to the browser)
-    tokens, topk = chart(at, "fig_tokens"), chart(at, "fig_topk")
+    tokens, topk, picture = chart(at, "fig_tokens"), chart(at, "fig_topk"), picture_id(at)
     assert {t["name"] for t in tokens["data"]} == {"None", "Object", "All"}
     for condition, label, outlined in (("all", "All", 6), ("none", "None", 0), ("object", "Object", 3),
                                        ("all", "All", 6)):
         at.segmented_control(key="vis4lang").set_value(condition).run()
         assert not at.exception
         assert f"MLM loss, {label}" in metrics(at)
-        assert dashed(image_spec(at)) == outlined
+        assert dashed(image_spec(at)) == outlined and picture_id(at) == picture
         assert (chart(at, "fig_tokens"), chart(at, "fig_topk")) == (tokens, topk)
         assert query(at)["vis4lang"] == condition if condition != "object" else "vis4lang" not in query(at)
+    assert builds["picture_spec"] == 3  # once per condition shown: Object, All, None
     # Words masked (MRC-KL), on the vision tab: the metric and the change map follow, the region
-    # and class charts stay
+    # and class charts and the picture stay
     open_tab(at, "Vision (MRC-KL)")
-    regions, maps = chart(at, "fig_regions"), []
+    regions, maps, image = chart(at, "fig_regions"), [], image_spec(at)
     for condition, label in (("all", "All"), ("none", "None"), ("phrase", "Phrase"), ("all", "All")):
         at.segmented_control(key="lang4vis").set_value(condition).run()
         assert f"MRC-KL, {label}" in metrics(at)
-        assert chart(at, "fig_regions") == regions
+        assert chart(at, "fig_regions") == regions and image_spec(at) == image
         maps.append(chart(at, "fig_heat"))
     assert maps[0] == maps[3] != maps[2] == maps[1]  # All's map, then Phrase's (None shows Phrase's)
     assert MODEL.calls == calls, "a condition switch must not run the model"
@@ -69,6 +76,7 @@ def test_a_condition_switch_runs_no_model_and_builds_each_figure_once(builds):
     assert builds["token_figure"] == builds["topk_figure"] == 1
     assert builds["region_kl_figure"] == builds["class_distribution_figure"] == 1
     assert builds["heat_figure"] == 2  # All's and Phrase's (the change map of None is Phrase's)
+    assert builds["picture_spec"] == 3
 
 
 def test_a_closed_tab_keeps_its_choices_and_the_export_has_both_sides():

@@ -22,10 +22,8 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
-IMAGE_DASHED = """() => {
-  const plot = document.querySelector('.js-plotly-plot');
-  return (plot.layout.shapes || []).filter(s => s.line && s.line.dash === 'dash').length;
-}"""
+PICTURE = "svg.vlx-picture"  # the example's picture (views/page/picture.js)
+IMAGE_DASHED = """() => document.querySelectorAll('svg.vlx-picture .vlx-outlines rect[data-dash="dash"]').length"""
 
 
 def free_port() -> int:
@@ -202,7 +200,7 @@ def test_pick_toggle_draw_and_export(page):
     assert all_bits != object_bits or object_marks != all_marks
     page.screenshot(path=str(ARTIFACTS / "browser_all.png"))
 
-    plot = page.locator(".js-plotly-plot").first.bounding_box()  # drag a new box for the phrase
+    plot = page.locator(PICTURE).bounding_box()  # drag a new box for the phrase
     page.mouse.move(plot["x"] + plot["width"] * 0.55, plot["y"] + plot["height"] * 0.3)
     page.mouse.down()
     page.mouse.move(plot["x"] + plot["width"] * 0.8, plot["y"] + plot["height"] * 0.6, steps=8)
@@ -241,6 +239,28 @@ def test_pick_toggle_draw_and_export(page):
     csv = Path(download.value.path()).read_text()
     assert csv.startswith("example_id,phrase_index,phrase,position") and "a small dog" in csv
     page.mouse.wheel(0, -3000)
+
+
+def test_a_condition_switch_redraws_the_picture_in_place_and_a_click_picks_a_region(page):
+    page.wait_for_selector('[data-testid="stMetric"]:has-text("MLM loss, Object")', timeout=120_000)
+    wait_idle(page)
+    page.wait_for_function(f"() => {IMAGE_DASHED[6:]} === 3")
+    page.evaluate(f"() => {{ window.picture = document.querySelector('{PICTURE}'); }}")  # this very node
+    choose(page, "vis4lang", "All").click()
+    page.wait_for_url("**vis4lang=all**", timeout=90_000)
+    wait_idle(page)
+    page.wait_for_function(f"() => {IMAGE_DASHED[6:]} === 6")  # the outlines follow the switch ...
+    assert page.evaluate(f"() => document.querySelector('{PICTURE}') === window.picture")  # ... in place
+    # a click inside region 4 (the 20 x 20 corner of the 100 x 80 picture, inside the whole-image
+    # region): its classes, on the Vision tab
+    region = page.locator(f'{PICTURE} .vlx-hits rect[data-region="4"]')
+    assert "region 4" in region.locator("title").text_content()
+    box = region.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.25)
+    page.wait_for_function("() => document.body.innerText.includes('Classes at region r4')", timeout=60_000)
+    wait_idle(page)
+    assert page.get_by_role("tab", name="Vision (MRC-KL)").get_attribute("aria-selected") == "true"
+    assert page.evaluate(f"() => document.querySelector('{PICTURE}') === window.picture")
 
 
 def test_dataset_bar_click_lists_its_phrases(page, server):
@@ -411,7 +431,7 @@ def test_presenter_mode_fills_1920x1080_in_large_type_and_steps_with_pagedown(br
     page.screenshot(path=str(ARTIFACTS / "presenter_1920x1080.png"))
     size, text = page.evaluate(SMALLEST_TEXT)
     assert size >= 16, f"{text!r} is {size}px"
-    image = page.locator(".js-plotly-plot").first.bounding_box()
+    image = page.locator(PICTURE).bounding_box()
     assert image["width"] >= 1000 and image["height"] >= 600  # the picture's column and height use the screen
     story = page.locator(".st-key-presenter_story").bounding_box()
     metrics_box = page.locator('[data-testid="stMetric"]').first.bounding_box()

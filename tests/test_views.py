@@ -2,6 +2,7 @@
 
 import base64
 import io
+import json
 import struct
 import zlib
 from dataclasses import replace
@@ -84,14 +85,14 @@ def test_volta_checkpoint_and_flickr30k_paths_ride_in_the_link():
     assert "checkpoint" not in to_query(ViewState(model="volta:uniter"))
 
 
-def test_selection_box_from_a_plotly_event():
+def test_selection_box_from_a_dragged_rectangle():
     from vlexplore.views.state import selection_box
 
-    event = {"selection": {"points": [], "box": [{"x": [80.6, 10.2], "y": [-5, 30.4]}], "lasso": []}}
-    assert selection_box(event, (100, 80)) == "10,0,81,30"  # ordered, rounded, clipped to the image
-    wide = {"selection": {"box": [{"x": [-20, 500], "y": [5, 900]}]}}
-    assert selection_box(wide, (100, 80)) == "0,5,99,79"
-    assert selection_box({"selection": {"box": []}}, (100, 80)) is None
+    assert selection_box([80.6, -5, 10.2, 30.4], (100, 80)) == "10,0,81,30"  # ordered, rounded, clipped
+    assert selection_box([-20, 5, 500, 900], (100, 80)) == "0,5,99,79"
+    assert selection_box([1, 2, 3], (100, 80)) is None
+    assert selection_box([1, 2, "x", 4], (100, 80)) is None
+    assert selection_box([1, 2, float("nan"), 4], (100, 80)) is None
     assert selection_box(None, (100, 80)) is None
 
 
@@ -138,6 +139,22 @@ def test_image_figure_marks_ablated_regions_and_target(diagnosis):
     gold = [s for s in fig.layout.shapes if s.name and s.name.startswith("phrase 0")]
     assert len(gold) == 1 and gold[0].x0 == 9.5 and gold[0].x1 == 40.5 and gold[0].line.width == 4.0
     assert any(s.name == "MRC target" for s in fig.layout.shapes)
+
+
+def test_the_pages_picture_draws_what_the_exported_figure_draws(diagnosis):
+    image = overlay.example_image(diagnosis.example)
+    ablated, target = diagnosis.ablated[("vis4lang", "all")], diagnosis.alignment.target
+    fig = overlay.image_figure(image, diagnosis.example.phrases, 0, diagnosis.unit_boxes, ablated, target)
+    spec = overlay.picture_spec(image, diagnosis.example.phrases, 0, diagnosis.unit_boxes, ablated, target,
+                                clickable=[0, 4])
+    assert json.loads(json.dumps(spec)) == spec  # plain data, as the component gets it
+    assert [(o["box"], o["colour"], o["width"], o["dash"], o["name"]) for o in spec["outlines"]] == [
+        ([s.x0, s.y0, s.x1, s.y1], s.line.color, s.line.width, s.line.dash, s.name) for s in fig.layout.shapes]
+    badge = next(a for a in fig.layout.annotations if a.text == "target")
+    assert (spec["badge"]["x"], spec["badge"]["y"]) == (badge.x, badge.y)
+    assert spec["src"] == fig.data[0].source and (spec["width"], spec["height"]) == (100, 80)
+    regions = {o["region"] for o in spec["outlines"] if o["region"] is not None}
+    assert regions == set(range(len(diagnosis.unit_boxes))) and spec["clickable"] == [0, 4]
 
 
 def test_thumbnail_is_small_and_draws_boxes():

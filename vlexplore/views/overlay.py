@@ -27,6 +27,7 @@ __all__ = [
     "png_data_uri",
     "region_heat",
     "image_figure",
+    "picture_spec",
     "detections_figure",
     "thumbnail",
 ]
@@ -151,35 +152,51 @@ def region_heat(boxes: np.ndarray, values: np.ndarray, image_size: tuple[int, in
     return heat
 
 
-def _rect(box, colour: str, width: float, dash: str = "solid", fill: str = "rgba(0,0,0,0)",
-          name: str = "") -> dict:
+def _outline(box, colour: str, width: float, dash: str = "solid", name: str = "", region: int | None = None) -> dict:
+    """One outline on the picture, in image pixels (edges on the pixel borders); the plotly
+    picture draws it as a layout shape, the app's picture (``picture_spec``) as an SVG rect."""
     x1, y1, x2, y2 = (float(v) for v in box)
-    return dict(type="rect", x0=x1 - 0.5, y0=y1 - 0.5, x1=x2 + 0.5, y1=y2 + 0.5,
-                line=dict(color=colour, width=width, dash=dash), fillcolor=fill, name=name,
-                layer="above")
+    return dict(box=[x1 - 0.5, y1 - 0.5, x2 + 0.5, y2 + 0.5], colour=colour, width=width, dash=dash, name=name,
+                region=region)
 
 
-def _region_shapes(fig: go.Figure, region_boxes: np.ndarray | None, ablated: np.ndarray | None,
-                   target: int | None) -> list[dict]:
-    """Detector regions (faint grey, or a dashed outline when replaced) and the MRC target with its badge."""
-    shapes: list[dict] = []
-    if region_boxes is None or not len(region_boxes):
-        return shapes
-    ablated = np.zeros(len(region_boxes), bool) if ablated is None else np.asarray(ablated, bool)
-    for index, box in enumerate(region_boxes):
-        if ablated[index]:
-            shapes.append(_rect(box, MARK_HALO, 3.2, name=f"region {index} (ablated, halo)"))
-            shapes.append(_rect(box, MARK_COLOUR, 1.6, "dash", name=f"region {index} (ablated)"))
-        else:
-            shapes.append(_rect(box, REGION_COLOUR, 1.0, name=f"region {index}"))
-    if target is not None and 0 <= target < len(region_boxes):
-        shapes.append(_rect(region_boxes[target], MARK_HALO, 4.5, name="MRC target (halo)"))
-        shapes.append(_rect(region_boxes[target], MARK_COLOUR, 3.0, "dot", name="MRC target"))
-        x1, y1 = region_boxes[target][:2]
-        fig.add_annotation(x=float(x1), y=float(y1), text="target", showarrow=False,
-                           xanchor="left", yanchor="top",  # inside the box: never clipped
-                           font=dict(color="white", size=11), bgcolor=MARK_COLOUR, borderpad=1)
-    return shapes
+def _rect(outline: dict) -> dict:
+    x0, y0, x1, y1 = outline["box"]
+    return dict(type="rect", x0=x0, y0=y0, x1=x1, y1=y1,
+                line=dict(color=outline["colour"], width=outline["width"], dash=outline["dash"]),
+                fillcolor="rgba(0,0,0,0)", name=outline["name"], layer="above")
+
+
+def _outlines(phrases: list[Phrase], selected: int | None, region_boxes: np.ndarray | None,
+              ablated: np.ndarray | None, target: int | None) -> list[dict]:
+    """Detector regions (faint grey, or a dashed outline when replaced), the MRC target, then each
+    phrase's gold boxes in its colour (the selected phrase thickest), in drawing order."""
+    outlines: list[dict] = []
+    if region_boxes is not None and len(region_boxes):
+        ablated = np.zeros(len(region_boxes), bool) if ablated is None else np.asarray(ablated, bool)
+        for index, box in enumerate(region_boxes):
+            if ablated[index]:
+                outlines.append(_outline(box, MARK_HALO, 3.2, name=f"region {index} (ablated, halo)"))
+                outlines.append(_outline(box, MARK_COLOUR, 1.6, "dash", f"region {index} (ablated)", index))
+            else:
+                outlines.append(_outline(box, REGION_COLOUR, 1.0, name=f"region {index}", region=index))
+        if target is not None and 0 <= target < len(region_boxes):
+            outlines.append(_outline(region_boxes[target], MARK_HALO, 4.5, name="MRC target (halo)"))
+            outlines.append(_outline(region_boxes[target], MARK_COLOUR, 3.0, "dot", "MRC target",
+                                     target))
+    for index, phrase in enumerate(phrases):
+        for box in phrase.boxes:
+            outlines.append(_outline(box, phrase_colour(index), 4.0 if index == selected else 2.0,
+                                     name=f"phrase {index}: {phrase.text}"))
+    return outlines
+
+
+def _target_badge(region_boxes: np.ndarray | None, target: int | None) -> dict | None:
+    """Where the MRC target's badge sits: inside the box's top-left corner, never clipped."""
+    if region_boxes is None or target is None or not 0 <= target < len(region_boxes):
+        return None
+    x1, y1 = region_boxes[target][:2]
+    return dict(x=float(x1), y=float(y1), text="target")
 
 
 def image_figure(
@@ -210,12 +227,11 @@ def image_figure(
     fig = go.Figure()
     fig.add_trace(go.Image(source=png_data_uri(image), x0=0, y0=0, dx=1 / scale, dy=1 / scale,
                            hoverinfo="skip", name="image"))
-    shapes = _region_shapes(fig, region_boxes, ablated, target)
-    for index, phrase in enumerate(phrases):
-        colour = phrase_colour(index)
-        for box in phrase.boxes:
-            shapes.append(_rect(box, colour, 4.0 if index == selected else 2.0,
-                                name=f"phrase {index}: {phrase.text}"))
+    shapes = [_rect(outline) for outline in _outlines(phrases, selected, region_boxes, ablated, target)]
+    badge = _target_badge(region_boxes, target)
+    if badge is not None:
+        fig.add_annotation(**badge, showarrow=False, xanchor="left", yanchor="top",
+                           font=dict(color="white", size=11), bgcolor=MARK_COLOUR, borderpad=1)
     if heat is not None:
         rows, cols = heat.shape
         fig.add_trace(go.Heatmap(
@@ -240,6 +256,31 @@ def image_figure(
     return fig
 
 
+def picture_spec(
+    image: np.ndarray,
+    phrases: list[Phrase],
+    selected: int | None = None,
+    region_boxes: np.ndarray | None = None,
+    ablated: np.ndarray | None = None,
+    target: int | None = None,
+    height: int = 420,
+    font_px: int = 11,
+    clickable: list[int] | None = None,
+    drag: bool = False,
+) -> dict:
+    """What ``image_figure`` draws, as plain data for the app's own picture (an SVG that updates
+    its outlines in place; a changed plotly chart is a new chart to the browser, drawn anew).
+
+    ``clickable``: the regions a click selects (the app returns the clicked one); ``drag``: a
+    rectangle dragged on the picture comes back as a box (the app turns it into a gold box).
+    """
+    height_px, width_px = image.shape[:2]
+    return dict(src=png_data_uri(image), width=width_px, height=height_px, display_height=int(height),
+                font_px=int(font_px), outlines=_outlines(phrases, selected, region_boxes, ablated, target),
+                badge=_target_badge(region_boxes, target), badge_colour=MARK_COLOUR,
+                clickable=[int(r) for r in clickable or []], drag=bool(drag))
+
+
 def detections_figure(image: np.ndarray, boxes: np.ndarray, labels: list[str], chosen: int | None = None,
                       height: int = 420) -> go.Figure:
     """A detector's regions on the image, each numbered at its centre; clicking a number selects
@@ -254,7 +295,7 @@ def detections_figure(image: np.ndarray, boxes: np.ndarray, labels: list[str], c
         textfont=dict(size=10, color="#111"), showlegend=False,
     ))  # fmt: skip
     if chosen is not None and 0 <= chosen < len(boxes):
-        fig.add_shape(_rect(boxes[chosen], phrase_colour(0), 3.0, name=f"region {chosen + 1} (the phrase's box)"))
+        fig.add_shape(_rect(_outline(boxes[chosen], phrase_colour(0), 3.0, name=f"region {chosen + 1} (the phrase's box)")))
     fig.update_layout(dragmode=False, clickmode="event+select")
     return fig
 

@@ -283,19 +283,19 @@ def format_box(box) -> str:
     return ",".join(f"{float(v):g}" for v in np.asarray(box, dtype=float).ravel()[:4])
 
 
-def selection_box(event, image_size: tuple[int, int]) -> str | None:
-    """The last rectangle dragged on the image (a plotly box-select event), as "x1,y1,x2,y2"
-    in whole pixels clipped to the image; None when the event holds no rectangle."""
-    if not isinstance(event, Mapping):
+def selection_box(corners, image_size: tuple[int, int]) -> str | None:
+    """A rectangle dragged on the picture ([x1, y1, x2, y2] in image pixels, any two opposite
+    corners, as the picture sends it), as "x1,y1,x2,y2" in whole pixels clipped to the image;
+    None when there is no rectangle."""
+    if not isinstance(corners, list | tuple) or len(corners) != 4:
         return None
-    selection = event.get("selection") or {}
-    boxes = selection.get("box") or []
-    if not boxes:
+    try:
+        xs, ys = [float(corners[0]), float(corners[2])], [float(corners[1]), float(corners[3])]
+    except (TypeError, ValueError):
         return None
-    xs, ys = boxes[-1].get("x") or [], boxes[-1].get("y") or []
-    if len(xs) != 2 or len(ys) != 2:
+    if not all(math.isfinite(v) for v in xs + ys):
         return None
     width, height = image_size
-    x1, x2 = sorted(min(max(float(v), 0.0), width - 1.0) for v in xs)
-    y1, y2 = sorted(min(max(float(v), 0.0), height - 1.0) for v in ys)
+    x1, x2 = sorted(min(max(v, 0.0), width - 1.0) for v in xs)
+    y1, y2 = sorted(min(max(v, 0.0), height - 1.0) for v in ys)
     return format_box([round(x1), round(y1), round(x2), round(y2)])

@@ -9,7 +9,6 @@ import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from ...engine import Diagnosis
@@ -20,11 +19,12 @@ from .. import examples as ex
 from .. import export, figures, overlay, sources
 from ..state import Key, format_box, parse_box, selection_box
 from ..text import baseline_caption, literal, model_line
-from . import session
+from . import picture, session
 from .figcache import once
 from .picker import show
 
 LABEL = figures.CONDITION_LABELS
+VISION_TAB = "Vision (MRC-KL)"  # app.RESULT_TABS' label of the tab that shows a region's classes
 IMAGE_COLUMN_PX = 440
 
 
@@ -62,7 +62,7 @@ def compute(example: Example) -> ExampleView:
     apply_box_selection(example)
     view.edited, view.phrase_index = edit(example, view.edit_messages)
     view.phrase_labels = phrase_labels(example)
-    view.image = picture(view.edited or example, view.messages)
+    view.image = read_picture(view.edited or example, view.messages)
     if view.edited is not None:
         flag_unknown_words(view)
         diagnose_edited(view)
@@ -98,7 +98,7 @@ def flag_unknown_words(view: ExampleView) -> None:
                                            "an unknown-word token in their place."))
 
 
-def picture(example: Example, messages: list) -> np.ndarray:
+def read_picture(example: Example, messages: list) -> np.ndarray:
     """The example's image, or a blank canvas of its size (with a warning) when the file cannot be read."""
     try:
         return overlay.example_image(example)
@@ -108,9 +108,9 @@ def picture(example: Example, messages: list) -> np.ndarray:
 
 
 def apply_box_selection(example: Example) -> None:
-    """A box dragged on the image (plotly box-select) becomes the phrase's box inputs."""
+    """A box dragged on the picture becomes the phrase's box inputs."""
     s = st.session_state
-    box = selection_box(s.get(Key.IMAGE_SELECT), example.image_size)
+    box = selection_box(picture.event(Key.IMAGE_SELECT, "box"), example.image_size)
     if box is not None and box != s.get(Key.APPLIED_SELECTION):
         s[Key.APPLIED_SELECTION] = box
         s[Key.REDRAW] = True
@@ -188,42 +188,52 @@ def diagnose_edited(view: ExampleView) -> None:
 # ---------------------------------------------------------------- draw, in page order
 def image_section(view: ExampleView, column_px: int = IMAGE_COLUMN_PX, max_px: int = 480,
                   font_px: int | None = None) -> None:
-    """The picture with gold boxes, regions, what is replaced and the MRC target; drag to redraw.
-    ``column_px``: the column's width; the plot is as tall as the picture there, at most ``max_px``;
+    """The picture with gold boxes, regions, what is replaced and the MRC target; drag to redraw
+    the phrase's box, click a region to see its classes.
+    ``column_px``: the column's width; the picture is as tall as it is there, at most ``max_px``;
     ``font_px``: its labels at least this large (presenter mode)."""
+    label_px = max(font_px or 0, 11)
     if view.edited is None:
-        st.plotly_chart(overlay.image_figure(view.image, view.example.phrases), key=Key.IMAGE_PLAIN,
-                        config={"displaylogo": False})
+        picture.draw(overlay.picture_spec(view.image, view.example.phrases,
+                                          height=image_height(view.example, column_px, max_px)), Key.IMAGE_PLAIN)
         return
     edited, diagnosis, shown = view.edited, view.diagnosis, st.session_state[Key.VIS4LANG]
     height = image_height(edited, column_px, max_px)
     if diagnosis is None:
-        fig = overlay.image_figure(view.image, edited.phrases, view.phrase_index,
-                                   edited.regions.boxes if edited.regions is not None else None,
-                                   selectable=True, height=height)
-        fig = figures.for_slides(fig, font_px) if font_px else fig
+        spec = overlay.picture_spec(view.image, edited.phrases, view.phrase_index,
+                                    edited.regions.boxes if edited.regions is not None else None,
+                                    height=height, font_px=label_px, drag=True)
+        picture.draw(spec, Key.IMAGE_SELECT)
     else:
         keep = None if view.regions_model else view_cells(view, diagnosis)  # a widget: drawn every run
-        fig = once("image", diagnosis, lambda: result_image(view, shown, keep, height, font_px),
-                   shown, height, font_px, None if keep is None else keep.tobytes())
-    st.plotly_chart(fig, key=Key.IMAGE_SELECT, on_select="rerun", selection_mode="box",
-                    config={"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d"]})
+        spec = once("image", diagnosis, lambda: result_image(view, shown, keep, height, label_px),
+                    shown, height, label_px, None if keep is None else keep.tobytes())
+        picture.draw(spec, Key.IMAGE_SELECT, on_region=lambda: pick_region(diagnosis))
     st.caption(f"Gold boxes in the phrase colours · grey: detector regions · dashed outline: replaced under "
-               f"**{LABEL[shown]}** · dotted: MRC target. Drag a rectangle to redraw the phrase's box.")
+               f"**{LABEL[shown]}** · dotted: MRC target. Drag a rectangle to redraw the phrase's box"
+               + ("; click a region to see its classes (Vision tab)." if spec["clickable"] else "."))
 
 
-def result_image(view: ExampleView, shown: str, keep: np.ndarray | None, height: int,
-                 font_px: int | None) -> go.Figure:
+def result_image(view: ExampleView, shown: str, keep: np.ndarray | None, height: int, font_px: int) -> dict:
     """The picture with what ``shown`` replaces outlined; ``keep``: for pixel models, the
-    patches of the view the user picked (only the replaced ones are drawn)."""
+    patches of the view the user picked (only the replaced ones are drawn). The regions with
+    class scores are clickable."""
     diagnosis, edited = view.diagnosis, view.edited
     boxes, ablated = diagnosis.unit_boxes, diagnosis.ablated[("vis4lang", shown)]
     if keep is not None:
         boxes, ablated = boxes[keep & ablated], np.ones(int((keep & ablated).sum()), bool)
-    fig = overlay.image_figure(view.image, edited.phrases, view.phrase_index, boxes, ablated,
-                               diagnosis.alignment.target if view.regions_model else None,
-                               selectable=True, height=height)
-    return figures.for_slides(fig, font_px) if font_px else fig
+    scored = scored_regions(diagnosis) if keep is None else []
+    return overlay.picture_spec(view.image, edited.phrases, view.phrase_index, boxes, ablated,
+                                diagnosis.alignment.target if view.regions_model else None,
+                                height=height, font_px=font_px, clickable=scored, drag=True)
+
+
+def pick_region(diagnosis: Diagnosis) -> None:
+    """A region clicked on the picture becomes the Vision tab's region (its classes), and that tab opens."""
+    region = picture.event(Key.IMAGE_SELECT, "region")
+    if region in scored_regions(diagnosis):
+        st.session_state[Key.CLASS_REGION] = region
+        st.session_state[Key.RESULT_TAB] = VISION_TAB
 
 
 def view_cells(view: ExampleView, diagnosis: Diagnosis) -> np.ndarray:
@@ -362,10 +372,15 @@ def chosen_token(diagnosis: Diagnosis) -> tuple[int, int]:
     return int(s[Key.TOKEN_INDEX] or 0), n_tokens
 
 
+def scored_regions(diagnosis: Diagnosis) -> list[int]:
+    """The regions with class scores (the Vision tab's choices), in order."""
+    return sorted(diagnosis.regions["region"].unique().tolist()) if not diagnosis.regions.empty else []
+
+
 def chosen_region(diagnosis: Diagnosis) -> tuple[int, list[int], set[int]]:
     """The region whose classes are shown (the MRC target until the user picks), the scored
     regions and the target(s), as the bars mark them."""
-    scored = sorted(diagnosis.regions["region"].unique().tolist())
+    scored = scored_regions(diagnosis)
     targets = set(diagnosis.regions.loc[diagnosis.regions["target"], "region"].tolist())
     default = next((r for r in scored if r in targets), scored[0])
     region = st.session_state.get(Key.CLASS_REGION)
