@@ -17,8 +17,8 @@ from vlexplore.diagnostics import paper_results, summarize, summary_frame
 from vlexplore.engine import diagnose, diagnose_dataset
 from vlexplore.protocol import PAPER
 from vlexplore.records import Example, ExampleSet, Phrase, Regions
-from vlexplore.views import examples as ex
 from vlexplore.views import charts, figures, overlay
+from vlexplore.views import examples as ex
 from vlexplore.views.state import ViewState, from_query, parse_box, to_query
 
 
