@@ -102,6 +102,18 @@ def chart(at, key: str) -> dict:
     raise AssertionError(f"no chart {key}")
 
 
+def bar_chart(at, key: str):
+    """The Language tab's SVG chart under ``key`` (its ``views.charts`` spec is the element's data)."""
+    for element in at.get("bidi_component"):
+        if element.proto.id and key in element.proto.id:
+            return element
+    raise AssertionError(f"no bar chart {key}")
+
+
+def bar_spec(at, key: str) -> dict:
+    return json.loads(bar_chart(at, key).proto.json)
+
+
 def image_spec(at) -> dict:
     """What the page's picture draws (``overlay.picture_spec``, as the picture component got it)."""
     return json.loads(at.get("bidi_component")[0].proto.json)
@@ -148,9 +160,12 @@ def test_toggling_the_condition_redraws_without_running_the_model():
     assert metrics(at)["MRC-KL, All"] != before
     assert MODEL.calls == calls, "a display toggle must not run the model"
     assert query(at)["vis4lang"] == "none" and query(at)["lang4vis"] == "all"
-    tokens = [t for t in chart(at, "fig_tokens")["data"] if t.get("xaxis") == "x"]
-    assert [t["name"] for t in tokens] == ["None", "Object", "All"]  # the three alike, whichever is shown
-    assert all("opacity" not in t["marker"] for t in tokens)
+    tokens = bar_spec(at, "fig_tokens")
+    legend = [(item["name"], item["colour"]) for item in tokens["legend"]]
+    assert [name for name, _ in legend] == ["None", "Object", "All"]  # the three alike, whichever is shown
+    loss = tokens["panels"][0]["bars"]
+    assert {(legend[b["slot"]][1], b["colour"]) for b in loss} == {(c, c) for _, c in legend}
+    assert all("opacity" not in b and "(shown)" not in b["hover"] for b in loss)
 
 
 def test_threshold_and_overlap_measure_rerun_the_model():
@@ -715,8 +730,8 @@ def test_the_page_opens_on_a_content_word_and_names_the_model_and_paper():
     at = start()
     token = at.radio(key="token_index")
     assert token.format_func(token.value).lower() in ("tall", "man")  # never the determiner "a"
-    topk = chart(at, "fig_topk")
-    assert f"masked token {token.value + 1}" in topk["layout"]["title"]["text"]
+    topk = bar_spec(at, "fig_topk")
+    assert f"masked token {token.value + 1}" in topk["title"]
     line = next(c for c in captions(at) if c.startswith("**Model counted**"))
     assert "aclanthology.org/2021.emnlp-main.775" in line
     at.radio(key="phrase").set_value(1).run()  # another phrase: its own best word

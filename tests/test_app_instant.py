@@ -6,6 +6,8 @@ from collections import Counter
 import pytest
 from test_app import (  # noqa: F401
     MODEL,
+    bar_chart,
+    bar_spec,
     chart,
     dashed,
     image_spec,
@@ -16,7 +18,7 @@ from test_app import (  # noqa: F401
     tiny_registry,
 )
 
-from vlexplore.views import figures, overlay
+from vlexplore.views import charts, figures, overlay
 
 FIGURES = ("token_figure", "topk_figure", "region_kl_figure", "class_distribution_figure", "heat_figure")
 
@@ -35,6 +37,8 @@ def builds(monkeypatch) -> Counter:
     for name in FIGURES:
         monkeypatch.setattr(figures, name, counting(name, getattr(figures, name)))
     monkeypatch.setattr(overlay, "picture_spec", counting("picture_spec", overlay.picture_spec))
+    for name in ("token_chart_spec", "topk_chart_spec"):  # the page's SVG charts of the first two
+        monkeypatch.setattr(charts, name, counting(name, getattr(charts, name)))
     return counts
 
 
@@ -45,20 +49,23 @@ def picture_id(at) -> str:
 def test_a_condition_switch_runs_no_model_and_builds_each_figure_once(builds):
     at = start()
     calls = MODEL.calls
-    assert builds == Counter({"token_figure": 1, "topk_figure": 1, "picture_spec": 1})  # closed tabs are not drawn
+    assert builds == Counter({"token_figure": 1, "topk_figure": 1, "token_chart_spec": 1, "topk_chart_spec": 1,
+                              "picture_spec": 1})  # closed tabs are not drawn
     # Regions replaced (MLM): the image's dashed outlines and the metric follow, in the same
     # picture (its element id stays: the browser updates it in place); the token and
     # top-prediction charts compare the three conditions alike and stay exactly as they were
     # (a changed chart is a new chart to the browser)
-    tokens, topk, picture = chart(at, "fig_tokens"), chart(at, "fig_topk"), picture_id(at)
-    assert {t["name"] for t in tokens["data"]} == {"None", "Object", "All"}
+    tokens, topk, picture = bar_spec(at, "fig_tokens"), bar_spec(at, "fig_topk"), picture_id(at)
+    ids = bar_chart(at, "fig_tokens").proto.id, bar_chart(at, "fig_topk").proto.id
+    assert [item["name"] for item in tokens["legend"]] == ["None", "Object", "All"]
     for condition, label, outlined in (("all", "All", 6), ("none", "None", 0), ("object", "Object", 3),
                                        ("all", "All", 6)):
         at.segmented_control(key="vis4lang").set_value(condition).run()
         assert not at.exception
         assert f"MLM loss, {label}" in metrics(at)
         assert dashed(image_spec(at)) == outlined and picture_id(at) == picture
-        assert (chart(at, "fig_tokens"), chart(at, "fig_topk")) == (tokens, topk)
+        assert (bar_spec(at, "fig_tokens"), bar_spec(at, "fig_topk")) == (tokens, topk)
+        assert (bar_chart(at, "fig_tokens").proto.id, bar_chart(at, "fig_topk").proto.id) == ids
         assert query(at)["vis4lang"] == condition if condition != "object" else "vis4lang" not in query(at)
     assert builds["picture_spec"] == 3  # once per condition shown: Object, All, None
     # Words masked (MRC-KL), on the vision tab: the metric and the change map follow, the region

@@ -2,7 +2,7 @@
 an unexpected exception, Markdown in captions and links, server paths typed in the page."""
 
 import pytest
-from test_app import metrics, open_tab, start, tiny_registry  # noqa: F401 (tiny_registry: autouse fixture)
+from test_app import bar_spec, metrics, open_tab, start, tiny_registry  # noqa: F401 (tiny_registry: autouse fixture)
 
 
 @pytest.mark.parametrize(("key", "kept"), [("vis4lang", "object"), ("lang4vis", "phrase")])
@@ -271,7 +271,7 @@ def test_bad_input_in_one_part_is_its_message_there_as_text(monkeypatch, tmp_pat
     assert "region scores refused" in html and "internal error" not in html and "<img" not in html
     assert not (tmp_path / "errors.log").exists()
     open_tab(at, "Language (MLM)")  # the other tab still draws
-    assert any(c.proto.id and "fig_tokens" in c.proto.id for c in at.get("plotly_chart"))
+    assert bar_spec(at, "fig_tokens")["panels"][0]["bars"]
 
 
 def test_whole_set_runs_of_two_sessions_take_turns_and_the_waiting_one_says_so(monkeypatch):

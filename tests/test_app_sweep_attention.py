@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from test_app import MODEL, chart, open_tab, start, tiny_registry  # noqa: F401  (the fixture registers the tiny model)
+from test_app import MODEL, bar_spec, chart, open_tab, start, tiny_registry  # noqa: F401  (the fixture registers the tiny model)
 from tiny import load_tiny_set
 
 from vlexplore import registry
@@ -123,7 +123,7 @@ def test_two_models_side_by_side_in_the_example_view():
     gold = diagnose(registry.load_model("demo-gold"), dataset[0], 0, average_feature=dataset.average_region_feature())
     assert table.loc["demo-gold", "MLM object"] == pytest.approx(gold.scores["vis4lang"]["object"], abs=1e-5)
     # the current model was not evicted: its own view still shows, and both stay loaded
-    assert chart(open_tab(at, "Language (MLM)"), "fig_tokens")
+    assert bar_spec(open_tab(at, "Language (MLM)"), "fig_tokens")["panels"][0]["bars"]
 
 
 def test_every_loaded_model_on_the_whole_set_grouped_like_the_paper(monkeypatch):

@@ -263,6 +263,36 @@ def test_a_condition_switch_redraws_the_picture_in_place_and_a_click_picks_a_reg
     assert page.evaluate(f"() => document.querySelector('{PICTURE}') === window.picture")
 
 
+LANGUAGE_CHARTS = """() => Array.from(document.querySelectorAll('svg.vlx-chart')).map(svg => ({
+  panels: Array.from(svg.querySelectorAll('.vlx-panel-title')).map(t => t.textContent),
+  legend: Array.from(svg.querySelectorAll('.vlx-legend text')).map(t => t.textContent),
+  bars: Array.from(svg.querySelectorAll('rect[data-value]')).map(r => r.querySelector('title').textContent),
+  title: svg.querySelector('.vlx-title')?.textContent ?? ''}))"""
+
+
+def test_the_language_tab_draws_its_charts_as_svg_and_the_first_page_no_plotly(page):
+    page.wait_for_selector('[data-testid="stMetric"]:has-text("MLM loss, Object")', timeout=120_000)
+    wait_idle(page)
+    page.wait_for_selector("svg.vlx-chart rect[data-value]", timeout=60_000)
+    tokens, topk = page.evaluate(LANGUAGE_CHARTS)
+    assert tokens["panels"] == ["MLM loss (bits, lower = better)", "P(gold token)"]
+    assert tokens["legend"] == ["None", "Object", "All"]
+    n = len(tokens["bars"]) // 6  # sub-tokens: three conditions, two panels
+    assert n > 0 and all(" bits\n" in t for t in tokens["bars"][:3 * n])  # each bar's exact value on hover
+    assert all("P(gold) " in t for t in tokens["bars"][3 * n:])
+    assert topk["panels"] == ["None", "Object", "All"] and "Top predictions for masked token" in topk["title"]
+    assert page.locator(".js-plotly-plot").count() == 0  # nothing on the first page needs plotly.js
+    # another masked token: the top predictions follow
+    radios = page.locator(".st-key-token_index").get_by_role("radio")
+    other = next(i for i in range(radios.count()) if not radios.nth(i).is_checked())
+    assert f"masked token {other + 1} (" not in topk["title"]
+    radios.nth(other).click(force=True)
+    wait_idle(page)
+    page.wait_for_function("() => document.querySelector('svg.vlx-chart .vlx-title')"
+                           f"?.textContent.includes('masked token {other + 1} (')", timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "browser_language_charts.png"))
+
+
 def test_dataset_bar_click_lists_its_phrases(page, server):
     open_dataset_view(page, server)
     assert page.locator(".st-key-bar_side").get_by_role("radio", name="MLM").is_checked()

@@ -17,8 +17,8 @@ from vlexplore.diagnostics import paper_results, summarize, summary_frame
 from vlexplore.engine import diagnose, diagnose_dataset
 from vlexplore.protocol import PAPER
 from vlexplore.records import Example, ExampleSet, Phrase, Regions
+from vlexplore.views import charts, figures, overlay
 from vlexplore.views import examples as ex
-from vlexplore.views import figures, overlay
 from vlexplore.views.state import ViewState, from_query, parse_box, to_query
 
 
@@ -155,6 +155,42 @@ def test_the_pages_picture_draws_what_the_exported_figure_draws(diagnosis):
     assert spec["src"] == fig.data[0].source and (spec["width"], spec["height"]) == (100, 80)
     regions = {o["region"] for o in spec["outlines"] if o["region"] is not None}
     assert regions == set(range(len(diagnosis.unit_boxes))) and spec["clickable"] == [0, 4]
+
+
+def drawn(panel: dict) -> list[tuple]:
+    """A chart spec's panel as (category label, condition slot, value, colour), slot by slot as plotly
+    draws its traces."""
+    bars = sorted(panel["bars"], key=lambda b: (b["slot"], b["category"]))
+    return [(panel["categories"][b["category"]], b["slot"], b["value"], b["colour"]) for b in bars]
+
+
+def test_the_pages_language_charts_draw_what_the_exported_figures_draw(diagnosis):
+    fig, spec = figures.token_figure(diagnosis, None), charts.token_chart_spec(diagnosis)
+    assert json.loads(json.dumps(spec)) == spec  # plain data, as the component gets it
+    assert [(i["name"], i["colour"]) for i in spec["legend"]] == [
+        (t.name, t.marker.color) for t in fig.data if t.showlegend is not False]
+    for panel, axis in zip(spec["panels"], ("x", "x2"), strict=True):
+        traces = [t for t in fig.data if t.xaxis == axis]
+        assert drawn(panel) == [(x, slot, pytest.approx(y), t.marker.color)
+                                for slot, t in enumerate(traces) for x, y in zip(t.x, t.y, strict=True)]
+    assert [p["title"] for p in spec["panels"]] == [a.text for a in fig.layout.annotations]
+    assert spec["panels"][1]["range"] == list(fig.layout.yaxis2.range)
+    loss = spec["panels"][0]
+    assert all(f"{b['value']:.2f} bits" in b["hover"] for b in loss["bars"])
+    assert loss["range"][1] >= max(b["value"] for b in loss["bars"])
+
+    token = 1
+    fig, spec = figures.topk_figure(diagnosis, token, None), charts.topk_chart_spec(diagnosis, token)
+    assert json.loads(json.dumps(spec)) == spec and spec["title"] == fig.layout.title.text
+    assert [p["title"] for p in spec["panels"]] == [a.text for a in fig.layout.annotations]
+    for panel, trace, axis in zip(spec["panels"], fig.data, ("xaxis", "xaxis2", "xaxis3"), strict=True):
+        assert panel["horizontal"] and panel["range"] == pytest.approx(list(fig.layout[axis].range))
+        # plotly stacks categories bottom-up; the SVG reads top-down, rank 1 first
+        assert [(c, b["value"], b["colour"], b["text"]) for c, b in zip(panel["categories"], panel["bars"],
+                                                                        strict=True)] == [
+            (y, pytest.approx(x), colour, text) for y, x, colour, text in
+            zip(trace.y[::-1], trace.x[::-1], trace.marker.color[::-1], trace.text[::-1], strict=True)]
+        assert all(f"{b['value']:.3f}" in b["hover"] and trace.name in b["hover"] for b in panel["bars"])
 
 
 def test_thumbnail_is_small_and_draws_boxes():

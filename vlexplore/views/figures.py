@@ -48,6 +48,7 @@ CONDITION_LABELS = {"none": "None", "object": "Object", "phrase": "Phrase", "all
 CONDITION_COLOURS = {"none": "#7c8aa0", "object": "#f59e0b", "phrase": "#f59e0b", "all": "#ef4444"}
 FADED = 0.45
 PAPER_COLOUR = "#94a3b8"
+GOLD_COLOUR = "#16a34a"  # the gold token among the top predictions
 
 
 def _style(condition: str, selected: str | None) -> dict:
@@ -110,6 +111,21 @@ def token_figure(diagnosis: Diagnosis, selected: str | None = "object", height: 
     return _layout(fig, height)
 
 
+def topk_rows(topk: pd.DataFrame, token_index: int) -> tuple[int, pd.DataFrame]:
+    """The masked sub-token shown (``token_index`` clipped to those there) and its top-k rows."""
+    positions = sorted(topk["position"].unique())
+    token_index = min(max(token_index, 0), len(positions) - 1)
+    return token_index, topk[topk["position"] == positions[token_index]]
+
+
+def topk_texts(rows: pd.DataFrame, part: pd.DataFrame, condition: str) -> list[str]:
+    """Each filler's probability, and its change against None (none when outside None's top-k)."""
+    none = rows[rows["condition"] == "none"].set_index("predicted")["prob"]
+    change = [p - none[t] if t in none.index else math.nan for t, p in zip(part["predicted"], part["prob"], strict=True)]
+    return [_prob(p) + ("" if condition == "none" or math.isnan(d) else f" ({_prob(d, True)})")
+            for p, d in zip(part["prob"], change, strict=True)]
+
+
 def topk_figure(diagnosis: Diagnosis, token_index: int = 0, selected: str | None = "object",
                 height: int = 300) -> go.Figure:
     """The model's top-k fillers for one masked sub-token in each condition, with the change
@@ -120,16 +136,11 @@ def topk_figure(diagnosis: Diagnosis, token_index: int = 0, selected: str | None
                                         for c in VIS4LANG])
     if topk.empty:
         return _layout(fig, height)
-    positions = sorted(topk["position"].unique())
-    token_index = min(max(token_index, 0), len(positions) - 1)
-    rows = topk[topk["position"] == positions[token_index]]
-    none = rows[rows["condition"] == "none"].set_index("predicted")["prob"]
+    token_index, rows = topk_rows(topk, token_index)
     for col, condition in enumerate(VIS4LANG, start=1):
         part = rows[rows["condition"] == condition].sort_values("rank", ascending=False)
-        change = [p - none[t] if t in none.index else math.nan for t, p in zip(part["predicted"], part["prob"], strict=True)]
-        text = [_prob(p) + ("" if condition == "none" or math.isnan(d) else f" ({_prob(d, True)})")
-                for p, d in zip(part["prob"], change, strict=True)]
-        colours = ["#16a34a" if g else CONDITION_COLOURS[condition] for g in part["is_gold"]]
+        text = topk_texts(rows, part, condition)
+        colours = [GOLD_COLOUR if g else CONDITION_COLOURS[condition] for g in part["is_gold"]]
         fig.add_trace(go.Bar(
             x=part["prob"], y=part["predicted"], orientation="h", text=text, textposition="auto",
             marker=dict(color=colours, opacity=1.0 if selected in (None, condition) else FADED),

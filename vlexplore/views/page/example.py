@@ -15,11 +15,11 @@ from ...engine import Diagnosis
 from ...models.base import VLModel
 from ...protocol import LANG4VIS, VIS4LANG
 from ...records import Example
+from .. import charts, export, figures, overlay, sources
 from .. import examples as ex
-from .. import export, figures, overlay, sources
 from ..state import Key, format_box, parse_box, selection_box
 from ..text import baseline_caption, literal, model_line
-from . import picture, session
+from . import barchart, picture, session
 from .figcache import once
 from .picker import show
 
@@ -423,12 +423,14 @@ def language_tab(view: ExampleView) -> dict:
     """Per-token MLM loss, and the top predictions for one masked token."""
     tokens = view.diagnosis.tokens
     token, n_tokens = chosen_token(view.diagnosis)
-    figs = language_figures(view, token)
-    st.plotly_chart(figs["tokens"], key=Key.FIG_TOKENS)
+    diagnosis = view.diagnosis
+    figs = language_figures(view, token)  # for the export; the page draws the same data as SVG
+    barchart.draw(once("tokens chart", diagnosis, lambda: charts.token_chart_spec(diagnosis)), Key.FIG_TOKENS)
     label = "Phrase token (predicted from its left context)" if view.model.readout == "causal" else "Masked token"
     names = dict(zip(tokens["token_index"], tokens["token"], strict=True))  # a frame lookup per option cost ~1 ms
     st.radio(label, list(range(n_tokens)), horizontal=True, key=Key.TOKEN_INDEX, format_func=names.get)
-    st.plotly_chart(figs["top predictions"], key=Key.FIG_TOPK)
+    barchart.draw(once("top predictions chart", diagnosis, lambda: charts.topk_chart_spec(diagnosis, token), token),
+                  Key.FIG_TOPK)
     return figs
 
 
