@@ -94,9 +94,9 @@ def example_sections(view: example.ExampleView) -> None:
     figs = {}
     if tab_lang.open:
         with tab_lang, guarded("language tab"):
-            figs = example.language_tab(view)
+            example.language_tab(view)
         with tab_lang, guarded("threshold sweep"):
-            figs |= sweep.phrase_sweep_section(view)
+            figs = sweep.phrase_sweep_section(view)
         with tab_lang, guarded("attention"):
             figs |= attention.attention_section(view)
     if tab_vision.open:

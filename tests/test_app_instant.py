@@ -49,8 +49,8 @@ def picture_id(at) -> str:
 def test_a_condition_switch_runs_no_model_and_builds_each_figure_once(builds):
     at = start()
     calls = MODEL.calls
-    assert builds == Counter({"token_figure": 1, "topk_figure": 1, "token_chart_spec": 1, "topk_chart_spec": 1,
-                              "picture_spec": 1})  # closed tabs are not drawn
+    assert builds == Counter({"token_chart_spec": 1, "topk_chart_spec": 1, "picture_spec": 1})
+    # closed tabs are not drawn; the Language tab's plotly figures wait for the export
     # Regions replaced (MLM): the image's dashed outlines and the metric follow, in the same
     # picture (its element id stays: the browser updates it in place); the token and
     # top-prediction charts compare the three conditions alike and stay exactly as they were
@@ -80,10 +80,16 @@ def test_a_condition_switch_runs_no_model_and_builds_each_figure_once(builds):
     assert maps[0] == maps[3] != maps[2] == maps[1]  # All's map, then Phrase's (None shows Phrase's)
     assert MODEL.calls == calls, "a condition switch must not run the model"
     # each figure built once for the result; the change map once per condition it shows
-    assert builds["token_figure"] == builds["topk_figure"] == 1
+    assert builds["token_chart_spec"] == builds["topk_chart_spec"] == 1
+    assert builds["token_figure"] == builds["topk_figure"] == 0
     assert builds["region_kl_figure"] == builds["class_distribution_figure"] == 1
     assert builds["heat_figure"] == 2  # All's and Phrase's (the change map of None is Phrase's)
     assert builds["picture_spec"] == 3
+    open_tab(at, "Tables & export")  # the export builds the Language tab's plotly figures, once
+    open_tab(at, "Language (MLM)")
+    open_tab(at, "Tables & export")
+    assert builds["token_figure"] == builds["topk_figure"] == 1
+    assert MODEL.calls == calls
 
 
 def test_a_closed_tab_keeps_its_choices_and_the_export_has_both_sides():
@@ -104,9 +110,9 @@ def test_a_closed_tab_keeps_its_choices_and_the_export_has_both_sides():
 
 def test_another_phrase_is_a_new_result_with_its_own_figures(builds):
     at = start()
-    before = builds["token_figure"]
+    before = builds["token_chart_spec"]
     at.radio(key="phrase").set_value(1).run()
-    assert builds["token_figure"] == before + 1  # another result: its own figure
+    assert builds["token_chart_spec"] == before + 1  # another result: its own chart
     calls = MODEL.calls
-    at.radio(key="phrase").set_value(0).run()  # the first phrase's result and figures are still kept
-    assert MODEL.calls == calls and builds["token_figure"] == before + 1
+    at.radio(key="phrase").set_value(0).run()  # the first phrase's result and charts are still kept
+    assert MODEL.calls == calls and builds["token_chart_spec"] == before + 1

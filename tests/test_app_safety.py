@@ -211,12 +211,12 @@ def test_vlexplore_app_data_dir_sets_the_folders_the_app_reads(monkeypatch, tmp_
 
 
 def test_a_bug_in_one_part_is_an_internal_error_there_and_the_rest_draws(monkeypatch, tmp_path):
-    from vlexplore.views import figures
+    from vlexplore.views import charts
 
     def broken(*args, **kwargs):
         raise KeyError(None)  # as LABEL[None] did
 
-    monkeypatch.setattr(figures, "token_figure", broken)
+    monkeypatch.setattr(charts, "token_chart_spec", broken)
     monkeypatch.setenv("VLEXPLORE_LOG", str(tmp_path / "errors.log"))
     at = start()
     assert not at.exception, [e.value for e in at.exception]
@@ -238,12 +238,12 @@ def test_an_internal_error_says_where_to_report_it_and_which_log_to_attach(monke
 
     from test_app import APP
 
-    from vlexplore.views import figures
+    from vlexplore.views import charts
 
     def broken(*args, **kwargs):
         raise KeyError(None)
 
-    monkeypatch.setattr(figures, "token_figure", broken)
+    monkeypatch.setattr(charts, "token_chart_spec", broken)
     log = tmp_path / "errors.log"
     monkeypatch.setenv("VLEXPLORE_LOG", str(log))
     shown = html.unescape(start().error[0].value)

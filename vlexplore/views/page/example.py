@@ -419,19 +419,18 @@ def result_figures(view: ExampleView) -> dict:
     return figs
 
 
-def language_tab(view: ExampleView) -> dict:
-    """Per-token MLM loss, and the top predictions for one masked token."""
+def language_tab(view: ExampleView) -> None:
+    """Per-token MLM loss, and the top predictions for one masked token, as SVG bars; their
+    plotly figures are built only when the export asks for them (``result_figures``)."""
     tokens = view.diagnosis.tokens
     token, n_tokens = chosen_token(view.diagnosis)
     diagnosis = view.diagnosis
-    figs = language_figures(view, token)  # for the export; the page draws the same data as SVG
     barchart.draw(once("tokens chart", diagnosis, lambda: charts.token_chart_spec(diagnosis)), Key.FIG_TOKENS)
     label = "Phrase token (predicted from its left context)" if view.model.readout == "causal" else "Masked token"
     names = dict(zip(tokens["token_index"], tokens["token"], strict=True))  # a frame lookup per option cost ~1 ms
     st.radio(label, list(range(n_tokens)), horizontal=True, key=Key.TOKEN_INDEX, format_func=names.get)
     barchart.draw(once("top predictions chart", diagnosis, lambda: charts.topk_chart_spec(diagnosis, token), token),
                   Key.FIG_TOPK)
-    return figs
 
 
 def vision_tab(view: ExampleView) -> dict:
