@@ -20,7 +20,7 @@ from .figures import (
     CONDITION_COLOURS,
     CONDITION_LABELS,
     GOLD_COLOUR,
-    _token_labels,
+    token_labels,
     topk_rows,
     topk_texts,
 )
@@ -43,7 +43,7 @@ def token_chart_spec(diagnosis: Diagnosis) -> dict:
     """Per masked sub-token: loss in bits and P(gold), the three conditions side by side."""
     tokens = diagnosis.tokens
     legend = [{"name": CONDITION_LABELS[c], "colour": CONDITION_COLOURS[c]} for c in VIS4LANG]
-    labels = _token_labels(tokens) if not tokens.empty else []
+    labels = token_labels(tokens) if not tokens.empty else []
     loss = _panel("MLM loss (bits, lower = better)", labels, "bits", [0.0, 0.0])
     gold = _panel("P(gold token)", labels, "probability", [0.0, 1.0])
     for slot, condition in enumerate(VIS4LANG):

@@ -81,7 +81,7 @@ def _prob(p: float, signed: bool = False) -> str:
     return text
 
 
-def _token_labels(tokens: pd.DataFrame) -> list[str]:
+def token_labels(tokens: pd.DataFrame) -> list[str]:
     first = tokens[tokens["condition"] == tokens["condition"].iloc[0]].sort_values("token_index")
     return [f"{i + 1}. {t}" for i, t in zip(first["token_index"], first["token"], strict=True)]
 
@@ -94,7 +94,7 @@ def token_figure(diagnosis: Diagnosis, selected: str | None = "object", height: 
                         horizontal_spacing=0.12)
     if tokens.empty:
         return _layout(fig, height)
-    labels = _token_labels(tokens)
+    labels = token_labels(tokens)
     for condition in VIS4LANG:
         rows = tokens[tokens["condition"] == condition].sort_values("token_index")
         style = _style(condition, selected)
