@@ -76,7 +76,7 @@ def results(model, examples, average, precision: str, batch_size: int, limit: in
 
 
 def matmul_tflops(device: torch.device, dtype: torch.dtype, tf32: bool, n: int = 8192, repeats: int = 10) -> float:
-    """Median-free mean rate of ``repeats`` n-cubed products after a warm-up (random data)."""
+    """Mean rate of ``repeats`` n-cubed products after a warm-up, on random data."""
     torch.backends.cuda.matmul.allow_tf32 = tf32
     a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
     a @ b
